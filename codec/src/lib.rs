@@ -1,0 +1,41 @@
+//! Bounded byte cursors shared by the l2sec wire formats (ISAKMP, L2TP, PPP).
+//!
+//! Three parsers share one reader and one writer so that bounds checking is written, tested and
+//! fuzzed once:
+//!
+//! - [`Reader`] walks a borrowed `&[u8]` and returns [`Truncated`] instead of panicking when a
+//!   field runs past the end.
+//! - [`Writer`] fills a caller-owned `&mut [u8]` and returns [`NoSpace`] instead of panicking when
+//!   the buffer is too small; it can reserve a length field and back-patch it later.
+//! - [`wire_enum!`] declares an open registry of wire values (message types, option types,
+//!   payload types): a newtype with one constant per registered value and a `Debug` that prints
+//!   the registered name, or the raw number for values we do not know.
+//!
+//! The crate is `no_std`, has no dependencies and never allocates.
+//!
+//! ```
+//! use codec::{Reader, Writer};
+//!
+//! let mut buf = [0u8; 8];
+//! let mut w = Writer::new(&mut buf);
+//! let len_at = w.reserve_u16().unwrap();
+//! w.put_u8(7).unwrap();
+//! w.put_slice(b"ab").unwrap();
+//! w.patch_len_u16(len_at, 0).unwrap(); // length counts from the start
+//! assert_eq!(w.written(), &[0, 5, 7, b'a', b'b']);
+//!
+//! let mut r = Reader::new(w.written());
+//! assert_eq!(r.u16().unwrap(), 5);
+//! assert_eq!(r.u8().unwrap(), 7);
+//! assert_eq!(r.take(2).unwrap(), b"ab");
+//! assert!(r.expect_end().is_ok());
+//! ```
+#![no_std]
+#![forbid(unsafe_code)]
+
+mod reader;
+mod registry;
+mod writer;
+
+pub use reader::{Reader, TrailingBytes, Truncated};
+pub use writer::{LenMark, NoSpace, Writer};
