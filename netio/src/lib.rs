@@ -1,13 +1,25 @@
 //! The only l2sec crate that talks to the operating system.
 //!
-//! It will hold everything the two drivers (`l2sec-server`, `l2sec-client`) need from the OS, so
-//! that all `unsafe` FFI lives in one small, reviewed place (`src/sys/`, each block with a
-//! `// SAFETY:` comment):
+//! Everything the two drivers (`l2sec-server`, `l2sec-client`) need from the OS lives here, so
+//! that all `unsafe` FFI is in one small, reviewed module ([`sys`], each block with a
+//! `// SAFETY:` comment) and the engines stay sans-IO:
 //!
-//! - UDP sockets for IKE (500) and NAT-T (4500) with batched I/O (`recvmmsg`/`sendmmsg`, UDP GSO/GRO),
-//! - a raw IP-protocol-50 socket for plain ESP,
-//! - the TUN device (vnet header and offloads where the kernel offers them),
-//! - `PacketBuf`, allocate-once packet buffers with headroom and tailroom for encapsulation.
+//! - [`udp::UdpSocket`]: UDP for IKE (500), NAT-T (4500) and, when explicitly allowed, plain L2TP
+//!   (1701), receiving and sending in batches with `recvmmsg`/`sendmmsg` and reporting the local
+//!   destination address of each datagram (`IP_PKTINFO`), which NAT-D hashes and replies from
+//!   the right address need.
+//! - [`esp_socket::RawEsp`]: a raw IP-protocol-50 socket for plain ESP (no NAT in the path).
+//! - [`tun::Tun`]: the TUN device, through the `tun-rs` crate.
+//! - [`batch::RecvBatch`] and [`batch::SendBatch`]: packet buffers allocated once and reused
+//!   for the life of the process, with headroom for encapsulation.
 //!
-//! It is filled by the server/client issue; until then it exports nothing.
-#![forbid(unsafe_code)]
+//! All sockets are tokio-registered and non-blocking; the batch calls return as soon as at least
+//! one datagram was moved.
+
+pub mod batch;
+pub mod esp_socket;
+mod sys;
+pub mod tun;
+pub mod udp;
+
+pub use batch::{RecvBatch, RecvMeta, SendBatch};

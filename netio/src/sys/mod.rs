@@ -1,0 +1,276 @@
+//! FFI for batched datagram I/O (`recvmmsg`, `sendmmsg`) and the socket options std does not
+//! expose. Every `unsafe` block names the invariant it relies on.
+#![expect(unsafe_code, reason = "the FFI of netio lives here and only here")]
+
+use std::io;
+use std::mem::{self, MaybeUninit};
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr, SocketAddrV4, SocketAddrV6};
+use std::os::fd::RawFd;
+
+/// Most datagrams moved by one `recvmmsg`/`sendmmsg` call.
+pub(crate) const MAX_BATCH: usize = 64;
+
+/// Room for one `IP_PKTINFO` or `IPV6_PKTINFO` control message (with alignment slack).
+const CMSG_LEN: usize = 64;
+
+/// What the kernel reported for one received datagram.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Received {
+    pub(crate) len: usize,
+    pub(crate) from: SocketAddr,
+    pub(crate) local: Option<IpAddr>,
+    pub(crate) truncated: bool,
+}
+
+/// One datagram to send: where, and which bytes of the caller's storage.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Outgoing<'a> {
+    pub(crate) to: SocketAddr,
+    pub(crate) bytes: &'a [u8],
+}
+
+/// Receives datagrams with one `recvmmsg(MSG_DONTWAIT)` call into the slots of `storage`
+/// (consecutive `slot_len`-byte slots; each datagram lands at `offset` within its slot) and fills
+/// `out` with what the kernel reported. Moves at most `out.len()` and [`MAX_BATCH`] datagrams.
+pub(crate) fn recv_batch(
+    fd: RawFd,
+    storage: &mut [u8],
+    slot_len: usize,
+    offset: usize,
+    out: &mut [Received],
+) -> io::Result<usize> {
+    if slot_len == 0 || offset >= slot_len {
+        return Err(io::Error::new(
+            io::ErrorKind::InvalidInput,
+            "slot too small",
+        ));
+    }
+    let n = (storage.len() / slot_len).min(out.len()).min(MAX_BATCH);
+    let mut slots = storage.chunks_exact_mut(slot_len);
+    if n == 0 {
+        return Ok(0);
+    }
+    let mut iov: [MaybeUninit<libc::iovec>; MAX_BATCH] =
+        [const { MaybeUninit::uninit() }; MAX_BATCH];
+    // SAFETY: all-zero bytes are a valid value of these plain C structs (integers and null pointers).
+    let mut names: [libc::sockaddr_storage; MAX_BATCH] = unsafe { mem::zeroed() };
+    let mut cmsgs = [[0u8; CMSG_LEN]; MAX_BATCH];
+    // SAFETY: as above.
+    let mut hdrs: [libc::mmsghdr; MAX_BATCH] = unsafe { mem::zeroed() };
+    let room = slot_len - offset;
+    for i in 0..n {
+        let Some(slot) = slots.next() else { break };
+        let data = &mut slot[offset..];
+        iov[i].write(libc::iovec {
+            iov_base: data.as_mut_ptr().cast(),
+            iov_len: data.len(),
+        });
+        let h = &mut hdrs[i].msg_hdr;
+        h.msg_name = (&raw mut names[i]).cast();
+        h.msg_namelen = socklen_of::<libc::sockaddr_storage>();
+        h.msg_iov = iov[i].as_mut_ptr();
+        h.msg_iovlen = 1;
+        h.msg_control = cmsgs[i].as_mut_ptr().cast();
+        h.msg_controllen = CMSG_LEN;
+    }
+    // SAFETY: `hdrs[..n]` point at `iov`, `names` and `cmsgs` entries that live on this stack
+    // frame until the call returns, and each iovec covers one disjoint part of `storage`, which
+    // is borrowed mutably for the duration of the call. `n` fits in c_uint (≤ MAX_BATCH).
+    let got = unsafe {
+        libc::recvmmsg(
+            fd,
+            hdrs.as_mut_ptr(),
+            c_count(n),
+            libc::MSG_DONTWAIT,
+            std::ptr::null_mut(),
+        )
+    };
+    if got < 0 {
+        return Err(io::Error::last_os_error());
+    }
+    let got = usize::try_from(got).unwrap_or(0).min(n);
+    for i in 0..got {
+        let h = &hdrs[i];
+        let Some(from) = sockaddr_to_std(&names[i]) else {
+            return Err(io::Error::new(
+                io::ErrorKind::InvalidData,
+                "unsupported address family",
+            ));
+        };
+        out[i] = Received {
+            len: usize::try_from(h.msg_len).unwrap_or(0).min(room),
+            from,
+            local: local_address(&h.msg_hdr),
+            truncated: h.msg_hdr.msg_flags & libc::MSG_TRUNC != 0,
+        };
+    }
+    Ok(got)
+}
+
+/// Sends `msgs` with as few `sendmmsg` calls as the kernel allows. Returns how many were sent
+/// before an error (the error is returned only if none was sent).
+pub(crate) fn send_batch(fd: RawFd, msgs: &[Outgoing<'_>]) -> io::Result<usize> {
+    let n = msgs.len().min(MAX_BATCH);
+    if n == 0 {
+        return Ok(0);
+    }
+    let mut iov: [MaybeUninit<libc::iovec>; MAX_BATCH] =
+        [const { MaybeUninit::uninit() }; MAX_BATCH];
+    // SAFETY: all-zero bytes are a valid value of these plain C structs.
+    let mut names: [libc::sockaddr_storage; MAX_BATCH] = unsafe { mem::zeroed() };
+    // SAFETY: as above.
+    let mut hdrs: [libc::mmsghdr; MAX_BATCH] = unsafe { mem::zeroed() };
+    for (i, m) in msgs.iter().take(n).enumerate() {
+        iov[i].write(libc::iovec {
+            iov_base: m.bytes.as_ptr().cast_mut().cast(),
+            iov_len: m.bytes.len(),
+        });
+        let len = std_to_sockaddr(m.to, &mut names[i]);
+        let h = &mut hdrs[i].msg_hdr;
+        h.msg_name = (&raw mut names[i]).cast();
+        h.msg_namelen = len;
+        h.msg_iov = iov[i].as_mut_ptr();
+        h.msg_iovlen = 1;
+    }
+    // SAFETY: `hdrs[..n]` point at `iov` and `names` entries on this stack frame and at caller
+    // slices borrowed for the duration of the call; sendmsg only reads through iov_base.
+    let sent = unsafe { libc::sendmmsg(fd, hdrs.as_mut_ptr(), c_count(n), libc::MSG_DONTWAIT) };
+    if sent < 0 {
+        return Err(io::Error::last_os_error());
+    }
+    Ok(usize::try_from(sent).unwrap_or(0))
+}
+
+/// Enables `IP_PKTINFO` (and `IPV6_RECVPKTINFO` on IPv6 sockets) so [`recv_batch`] reports the
+/// local address each datagram was sent to.
+pub(crate) fn enable_pktinfo(fd: RawFd, ipv6: bool) -> io::Result<()> {
+    let on: libc::c_int = 1;
+    let (level, name) = if ipv6 {
+        (libc::IPPROTO_IPV6, libc::IPV6_RECVPKTINFO)
+    } else {
+        (libc::IPPROTO_IP, libc::IP_PKTINFO)
+    };
+    // SAFETY: `on` is a valid c_int that outlives the call and the length passed matches it.
+    let rc = unsafe {
+        libc::setsockopt(
+            fd,
+            level,
+            name,
+            (&raw const on).cast(),
+            socklen_of::<libc::c_int>(),
+        )
+    };
+    if rc < 0 {
+        Err(io::Error::last_os_error())
+    } else {
+        Ok(())
+    }
+}
+
+// Address family constants fit sa_family_t (u16) on every platform Linux supports.
+const AF_INET: libc::sa_family_t = 2;
+const AF_INET6: libc::sa_family_t = 10;
+const _: () =
+    assert!(AF_INET as libc::c_int == libc::AF_INET && AF_INET6 as libc::c_int == libc::AF_INET6);
+
+fn c_count(n: usize) -> libc::c_uint {
+    libc::c_uint::try_from(n).unwrap_or(libc::c_uint::MAX)
+}
+
+fn socklen_of<T>() -> libc::socklen_t {
+    libc::socklen_t::try_from(size_of::<T>()).unwrap_or(libc::socklen_t::MAX)
+}
+
+fn local_address(h: &libc::msghdr) -> Option<IpAddr> {
+    // SAFETY: `h` was filled by recvmmsg; msg_control points at a live CMSG_LEN buffer and
+    // msg_controllen is what the kernel wrote, so the CMSG_* walk stays inside it.
+    unsafe {
+        let mut c = libc::CMSG_FIRSTHDR(h);
+        while !c.is_null() {
+            let data = libc::CMSG_DATA(c);
+            match ((*c).cmsg_level, (*c).cmsg_type) {
+                (libc::IPPROTO_IP, libc::IP_PKTINFO) => {
+                    let info: libc::in_pktinfo = std::ptr::read_unaligned(data.cast());
+                    return Some(IpAddr::V4(Ipv4Addr::from(u32::from_be(
+                        info.ipi_addr.s_addr,
+                    ))));
+                }
+                (libc::IPPROTO_IPV6, libc::IPV6_PKTINFO) => {
+                    let info: libc::in6_pktinfo = std::ptr::read_unaligned(data.cast());
+                    return Some(IpAddr::V6(Ipv6Addr::from(info.ipi6_addr.s6_addr)));
+                }
+                _ => {}
+            }
+            c = libc::CMSG_NXTHDR(h, c);
+        }
+    }
+    None
+}
+
+fn sockaddr_to_std(ss: &libc::sockaddr_storage) -> Option<SocketAddr> {
+    match libc::c_int::from(ss.ss_family) {
+        libc::AF_INET => {
+            // SAFETY: the family says the storage holds a sockaddr_in, which it is large enough for.
+            let sin: libc::sockaddr_in =
+                unsafe { std::ptr::read_unaligned((&raw const *ss).cast()) };
+            Some(SocketAddr::V4(SocketAddrV4::new(
+                Ipv4Addr::from(u32::from_be(sin.sin_addr.s_addr)),
+                u16::from_be(sin.sin_port),
+            )))
+        }
+        libc::AF_INET6 => {
+            // SAFETY: the family says the storage holds a sockaddr_in6, which it is large enough for.
+            let sin6: libc::sockaddr_in6 =
+                unsafe { std::ptr::read_unaligned((&raw const *ss).cast()) };
+            Some(SocketAddr::V6(SocketAddrV6::new(
+                Ipv6Addr::from(sin6.sin6_addr.s6_addr),
+                u16::from_be(sin6.sin6_port),
+                sin6.sin6_flowinfo,
+                sin6.sin6_scope_id,
+            )))
+        }
+        _ => None,
+    }
+}
+
+fn std_to_sockaddr(addr: SocketAddr, ss: &mut libc::sockaddr_storage) -> libc::socklen_t {
+    match addr {
+        SocketAddr::V4(a) => {
+            let sin = libc::sockaddr_in {
+                sin_family: AF_INET,
+                sin_port: a.port().to_be(),
+                sin_addr: libc::in_addr {
+                    s_addr: u32::from(*a.ip()).to_be(),
+                },
+                sin_zero: [0; 8],
+            };
+            // SAFETY: sockaddr_storage is larger than and suitably aligned for sockaddr_in.
+            unsafe { std::ptr::write_unaligned((&raw mut *ss).cast(), sin) };
+            socklen_of::<libc::sockaddr_in>()
+        }
+        SocketAddr::V6(a) => {
+            let sin6 = libc::sockaddr_in6 {
+                sin6_family: AF_INET6,
+                sin6_port: a.port().to_be(),
+                sin6_flowinfo: a.flowinfo(),
+                sin6_addr: libc::in6_addr {
+                    s6_addr: a.ip().octets(),
+                },
+                sin6_scope_id: a.scope_id(),
+            };
+            // SAFETY: sockaddr_storage is larger than and suitably aligned for sockaddr_in6.
+            unsafe { std::ptr::write_unaligned((&raw mut *ss).cast(), sin6) };
+            socklen_of::<libc::sockaddr_in6>()
+        }
+    }
+}
+
+/// Registers an owned socket with the current tokio reactor.
+pub(crate) fn register_async(
+    socket: socket2::Socket,
+) -> io::Result<tokio::io::unix::AsyncFd<socket2::Socket>> {
+    // SAFETY: `AsyncFd` takes ownership of `socket`, so the descriptor stays open (and is not
+    // reused for anything else) for exactly as long as it is registered; it is deregistered
+    // when the AsyncFd is dropped, before the socket closes it.
+    unsafe { tokio::io::unix::AsyncFd::register(socket) }.map_err(|e| e.into_parts().1)
+}
