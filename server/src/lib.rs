@@ -1,7 +1,9 @@
 //! `l2sec-server`: the L2TP/IPsec LNS for remote users.
 //!
-//! It will join the sans-IO protocol crates (`ike`, `l2tp`, `ppp`) into an engine per the design
-//! (one `ike` endpoint, ESP security associations, one `l2tp` endpoint and a `ppp` session per
-//! user, the address pool and the security policy), driven by a thin tokio driver that owns the
-//! sockets, the TUN device and the timer (STYLE.md §7). Until that lands it exports nothing.
+//! The [`engine`] joins the sans-IO protocol crates (`ike`, `l2tp`, `ppp`) per remote user and
+//! applies the address pool and the security policy; a thin tokio driver (to come with the
+//! server issue) owns the sockets, the TUN device and the timer (STYLE.md §7). Available today:
+//! the address pool and the policy on decapsulated traffic.
 #![forbid(unsafe_code)]
+
+pub mod engine;
