@@ -6,4 +6,5 @@
 //! the address pool and the policy on decapsulated traffic.
 #![forbid(unsafe_code)]
 
+pub mod config;
 pub mod engine;

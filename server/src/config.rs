@@ -1,0 +1,772 @@
+//! The server's configuration file (TOML) and its validated, typed form.
+//!
+//! Every field is optional and has an embedded default, so an empty file (or no file) is a
+//! working configuration for the reference scenario. Unknown keys and bad values are refused
+//! with the file name, the line and column, and a message saying what was expected. A few
+//! settings that containers set can be overridden from the environment ([`ENV_OVERRIDES`]).
+//!
+//! ```toml
+//! [ipsec]
+//! psk = "a long random secret"
+//!
+//! [pool]
+//! range = "172.16.1.2-172.16.1.100"
+//! local = "172.16.1.1"
+//! dns = ["192.168.1.1"]
+//!
+//! [policy]
+//! networks = { intranet = ["192.168.1.0/24"] }
+//! rules = ["allow pool -> intranet", "allow pool -> lns proto icmp"]
+//! ```
+
+use std::fmt;
+use std::net::{IpAddr, Ipv4Addr};
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use ipnet::Ipv4Net;
+use serde::Deserialize;
+
+use crate::engine::policy::{Policy, Proto, Rule};
+use crate::engine::pool::Pool;
+
+/// Environment variables that override the file (name, what it sets).
+pub const ENV_OVERRIDES: &[(&str, &str)] = &[
+    ("L2SEC_PSK", "ipsec.psk"),
+    ("L2SEC_USERS_FILE", "users.file"),
+    ("L2SEC_POOL", "pool.range (FIRST-LAST)"),
+    ("L2SEC_POOL_LOCAL", "pool.local"),
+    ("L2SEC_DNS", "pool.dns (comma-separated)"),
+    ("L2SEC_STATE_DIR", "server.state_dir"),
+];
+
+/// A configuration that could not be loaded.
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    /// The file could not be read.
+    #[error("{path}: {source}")]
+    Read {
+        /// The file.
+        path: PathBuf,
+        /// Why.
+        source: std::io::Error,
+    },
+    /// The file is not valid TOML or has unknown keys or bad values (the message carries the
+    /// line and column).
+    #[error("{path}: {message}")]
+    Syntax {
+        /// The file.
+        path: String,
+        /// toml's message, with line, column and the offending excerpt.
+        message: String,
+    },
+    /// A value parsed but makes no sense (e.g. a pool whose end is before its start).
+    #[error("{path}: {key}: {message}")]
+    Invalid {
+        /// The file (or `environment`).
+        path: String,
+        /// The dotted key.
+        key: String,
+        /// What is wrong.
+        message: String,
+    },
+}
+
+/// The file as written: every section and field optional.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+struct File {
+    server: ServerSection,
+    ipsec: IpsecSection,
+    l2tp: L2tpSection,
+    ppp: PppSection,
+    pool: PoolSection,
+    users: UsersSection,
+    policy: PolicySection,
+    tun: TunSection,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+struct ServerSection {
+    listen: IpAddr,
+    state_dir: PathBuf,
+    allow_plain_l2tp: bool,
+    ip_forward: bool,
+}
+
+impl Default for ServerSection {
+    fn default() -> Self {
+        Self {
+            listen: IpAddr::V4(Ipv4Addr::UNSPECIFIED),
+            state_dir: PathBuf::from("/var/lib/l2sec"),
+            allow_plain_l2tp: false,
+            ip_forward: false,
+        }
+    }
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+struct IpsecSection {
+    psk: Option<String>,
+    psk_file: Option<PathBuf>,
+    #[serde(with = "humantime_serde")]
+    ike_lifetime: Duration,
+    #[serde(with = "humantime_serde")]
+    sa_lifetime: Duration,
+    #[serde(with = "humantime_serde")]
+    dpd_interval: Duration,
+    #[serde(with = "humantime_serde")]
+    dpd_timeout: Duration,
+    #[serde(with = "humantime_serde")]
+    nat_keepalive: Duration,
+    keylog_file: Option<PathBuf>,
+}
+
+impl Default for IpsecSection {
+    fn default() -> Self {
+        Self {
+            psk: None,
+            psk_file: None,
+            ike_lifetime: Duration::from_secs(8 * 3600),
+            sa_lifetime: Duration::from_secs(3600),
+            dpd_interval: Duration::from_secs(30),
+            dpd_timeout: Duration::from_secs(120),
+            nat_keepalive: Duration::from_secs(20),
+            keylog_file: None,
+        }
+    }
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+struct L2tpSection {
+    host_name: String,
+    secret: Option<String>,
+    #[serde(with = "humantime_serde")]
+    hello_interval: Duration,
+    max_tunnels: u32,
+    max_tunnels_per_peer: u32,
+    max_sessions_per_tunnel: u32,
+}
+
+impl Default for L2tpSection {
+    fn default() -> Self {
+        Self {
+            host_name: "l2sec".to_owned(),
+            secret: None,
+            hello_interval: Duration::from_secs(60),
+            max_tunnels: 65_000,
+            max_tunnels_per_peer: 256,
+            max_sessions_per_tunnel: 16,
+        }
+    }
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+struct PppSection {
+    auth: Vec<AuthMethod>,
+    mru: u16,
+    #[serde(with = "humantime_serde")]
+    echo_interval: Duration,
+    echo_failures: u32,
+    #[serde(with = "humantime_serde")]
+    auth_failure_delay: Duration,
+}
+
+impl Default for PppSection {
+    fn default() -> Self {
+        Self {
+            auth: vec![AuthMethod::MsChapV2, AuthMethod::ChapMd5, AuthMethod::Pap],
+            mru: 1500,
+            echo_interval: Duration::from_secs(20),
+            echo_failures: 5,
+            auth_failure_delay: Duration::from_secs(2),
+        }
+    }
+}
+
+/// A PPP authentication method the server may ask for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum AuthMethod {
+    /// MS-CHAPv2 (RFC 2759).
+    #[serde(rename = "mschapv2")]
+    MsChapV2,
+    /// CHAP with MD5 (RFC 1994).
+    ChapMd5,
+    /// PAP (RFC 1334).
+    Pap,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+struct PoolSection {
+    range: String,
+    local: Ipv4Addr,
+    dns: Vec<Ipv4Addr>,
+    nbns: Vec<Ipv4Addr>,
+}
+
+impl Default for PoolSection {
+    fn default() -> Self {
+        Self {
+            range: "172.16.1.2-172.16.1.100".to_owned(),
+            local: Ipv4Addr::new(172, 16, 1, 1),
+            dns: Vec::new(),
+            nbns: Vec::new(),
+        }
+    }
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+struct UsersSection {
+    file: Option<PathBuf>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+struct PolicySection {
+    networks: std::collections::BTreeMap<String, Vec<Ipv4Net>>,
+    rules: Vec<String>,
+}
+
+impl Default for PolicySection {
+    fn default() -> Self {
+        Self {
+            networks: [(
+                "intranet".to_owned(),
+                vec![Ipv4Net::new(Ipv4Addr::new(192, 168, 1, 0), 24).unwrap_or_default()],
+            )]
+            .into_iter()
+            .collect(),
+            rules: vec![
+                "allow pool -> intranet".to_owned(),
+                "allow pool -> lns proto icmp".to_owned(),
+            ],
+        }
+    }
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+struct TunSection {
+    name: String,
+    mtu: u16,
+}
+
+impl Default for TunSection {
+    fn default() -> Self {
+        Self {
+            name: "l2sec0".to_owned(),
+            mtu: 1400,
+        }
+    }
+}
+
+/// A secret string from the configuration; never printed.
+#[derive(Clone, PartialEq, Eq)]
+pub struct SecretString(String);
+
+impl SecretString {
+    /// The secret's bytes.
+    #[must_use]
+    pub fn expose(&self) -> &str {
+        &self.0
+    }
+}
+
+impl fmt::Debug for SecretString {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("<redacted>")
+    }
+}
+
+/// The validated configuration.
+#[derive(Debug, Clone)]
+pub struct Config {
+    /// Address to bind UDP 500/4500 (and the raw ESP socket) to.
+    pub listen: IpAddr,
+    /// Directory for generated secrets and the users file.
+    pub state_dir: PathBuf,
+    /// Accept L2TP on UDP 1701 that did not arrive inside ESP (off by default).
+    pub allow_plain_l2tp: bool,
+    /// Enable IPv4 forwarding on start-up.
+    pub ip_forward: bool,
+    /// The pre-shared key (from the file, `psk_file` or `L2SEC_PSK`); `None` means "generate".
+    pub psk: Option<SecretString>,
+    /// Lifetime of ISAKMP SAs we accept or propose.
+    pub ike_lifetime: Duration,
+    /// Lifetime of IPsec SAs.
+    pub sa_lifetime: Duration,
+    /// DPD idle interval.
+    pub dpd_interval: Duration,
+    /// DPD: a peer silent this long is dead.
+    pub dpd_timeout: Duration,
+    /// NAT keepalive interval.
+    pub nat_keepalive: Duration,
+    /// Wireshark key-log file (debugging only; warned about loudly).
+    pub keylog_file: Option<PathBuf>,
+    /// Our L2TP host name.
+    pub l2tp_host_name: String,
+    /// L2TP tunnel secret (tunnel authentication and hidden AVPs), if any.
+    pub l2tp_secret: Option<SecretString>,
+    /// L2TP HELLO interval.
+    pub hello_interval: Duration,
+    /// Tunnels in total.
+    pub max_tunnels: u32,
+    /// Tunnels per peer address.
+    pub max_tunnels_per_peer: u32,
+    /// Sessions per tunnel.
+    pub max_sessions_per_tunnel: u32,
+    /// PPP authentication methods, in order of preference.
+    pub auth: Vec<AuthMethod>,
+    /// Our MRU.
+    pub mru: u16,
+    /// LCP echo interval.
+    pub echo_interval: Duration,
+    /// Unanswered echoes before the link is declared dead.
+    pub echo_failures: u32,
+    /// Delay before a failed authentication is answered and the link closed.
+    pub auth_failure_delay: Duration,
+    /// First and last pool address.
+    pub pool_range: (Ipv4Addr, Ipv4Addr),
+    /// The LNS's own PPP address.
+    pub local_address: Ipv4Addr,
+    /// DNS servers offered through IPCP.
+    pub dns: Vec<Ipv4Addr>,
+    /// NBNS (WINS) servers offered through IPCP.
+    pub nbns: Vec<Ipv4Addr>,
+    /// The users file.
+    pub users_file: PathBuf,
+    /// The policy on decapsulated traffic.
+    pub policy: Policy,
+    /// TUN device name.
+    pub tun_name: String,
+    /// TUN device MTU.
+    pub tun_mtu: u16,
+}
+
+impl Config {
+    /// Loads `path` (or only the defaults when `None`), then applies the environment overrides
+    /// read through `env` (a parameter so tests need not touch the process environment).
+    pub fn load(
+        path: Option<&Path>,
+        env: impl Fn(&str) -> Option<String>,
+    ) -> Result<Self, ConfigError> {
+        let (name, text) = match path {
+            Some(p) => (
+                p.display().to_string(),
+                std::fs::read_to_string(p).map_err(|source| ConfigError::Read {
+                    path: p.to_owned(),
+                    source,
+                })?,
+            ),
+            None => ("(defaults)".to_owned(), String::new()),
+        };
+        Self::parse(&name, &text, env)
+    }
+
+    /// Parses the text of a configuration file named `name` (for messages).
+    pub fn parse(
+        name: &str,
+        text: &str,
+        env: impl Fn(&str) -> Option<String>,
+    ) -> Result<Self, ConfigError> {
+        let mut file: File = toml::from_str(text).map_err(|e| ConfigError::Syntax {
+            path: name.to_owned(),
+            message: e.to_string(),
+        })?;
+        let invalid = |path: &str, key: &str, message: String| ConfigError::Invalid {
+            path: path.to_owned(),
+            key: key.to_owned(),
+            message,
+        };
+
+        if let Some(v) = env("L2SEC_PSK") {
+            file.ipsec.psk = Some(v);
+        }
+        if let Some(v) = env("L2SEC_USERS_FILE") {
+            file.users.file = Some(PathBuf::from(v));
+        }
+        if let Some(v) = env("L2SEC_POOL") {
+            file.pool.range = v;
+        }
+        if let Some(v) = env("L2SEC_POOL_LOCAL") {
+            file.pool.local = v
+                .parse()
+                .map_err(|e| invalid("environment", "L2SEC_POOL_LOCAL", format!("{v:?}: {e}")))?;
+        }
+        if let Some(v) = env("L2SEC_DNS") {
+            file.pool.dns = v
+                .split(',')
+                .map(str::trim)
+                .filter(|s| !s.is_empty())
+                .map(|s| {
+                    s.parse()
+                        .map_err(|e| invalid("environment", "L2SEC_DNS", format!("{s:?}: {e}")))
+                })
+                .collect::<Result<_, _>>()?;
+        }
+        if let Some(v) = env("L2SEC_STATE_DIR") {
+            file.server.state_dir = PathBuf::from(v);
+        }
+
+        let psk = match (file.ipsec.psk, &file.ipsec.psk_file) {
+            (Some(_), Some(_)) => {
+                return Err(invalid(
+                    name,
+                    "ipsec.psk",
+                    "set either psk or psk_file, not both".to_owned(),
+                ));
+            }
+            (Some(p), None) => Some(p),
+            (None, Some(f)) => Some(
+                std::fs::read_to_string(f)
+                    .map_err(|e| invalid(name, "ipsec.psk_file", format!("{}: {e}", f.display())))?
+                    .trim_end_matches(['\r', '\n'])
+                    .to_owned(),
+            ),
+            (None, None) => None,
+        };
+        if psk.as_ref().is_some_and(String::is_empty) {
+            return Err(invalid(
+                name,
+                "ipsec.psk",
+                "the pre-shared key is empty".to_owned(),
+            ));
+        }
+
+        let pool_range =
+            parse_range(&file.pool.range).map_err(|m| invalid(name, "pool.range", m))?;
+        Pool::new(pool_range.0, pool_range.1, &[file.pool.local], &[])
+            .map_err(|m| invalid(name, "pool.range", m))?;
+        if file.ppp.auth.is_empty() {
+            return Err(invalid(
+                name,
+                "ppp.auth",
+                "at least one authentication method is needed".to_owned(),
+            ));
+        }
+        if file.ppp.mru < 576 {
+            return Err(invalid(
+                name,
+                "ppp.mru",
+                format!("{} is below the IPv4 minimum of 576", file.ppp.mru),
+            ));
+        }
+        if file.tun.mtu < 576 {
+            return Err(invalid(
+                name,
+                "tun.mtu",
+                format!("{} is below the IPv4 minimum of 576", file.tun.mtu),
+            ));
+        }
+        if file.ipsec.dpd_timeout < file.ipsec.dpd_interval {
+            return Err(invalid(
+                name,
+                "ipsec.dpd_timeout",
+                "must not be shorter than dpd_interval".to_owned(),
+            ));
+        }
+
+        let pool_net = covering_net(pool_range, file.pool.local);
+        let lns_net = Ipv4Net::new(file.pool.local, 32)
+            .map_err(|e| invalid(name, "pool.local", e.to_string()))?;
+        let mut rules = Vec::new();
+        for (i, text) in file.policy.rules.iter().enumerate() {
+            let key = format!("policy.rules[{i}]");
+            rules.push(
+                parse_rule(text, &file.policy.networks, pool_net, lns_net)
+                    .map_err(|m| invalid(name, &key, m))?,
+            );
+        }
+
+        let users_file = file
+            .users
+            .file
+            .unwrap_or_else(|| file.server.state_dir.join("users.toml"));
+        Ok(Self {
+            listen: file.server.listen,
+            state_dir: file.server.state_dir,
+            allow_plain_l2tp: file.server.allow_plain_l2tp,
+            ip_forward: file.server.ip_forward,
+            psk: psk.map(SecretString),
+            ike_lifetime: file.ipsec.ike_lifetime,
+            sa_lifetime: file.ipsec.sa_lifetime,
+            dpd_interval: file.ipsec.dpd_interval,
+            dpd_timeout: file.ipsec.dpd_timeout,
+            nat_keepalive: file.ipsec.nat_keepalive,
+            keylog_file: file.ipsec.keylog_file,
+            l2tp_host_name: file.l2tp.host_name,
+            l2tp_secret: file.l2tp.secret.map(SecretString),
+            hello_interval: file.l2tp.hello_interval,
+            max_tunnels: file.l2tp.max_tunnels,
+            max_tunnels_per_peer: file.l2tp.max_tunnels_per_peer,
+            max_sessions_per_tunnel: file.l2tp.max_sessions_per_tunnel,
+            auth: file.ppp.auth,
+            mru: file.ppp.mru,
+            echo_interval: file.ppp.echo_interval,
+            echo_failures: file.ppp.echo_failures,
+            auth_failure_delay: file.ppp.auth_failure_delay,
+            pool_range,
+            local_address: file.pool.local,
+            dns: file.pool.dns,
+            nbns: file.pool.nbns,
+            users_file,
+            policy: Policy::new(rules),
+            tun_name: file.tun.name,
+            tun_mtu: file.tun.mtu,
+        })
+    }
+}
+
+fn parse_range(s: &str) -> Result<(Ipv4Addr, Ipv4Addr), String> {
+    let (a, b) = s
+        .split_once('-')
+        .ok_or_else(|| format!("{s:?}: expected FIRST-LAST, e.g. 172.16.1.2-172.16.1.100"))?;
+    let a: Ipv4Addr = a.trim().parse().map_err(|e| format!("{a:?}: {e}"))?;
+    let b: Ipv4Addr = b.trim().parse().map_err(|e| format!("{b:?}: {e}"))?;
+    Ok((a, b))
+}
+
+/// The smallest network holding the whole pool and the LNS address: what `pool` means in rules.
+fn covering_net((first, last): (Ipv4Addr, Ipv4Addr), local: Ipv4Addr) -> Ipv4Net {
+    let lo = u32::from(first).min(u32::from(local));
+    let hi = u32::from(last).max(u32::from(local));
+    let prefix = u8::try_from((lo ^ hi).leading_zeros()).unwrap_or(32);
+    Ipv4Net::new(Ipv4Addr::from(lo), prefix)
+        .map(|n| n.trunc())
+        .unwrap_or_default()
+}
+
+/// `allow FROM -> TO [proto icmp|tcp|udp|any] [port N|N-M]`; FROM and TO are `pool`, `lns`,
+/// a network name, or a CIDR.
+fn parse_rule(
+    text: &str,
+    networks: &std::collections::BTreeMap<String, Vec<Ipv4Net>>,
+    pool: Ipv4Net,
+    lns: Ipv4Net,
+) -> Result<Rule, String> {
+    let words: Vec<&str> = text.split_whitespace().collect();
+    let (from, to, rest) = match words.as_slice() {
+        ["allow", from, "->", to, rest @ ..] => (*from, *to, rest),
+        _ => {
+            return Err(format!(
+                "{text:?}: expected `allow FROM -> TO [proto P] [port N[-M]]`"
+            ));
+        }
+    };
+    let resolve = |name: &str| -> Result<Vec<Ipv4Net>, String> {
+        match name {
+            "pool" => Ok(vec![pool]),
+            "lns" => Ok(vec![lns]),
+            n => networks.get(n).cloned().map_or_else(
+                || {
+                    n.parse::<Ipv4Net>()
+                        .map(|net| vec![net])
+                        .map_err(|_| format!("{n:?} is neither a network name nor a CIDR"))
+                },
+                Ok,
+            ),
+        }
+    };
+    let mut rule = Rule {
+        from: resolve(from)?,
+        to: resolve(to)?,
+        proto: Proto::Any,
+        ports: None,
+    };
+    let mut rest = rest.iter();
+    while let Some(word) = rest.next() {
+        let value = rest
+            .next()
+            .ok_or_else(|| format!("{text:?}: {word} needs a value"))?;
+        match *word {
+            "proto" => {
+                rule.proto = match *value {
+                    "any" => Proto::Any,
+                    "icmp" => Proto::Icmp,
+                    "tcp" => Proto::Tcp,
+                    "udp" => Proto::Udp,
+                    p => {
+                        return Err(format!(
+                            "{text:?}: unknown protocol {p:?} (any, icmp, tcp, udp)"
+                        ));
+                    }
+                }
+            }
+            "port" => {
+                let (lo, hi) = value.split_once('-').unwrap_or((value, value));
+                let lo: u16 = lo
+                    .parse()
+                    .map_err(|_| format!("{text:?}: bad port {value:?}"))?;
+                let hi: u16 = hi
+                    .parse()
+                    .map_err(|_| format!("{text:?}: bad port {value:?}"))?;
+                if hi < lo {
+                    return Err(format!("{text:?}: port range {value} is reversed"));
+                }
+                rule.ports = Some((lo, hi));
+            }
+            w => return Err(format!("{text:?}: unexpected {w:?}")),
+        }
+    }
+    if rule.ports.is_some() && !matches!(rule.proto, Proto::Tcp | Proto::Udp) {
+        return Err(format!("{text:?}: a port filter needs proto tcp or udp"));
+    }
+    Ok(rule)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn no_env(_: &str) -> Option<String> {
+        None
+    }
+
+    #[test]
+    fn an_empty_file_is_the_reference_scenario() {
+        let c = Config::parse("empty.toml", "", no_env).unwrap();
+        assert_eq!(
+            c.pool_range,
+            (Ipv4Addr::new(172, 16, 1, 2), Ipv4Addr::new(172, 16, 1, 100))
+        );
+        assert_eq!(c.local_address, Ipv4Addr::new(172, 16, 1, 1));
+        assert_eq!(
+            c.auth,
+            vec![AuthMethod::MsChapV2, AuthMethod::ChapMd5, AuthMethod::Pap]
+        );
+        assert!(c.psk.is_none(), "no PSK means one is generated at start-up");
+        assert!(!c.allow_plain_l2tp);
+        assert!(
+            c.policy
+                .check_outbound(&ping([172, 16, 1, 51], [192, 168, 1, 1]))
+                .is_ok()
+        );
+        assert!(
+            c.policy
+                .check_outbound(&ping([172, 16, 1, 51], [192, 168, 2, 1]))
+                .is_err()
+        );
+        assert!(
+            c.policy
+                .check_outbound(&ping([172, 16, 1, 51], [172, 16, 1, 1]))
+                .is_ok()
+        );
+    }
+
+    #[test]
+    fn unknown_keys_are_refused_with_file_and_line() {
+        let text = "[pool]\nrange = \"10.0.0.2-10.0.0.9\"\nrnage = 3\n";
+        let e = Config::parse("lns.toml", text, no_env)
+            .unwrap_err()
+            .to_string();
+        assert!(e.starts_with("lns.toml: "), "{e}");
+        assert!(e.contains("line 3"), "{e}");
+        assert!(e.contains("rnage"), "{e}");
+    }
+
+    #[test]
+    fn bad_values_name_the_key() {
+        let cases = [
+            ("[pool]\nrange = \"10.0.0.9-10.0.0.2\"\n", "pool.range"),
+            ("[pool]\nrange = \"10.0.0.9\"\n", "pool.range"),
+            ("[ppp]\nauth = []\n", "ppp.auth"),
+            ("[ppp]\nmru = 100\n", "ppp.mru"),
+            (
+                "[policy]\nrules = [\"allow pool -> nowhere\"]\n",
+                "policy.rules[0]",
+            ),
+            (
+                "[policy]\nrules = [\"allow pool -> 10.0.0.0/8 port 80\"]\n",
+                "policy.rules[0]",
+            ),
+            ("[ipsec]\npsk = \"\"\n", "ipsec.psk"),
+            (
+                "[ipsec]\ndpd_interval = \"60s\"\ndpd_timeout = \"10s\"\n",
+                "ipsec.dpd_timeout",
+            ),
+        ];
+        for (text, key) in cases {
+            let e = Config::parse("f.toml", text, no_env)
+                .unwrap_err()
+                .to_string();
+            assert!(
+                e.starts_with(&format!("f.toml: {key}: ")),
+                "{text:?} gave {e}"
+            );
+        }
+        let e = Config::parse("f.toml", "[ppp]\nauth = [\"eap\"]\n", no_env)
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("line 2") && e.contains("eap"), "{e}");
+        let e = Config::parse("f.toml", "[ipsec]\ndpd_interval = \"soon\"\n", no_env)
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("line 2"), "{e}");
+    }
+
+    #[test]
+    fn the_environment_overrides_the_file() {
+        let env = |k: &str| match k {
+            "L2SEC_PSK" => Some("from-env".to_owned()),
+            "L2SEC_POOL" => Some("10.8.0.10-10.8.0.20".to_owned()),
+            "L2SEC_POOL_LOCAL" => Some("10.8.0.1".to_owned()),
+            "L2SEC_DNS" => Some("1.1.1.1, 9.9.9.9".to_owned()),
+            _ => None,
+        };
+        let c = Config::parse("f.toml", "[ipsec]\npsk = \"from-file\"\n", env).unwrap();
+        assert_eq!(c.psk.as_ref().map(SecretString::expose), Some("from-env"));
+        assert_eq!(c.pool_range.0, Ipv4Addr::new(10, 8, 0, 10));
+        assert_eq!(c.local_address, Ipv4Addr::new(10, 8, 0, 1));
+        assert_eq!(
+            c.dns,
+            vec![Ipv4Addr::new(1, 1, 1, 1), Ipv4Addr::new(9, 9, 9, 9)]
+        );
+        assert!(
+            c.policy
+                .check_outbound(&ping([10, 8, 0, 15], [192, 168, 1, 1]))
+                .is_ok(),
+            "pool follows the override"
+        );
+    }
+
+    #[test]
+    fn the_psk_never_appears_in_debug_output() {
+        let c = Config::parse(
+            "f.toml",
+            "[ipsec]\npsk = \"hunter2-secret\"\n[l2tp]\nsecret = \"tunnel-secret\"\n",
+            no_env,
+        )
+        .unwrap();
+        let shown = format!("{c:?}");
+        assert!(
+            !shown.contains("hunter2") && !shown.contains("tunnel-secret"),
+            "{shown}"
+        );
+    }
+
+    #[test]
+    fn rules_with_protocols_ports_and_named_networks_parse() {
+        let text = "[policy]\nnetworks = { web = [\"10.1.0.0/16\", \"10.2.0.0/16\"] }\nrules = [\"allow pool -> web proto tcp port 80-443\"]\n";
+        let c = Config::parse("f.toml", text, no_env).unwrap();
+        let rule = &c.policy.rules()[0];
+        assert_eq!(rule.to.len(), 2);
+        assert_eq!(rule.proto, Proto::Tcp);
+        assert_eq!(rule.ports, Some((80, 443)));
+        assert_eq!(rule.from, vec!["172.16.1.0/25".parse::<Ipv4Net>().unwrap()]);
+    }
+
+    fn ping(src: [u8; 4], dst: [u8; 4]) -> Vec<u8> {
+        let mut p = vec![0x45, 0, 0, 28, 0, 0, 0, 0, 64, 1, 0, 0];
+        p.extend_from_slice(&src);
+        p.extend_from_slice(&dst);
+        p.extend_from_slice(&[8, 0, 0, 0, 0, 0, 0, 0]);
+        p
+    }
+}
