@@ -3,3 +3,5 @@
 //!
 //! Filled as the engines land; the protocol crates carry their own unit and pair tests.
 #![forbid(unsafe_code)]
+
+pub mod sim;
