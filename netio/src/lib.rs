@@ -10,6 +10,7 @@
 //!   the right address need.
 //! - [`esp_socket::RawEsp`]: a raw IP-protocol-50 socket for plain ESP (no NAT in the path).
 //! - [`tun::Tun`]: the TUN device, through the `tun-rs` crate.
+//! - [`route::RouteTable`]: the client's routes and DNS, undone when dropped.
 //! - [`batch::RecvBatch`] and [`batch::SendBatch`]: packet buffers allocated once and reused
 //!   for the life of the process, with headroom for encapsulation.
 //!
@@ -18,6 +19,7 @@
 
 pub mod batch;
 pub mod esp_socket;
+pub mod route;
 mod sys;
 pub mod tun;
 pub mod udp;
