@@ -378,7 +378,7 @@ impl Config {
     ) -> Result<Self, ConfigError> {
         let mut file: File = toml::from_str(text).map_err(|e| ConfigError::Syntax {
             path: name.to_owned(),
-            message: e.to_string(),
+            message: toml_message(text, &e),
         })?;
         let invalid = |path: &str, key: &str, message: String| ConfigError::Invalid {
             path: path.to_owned(),
@@ -521,6 +521,31 @@ impl Config {
             tun_name: file.tun.name,
             tun_mtu: file.tun.mtu,
         })
+    }
+}
+
+/// toml's position and message, without the quoted source line (it may hold a secret).
+pub(crate) fn toml_message(text: &str, e: &toml::de::Error) -> String {
+    match e.span() {
+        Some(span) => {
+            let before = &text[..span.start.min(text.len())];
+            let line = before.matches('\n').count() + 1;
+            let line_start = before.rfind('\n').map_or(0, |i| i + 1);
+            let column = before.len() - line_start + 1;
+            let key = text[line_start..]
+                .split('=')
+                .next()
+                .unwrap_or_default()
+                .trim();
+            // serde's messages quote the offending value; never when it is a secret.
+            let message = if ["psk", "secret", "password", "nt_hash"].contains(&key) {
+                format!("bad value for {key} (not shown: it is a secret)")
+            } else {
+                e.message().to_owned()
+            };
+            format!("line {line}, column {column}: {message}")
+        }
+        None => e.message().to_owned(),
     }
 }
 
@@ -734,6 +759,15 @@ mod tests {
                 .is_ok(),
             "pool follows the override"
         );
+    }
+
+    #[test]
+    fn a_mistyped_secret_is_not_quoted_in_the_error() {
+        let e = Config::parse("f.toml", "[ipsec]\npsk = 12345678\n", no_env)
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("line 2, column 7"), "{e}");
+        assert!(!e.contains("12345678"), "{e}");
     }
 
     #[test]
