@@ -2,4 +2,6 @@
 #![forbid(unsafe_code)]
 
 pub mod auth;
+pub mod fsm;
+mod outbox;
 pub mod wire;

@@ -135,7 +135,6 @@ pub fn write_mschapv2_failure(
     let mut at = digits.len();
     loop {
         at -= 1;
-        #[expect(clippy::cast_possible_truncation, reason = "a decimal digit")]
         let digit = (n % 10) as u8;
         digits[at] = b'0' + digit;
         n /= 10;

@@ -74,7 +74,6 @@ fn des_key(seven: &[u8]) -> [u8; 8] {
     }
     let mut key = [0; 8];
     for (i, k) in key.iter_mut().enumerate() {
-        #[expect(clippy::cast_possible_truncation, reason = "masked to 7 bits")]
         let seven_bits = ((bits >> (49 - 7 * i)) & 0x7f) as u8;
         *k = seven_bits << 1;
     }
