@@ -470,11 +470,6 @@ impl<N: Negotiator> Fsm<N> {
         &self.negotiator
     }
 
-    /// The protocol judgement, mutable (configuration changes between negotiations).
-    pub(crate) const fn negotiator_mut(&mut self) -> &mut N {
-        &mut self.negotiator
-    }
-
     /// Why negotiation last failed, if it did.
     pub(crate) const fn failure(&self) -> Option<Failure> {
         self.failure
@@ -713,6 +708,13 @@ impl<N: Negotiator> Fsm<N> {
             self.naks_received = 0;
         }
         signal
+    }
+
+    /// A fresh identifier for a packet the caller builds (Echo-Request, Protocol-Reject).
+    pub(crate) const fn take_identifier(&mut self) -> u8 {
+        let id = self.next_id;
+        self.next_id = self.next_id.wrapping_add(1);
+        id
     }
 
     fn send(&mut self, out: &mut Outbox, code: Code, identifier: u8, data: &[u8]) {

@@ -3,5 +3,11 @@
 
 pub mod auth;
 pub mod fsm;
+pub mod ipcp;
+pub mod ipv6cp;
+pub mod lcp;
 mod outbox;
+pub mod session;
 pub mod wire;
+
+pub use session::{ClientConfig, DownReason, Event, LinkConfig, Phase, Received, ServerConfig, Session};

@@ -1,0 +1,487 @@
+//! The authentication phase of [`Session`], both roles: PAP (RFC 1334), CHAP-MD5 (RFC 1994)
+//! and MS-CHAP-V2 (RFC 2759).
+//!
+//! | role | method | sends | retransmits | ends |
+//! |---|---|---|---|---|
+//! | server | PAP | Ack / Nak | answers repeated requests again | auth timeout |
+//! | server | CHAP, MS-CHAP-V2 | Challenge, Success / Failure | Challenge every restart interval, Max-Configure times | auth timeout |
+//! | client | PAP | Authenticate-Request | every restart interval, Max-Configure times | Ack / Nak |
+//! | client | CHAP, MS-CHAP-V2 | Response | (answers every Challenge) | Success / Failure |
+
+use super::{DownReason, Event, Phase, RoleState, Session};
+use crate::auth::chap::{self, MsChapV2Response, ValueAndName};
+use crate::auth::{AuthRequest, AuthenticatorResponse, Grant, Method, MppeKeys, Proof, Verdict, mschapv2, pap};
+use crate::wire::{Packet, Protocol, write_packet};
+use rand_core::CryptoRng;
+use std::time::Instant;
+
+use super::Discard;
+
+/// Server-side authentication state.
+#[derive(Debug)]
+pub(super) enum ServerAuth {
+    /// Not started (LCP not open) or finished without a pending exchange.
+    Idle,
+    /// PAP: waiting for an Authenticate-Request until `deadline`.
+    AwaitPap { deadline: Instant },
+    /// CHAP: a challenge is out.
+    Challenged {
+        method: Method,
+        id: u8,
+        challenge: [u8; 16],
+        resend_at: Instant,
+        resends_left: u8,
+        deadline: Instant,
+    },
+    /// The user store is deciding; repeated responses are ignored.
+    Pending { method: Method, id: u8, user: String },
+    /// Accepted; a repeated request or response gets the same answer again.
+    Accepted { method: Method, id: u8, reply: Vec<u8> },
+    /// Rejected; LCP terminates at `Session::close_at`.
+    Rejected { id: u8, reply: Vec<u8> },
+}
+
+/// Client-side authentication state.
+#[derive(Debug)]
+pub(super) enum ClientAuth {
+    /// Nothing sent.
+    Idle,
+    /// Waiting for the server (a challenge, or an answer to our PAP request) until `deadline`.
+    Waiting { deadline: Instant, pap: Option<PapRetry>, expected: Option<(u8, AuthenticatorResponse, MppeKeys)> },
+    /// Authenticated.
+    Done,
+}
+
+/// Our PAP request and its retransmission schedule.
+#[derive(Debug, Clone, Copy)]
+pub(super) struct PapRetry {
+    id: u8,
+    resend_at: Instant,
+    resends_left: u8,
+}
+
+const PAP_ACK_MESSAGE: &[u8] = b"Login ok";
+const PAP_NAK_MESSAGE: &[u8] = b"Login incorrect";
+const CHAP_SUCCESS_MESSAGE: &[u8] = b"Access granted";
+const CHAP_FAILURE_MESSAGE: &[u8] = b"Access denied";
+
+fn protocol_of(method: Method) -> Protocol {
+    match method {
+        Method::Pap => Protocol::PAP,
+        Method::ChapMd5 | Method::MsChapV2 => Protocol::CHAP,
+    }
+}
+
+impl<R: CryptoRng> Session<R> {
+    /// LCP opened with `method` negotiated.
+    pub(super) fn start_auth(&mut self, now: Instant, method: Option<Method>) {
+        let Some(method) = method else {
+            if let RoleState::Server { config, .. } = &self.role
+                && !config.methods.is_empty()
+            {
+                // The peer made us drop authentication; never let an unauthenticated peer in.
+                self.terminate(now, DownReason::NoCommonAuth);
+                return;
+            }
+            self.enter_network(now);
+            return;
+        };
+        match &mut self.role {
+            RoleState::Server { config, auth, .. } => {
+                let deadline = now + config.auth_timeout;
+                *auth = ServerAuth::AwaitPap { deadline };
+                if method != Method::Pap {
+                    self.send_challenge(now, method, deadline);
+                }
+            }
+            RoleState::Client { config, auth, .. } => {
+                let deadline = now + config.auth_timeout;
+                *auth = ClientAuth::Waiting { deadline, pap: None, expected: None };
+                if method == Method::Pap {
+                    let id = self.rng.next_u32().to_be_bytes()[0];
+                    let resends_left = self.link.fsm.max_configure.saturating_sub(1);
+                    let resend_at = now + self.link.fsm.restart;
+                    if let RoleState::Client { auth: ClientAuth::Waiting { pap, .. }, .. } = &mut self.role {
+                        *pap = Some(PapRetry { id, resend_at, resends_left });
+                    }
+                    self.send_pap_request(id);
+                }
+            }
+        }
+    }
+
+    fn send_challenge(&mut self, now: Instant, method: Method, deadline: Instant) {
+        let mut challenge = [0u8; 16];
+        self.rng.fill_bytes(&mut challenge);
+        let id = self.rng.next_u32().to_be_bytes()[0];
+        let RoleState::Server { config, auth, .. } = &mut self.role else { return };
+        let resends_left = self.link.fsm.max_configure.saturating_sub(1);
+        *auth = ServerAuth::Challenged { method, id, challenge, resend_at: now + self.link.fsm.restart, resends_left, deadline };
+        let name = config.name.as_bytes();
+        self.out.push(|buf| {
+            write_packet(buf, Protocol::CHAP, chap::CHALLENGE, id, |w| ValueAndName { value: &challenge, name }.write(w))
+        });
+    }
+
+    fn send_pap_request(&mut self, id: u8) {
+        let RoleState::Client { config, .. } = &self.role else { return };
+        let request = pap::Request { peer_id: config.user.as_bytes(), password: config.password.expose() };
+        self.out.push(|buf| write_packet(buf, Protocol::PAP, pap::REQUEST, id, |w| request.write(w)));
+    }
+
+    /// Forgets any exchange in progress (LCP went down or the link terminates).
+    pub(super) fn reset_auth(&mut self) {
+        match &mut self.role {
+            RoleState::Server { auth, .. } => {
+                if !matches!(auth, ServerAuth::Accepted { .. }) {
+                    *auth = ServerAuth::Idle;
+                }
+            }
+            RoleState::Client { auth, .. } => {
+                if matches!(auth, ClientAuth::Waiting { .. }) {
+                    *auth = ClientAuth::Idle;
+                }
+            }
+        }
+        if self.phase != Phase::Network {
+            if let RoleState::Server { auth, .. } = &mut self.role {
+                *auth = ServerAuth::Idle;
+            }
+        }
+    }
+
+    /// The earliest authentication deadline.
+    pub(super) fn auth_timeout(&self) -> Option<Instant> {
+        match &self.role {
+            RoleState::Server { auth, .. } => match auth {
+                ServerAuth::AwaitPap { deadline } => Some(*deadline),
+                ServerAuth::Challenged { resend_at, deadline, .. } => Some((*resend_at).min(*deadline)),
+                ServerAuth::Idle | ServerAuth::Pending { .. } | ServerAuth::Accepted { .. } | ServerAuth::Rejected { .. } => None,
+            },
+            RoleState::Client { auth, .. } => match auth {
+                ClientAuth::Waiting { deadline, pap, .. } => {
+                    Some(pap.map_or(*deadline, |p| p.resend_at.min(*deadline)))
+                }
+                ClientAuth::Idle | ClientAuth::Done => None,
+            },
+        }
+    }
+
+    pub(super) fn handle_auth_timeout(&mut self, now: Instant) {
+        match &mut self.role {
+            RoleState::Server { auth, config, .. } => match *auth {
+                ServerAuth::AwaitPap { deadline } | ServerAuth::Challenged { deadline, .. } if deadline <= now => {
+                    self.terminate(now, DownReason::AuthTimeout);
+                }
+                ServerAuth::Challenged { method, id, challenge, resend_at, resends_left, deadline } if resend_at <= now => {
+                    if resends_left == 0 {
+                        self.terminate(now, DownReason::AuthTimeout);
+                        return;
+                    }
+                    // RFC 1994 §4.1: a retransmitted challenge keeps its identifier and value.
+                    *auth = ServerAuth::Challenged {
+                        method,
+                        id,
+                        challenge,
+                        resend_at: now + self.link.fsm.restart,
+                        resends_left: resends_left - 1,
+                        deadline,
+                    };
+                    let name = config.name.as_bytes();
+                    self.out.push(|buf| {
+                        write_packet(buf, Protocol::CHAP, chap::CHALLENGE, id, |w| {
+                            ValueAndName { value: &challenge, name }.write(w)
+                        })
+                    });
+                }
+                _ => {}
+            },
+            RoleState::Client { auth, .. } => {
+                let ClientAuth::Waiting { deadline, pap, .. } = auth else { return };
+                if *deadline <= now {
+                    self.terminate(now, DownReason::AuthTimeout);
+                    return;
+                }
+                if let Some(p) = pap.as_mut().filter(|p| p.resend_at <= now) {
+                    if p.resends_left == 0 {
+                        self.terminate(now, DownReason::AuthTimeout);
+                        return;
+                    }
+                    p.resends_left -= 1;
+                    p.resend_at = now + self.link.fsm.restart;
+                    let id = p.id;
+                    self.send_pap_request(id);
+                }
+            }
+        }
+        // CHAP re-challenge during the network phase (RFC 1994 §2.3).
+        if self.rechallenge_at.is_some_and(|at| at <= now) {
+            self.rechallenge_at = None;
+            if let RoleState::Server { config, auth: ServerAuth::Accepted { method, .. }, .. } = &self.role
+                && self.phase == Phase::Network
+                && *method != Method::Pap
+            {
+                let (method, deadline) = (*method, now + config.auth_timeout);
+                self.send_challenge(now, method, deadline);
+            }
+        }
+    }
+
+    /// A PAP or CHAP packet while LCP is open.
+    pub(super) fn on_auth(&mut self, now: Instant, protocol: Protocol, information: &[u8]) -> Result<(), Discard> {
+        let packet = Packet::parse(information)?;
+        let method = self.lcp.negotiator().auth_method().ok_or(Discard::UnexpectedAuth)?;
+        if protocol_of(method) != protocol {
+            return Err(Discard::UnexpectedAuth);
+        }
+        match self.role {
+            RoleState::Server { .. } => self.server_packet(now, method, &packet),
+            RoleState::Client { .. } => self.client_packet(now, method, &packet),
+        }
+    }
+
+    fn server_packet(&mut self, now: Instant, method: Method, packet: &Packet<'_>) -> Result<(), Discard> {
+        let RoleState::Server { auth, .. } = &mut self.role else { return Ok(()) };
+        // A repeated request or response after the verdict gets the same answer again
+        // (RFC 1334 §2.2.2, RFC 1994 §4.2).
+        let accepted = matches!(auth, ServerAuth::Accepted { .. });
+        if let ServerAuth::Accepted { id, reply, .. } | ServerAuth::Rejected { id, reply, .. } = auth {
+            let is_request = matches!((method, packet.code), (Method::Pap, pap::REQUEST) | (_, chap::RESPONSE));
+            if is_request && (method == Method::Pap || packet.identifier == *id) {
+                let code = match (accepted, method) {
+                    (true, Method::Pap) => pap::ACK,
+                    (false, Method::Pap) => pap::NAK,
+                    (true, _) => chap::SUCCESS,
+                    (false, _) => chap::FAILURE,
+                };
+                let (id, reply) = (packet.identifier, reply.clone());
+                self.out.push(|buf| write_packet(buf, protocol_of(method), code, id, |w| w.put_slice(&reply)));
+                return Ok(());
+            }
+            return Err(Discard::UnexpectedAuth);
+        }
+        let (user, proof) = match (method, &*auth) {
+            (Method::Pap, ServerAuth::AwaitPap { .. }) if packet.code == pap::REQUEST => {
+                let request = pap::Request::parse(packet.data)?;
+                let proof = Proof::Pap { password: crate::auth::Password::new(request.password) };
+                (request.peer_id, proof)
+            }
+            (Method::ChapMd5 | Method::MsChapV2, ServerAuth::Challenged { id, challenge, .. })
+                if packet.code == chap::RESPONSE && packet.identifier == *id =>
+            {
+                let response = ValueAndName::parse(packet.data)?;
+                let proof = if method == Method::ChapMd5 {
+                    let response: [u8; 16] = response.value.try_into().map_err(|_| Discard::UnexpectedAuth)?;
+                    Proof::ChapMd5 { identifier: *id, challenge: *challenge, response }
+                } else {
+                    let value = MsChapV2Response::parse(response.value)?;
+                    Proof::MsChapV2 {
+                        authenticator_challenge: *challenge,
+                        peer_challenge: value.peer_challenge,
+                        nt_response: value.nt_response,
+                    }
+                };
+                (response.name, proof)
+            }
+            _ => return Err(Discard::UnexpectedAuth),
+        };
+        let Ok(user) = String::from_utf8(user.to_vec()) else {
+            // A name that is not UTF-8 cannot match any configured user.
+            self.server_verdict_for(now, method, packet.identifier, Verdict::Reject);
+            return Ok(());
+        };
+        *auth = ServerAuth::Pending { method, id: packet.identifier, user: user.clone() };
+        self.emit(Event::AuthRequest(AuthRequest { user, proof }));
+        Ok(())
+    }
+
+    pub(super) fn server_verdict(&mut self, now: Instant, verdict: Verdict) {
+        let RoleState::Server { auth: ServerAuth::Pending { method, id, .. }, .. } = &self.role else { return };
+        let (method, id) = (*method, *id);
+        self.server_verdict_for(now, method, id, verdict);
+    }
+
+    fn server_verdict_for(&mut self, now: Instant, method: Method, id: u8, verdict: Verdict) {
+        let mut failure_challenge = [0u8; 16];
+        self.rng.fill_bytes(&mut failure_challenge);
+        let RoleState::Server { auth, user: accepted_user, config, .. } = &mut self.role else { return };
+        let user = match auth {
+            ServerAuth::Pending { user, .. } => core::mem::take(user),
+            _ => String::new(),
+        };
+        let grant = match verdict {
+            Verdict::Accept(grant) if method != Method::MsChapV2 || grant.authenticator_response.is_some() => Some(grant),
+            Verdict::Accept(_) => {
+                tracing::warn!("MS-CHAP-V2 acceptance without an authenticator response; rejecting");
+                None
+            }
+            Verdict::Reject => None,
+        };
+        let mut reply = Vec::with_capacity(64);
+        let code = match (&grant, method) {
+            (Some(_), Method::Pap) => {
+                reply.push(u8::try_from(PAP_ACK_MESSAGE.len()).unwrap_or(0));
+                reply.extend_from_slice(PAP_ACK_MESSAGE);
+                pap::ACK
+            }
+            (None, Method::Pap) => {
+                reply.push(u8::try_from(PAP_NAK_MESSAGE.len()).unwrap_or(0));
+                reply.extend_from_slice(PAP_NAK_MESSAGE);
+                pap::NAK
+            }
+            (Some(_), Method::ChapMd5) => {
+                reply.extend_from_slice(CHAP_SUCCESS_MESSAGE);
+                chap::SUCCESS
+            }
+            (None, Method::ChapMd5) => {
+                reply.extend_from_slice(CHAP_FAILURE_MESSAGE);
+                chap::FAILURE
+            }
+            (Some(Grant { authenticator_response: Some(s), .. }), Method::MsChapV2) => {
+                // RFC 2759 §5: "S=<authenticator response> M=<message>".
+                reply.extend_from_slice(&s.0);
+                reply.extend_from_slice(b" M=");
+                reply.extend_from_slice(CHAP_SUCCESS_MESSAGE);
+                chap::SUCCESS
+            }
+            (_, Method::MsChapV2) => {
+                let mut buf = [0u8; 128];
+                let mut w = codec::Writer::new(&mut buf);
+                let _ = chap::write_mschapv2_failure(
+                    &mut w,
+                    chap::ERROR_AUTHENTICATION_FAILURE,
+                    &failure_challenge,
+                    "Authentication failure",
+                );
+                reply.extend_from_slice(w.written());
+                chap::FAILURE
+            }
+        };
+        let data = reply.clone();
+        self.out.push(|buf| write_packet(buf, protocol_of(method), code, id, |w| w.put_slice(&data)));
+        let was_network = self.phase == Phase::Network;
+        if let Some(grant) = grant {
+            *auth = ServerAuth::Accepted { method, id, reply };
+            self.rechallenge_at = config.rechallenge.filter(|_| method != Method::Pap).map(|i| now + i);
+            if !was_network {
+                *accepted_user = Some(user.clone());
+                self.emit(Event::Authenticated { user, method, mppe: grant.mppe });
+                self.enter_network(now);
+            }
+        } else {
+            *auth = ServerAuth::Rejected { id, reply };
+            // Brute-force damping: the failure goes out now, the link closes later.
+            self.close_at = Some(now + config.failure_delay);
+            self.echo_at = None;
+        }
+    }
+
+    fn client_packet(&mut self, now: Instant, method: Method, packet: &Packet<'_>) -> Result<(), Discard> {
+        match (method, packet.code) {
+            (Method::Pap, pap::ACK | pap::NAK) => {
+                let RoleState::Client { auth: ClientAuth::Waiting { pap: Some(p), .. }, .. } = &self.role else {
+                    return Err(Discard::UnexpectedAuth);
+                };
+                if packet.identifier != p.id {
+                    return Err(Discard::UnexpectedAuth);
+                }
+                if packet.code == pap::ACK {
+                    self.client_authenticated(now, method, None);
+                } else {
+                    tracing::debug!(message = ?String::from_utf8_lossy(pap::parse_message(packet.data)), "PAP rejected");
+                    self.terminate(now, DownReason::AuthFailed);
+                }
+                Ok(())
+            }
+            (Method::ChapMd5 | Method::MsChapV2, chap::CHALLENGE) => {
+                let challenge = ValueAndName::parse(packet.data)?;
+                self.answer_challenge(now, method, packet.identifier, challenge.value)
+            }
+            (Method::ChapMd5 | Method::MsChapV2, chap::SUCCESS) => {
+                let RoleState::Client { auth, .. } = &mut self.role else { return Ok(()) };
+                match auth {
+                    ClientAuth::Waiting { expected: Some((id, expected, keys)), .. } if packet.identifier == *id => {
+                        // RFC 2759 §5: the peer must check the authenticator response.
+                        let proven = chap::mschapv2_success(packet.data).is_some_and(|s| s.matches(expected));
+                        if !proven {
+                            self.terminate(now, DownReason::ServerNotAuthenticated);
+                            return Ok(());
+                        }
+                        let keys = keys.clone();
+                        self.client_authenticated(now, method, Some(keys));
+                        Ok(())
+                    }
+                    ClientAuth::Waiting { expected: None, .. } if method == Method::ChapMd5 => {
+                        self.client_authenticated(now, method, None);
+                        Ok(())
+                    }
+                    // A repeated Success after a re-challenge or a duplicate.
+                    ClientAuth::Done => Ok(()),
+                    _ => Err(Discard::UnexpectedAuth),
+                }
+            }
+            (Method::ChapMd5 | Method::MsChapV2, chap::FAILURE) => {
+                tracing::debug!(code = ?chap::mschapv2_failure_code(packet.data), "CHAP failure");
+                self.terminate(now, DownReason::AuthFailed);
+                Ok(())
+            }
+            _ => Err(Discard::UnexpectedAuth),
+        }
+    }
+
+    fn answer_challenge(&mut self, now: Instant, method: Method, id: u8, value: &[u8]) -> Result<(), Discard> {
+        let mut peer_challenge = [0u8; 16];
+        self.rng.fill_bytes(&mut peer_challenge);
+        let RoleState::Client { config, auth, nt_hash } = &mut self.role else { return Ok(()) };
+        let user = config.user.as_bytes();
+        let mut response = [0u8; chap::MSCHAPV2_RESPONSE_LEN];
+        let len = match method {
+            Method::ChapMd5 => {
+                response[..16].copy_from_slice(&chap::md5_response(id, &config.password, value));
+                16
+            }
+            _ => {
+                let authenticator_challenge: [u8; 16] = value.try_into().map_err(|_| Discard::UnexpectedAuth)?;
+                let Some(hash) = nt_hash.as_ref() else { return Err(Discard::UnexpectedAuth) };
+                let nt_response =
+                    mschapv2::generate_nt_response(&authenticator_challenge, &peer_challenge, user, hash);
+                let expected = mschapv2::authenticator_response(
+                    hash,
+                    &nt_response,
+                    &peer_challenge,
+                    &authenticator_challenge,
+                    user,
+                );
+                let keys = MppeKeys::derive(mschapv2::Side::Client, hash, &nt_response);
+                response = MsChapV2Response { peer_challenge, nt_response, flags: 0 }.to_bytes();
+                match auth {
+                    ClientAuth::Waiting { expected: slot, .. } => *slot = Some((id, expected, keys)),
+                    // A re-challenge in the network phase: wait for its Success again.
+                    ClientAuth::Done | ClientAuth::Idle => {
+                        *auth = ClientAuth::Waiting {
+                            deadline: now + config.auth_timeout,
+                            pap: None,
+                            expected: Some((id, expected, keys)),
+                        };
+                    }
+                }
+                chap::MSCHAPV2_RESPONSE_LEN
+            }
+        };
+        let value = &response[..len];
+        self.out.push(|buf| {
+            write_packet(buf, Protocol::CHAP, chap::RESPONSE, id, |w| ValueAndName { value, name: user }.write(w))
+        });
+        Ok(())
+    }
+
+    fn client_authenticated(&mut self, now: Instant, method: Method, mppe: Option<MppeKeys>) {
+        let RoleState::Client { auth, config, .. } = &mut self.role else { return };
+        *auth = ClientAuth::Done;
+        if self.phase == Phase::Authenticate {
+            let user = config.user.clone();
+            self.emit(Event::Authenticated { user, method, mppe });
+            self.enter_network(now);
+        }
+    }
+}
