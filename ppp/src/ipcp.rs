@@ -69,12 +69,20 @@ pub(crate) struct ServerIpcp {
 
 impl ServerIpcp {
     pub(crate) const fn new(assignment: Assignment) -> Self {
-        Self { assignment, send_address: true }
+        Self {
+            assignment,
+            send_address: true,
+        }
     }
 
     pub(crate) const fn link(&self) -> Ipv4Link {
         let a = self.assignment;
-        Ipv4Link { local: a.local, peer: a.peer, dns: a.dns, nbns: a.nbns }
+        Ipv4Link {
+            local: a.local,
+            peer: a.peer,
+            dns: a.dns,
+            nbns: a.nbns,
+        }
     }
 
     fn offer(reply: &mut Reply, opt: RawOption<'_>, offered: Option<Ipv4Addr>) {
@@ -171,7 +179,12 @@ impl ClientIpcp {
     }
 
     pub(crate) const fn link(&self) -> Ipv4Link {
-        Ipv4Link { local: self.address, peer: self.peer, dns: self.dns, nbns: [None; 2] }
+        Ipv4Link {
+            local: self.address,
+            peer: self.peer,
+            dns: self.dns,
+            nbns: [None; 2],
+        }
     }
 }
 

@@ -36,7 +36,12 @@ pub(crate) struct Ipv6cp {
 
 impl Ipv6cp {
     pub(crate) fn new(seed: u64) -> Self {
-        let mut n = Self { ours: [0; 8], peer: [0; 8], pending_peer: [0; 8], state: seed };
+        let mut n = Self {
+            ours: [0; 8],
+            peer: [0; 8],
+            pending_peer: [0; 8],
+            state: seed,
+        };
         n.ours = n.fresh(&[0; 8]);
         n
     }
@@ -55,7 +60,10 @@ impl Ipv6cp {
     }
 
     pub(crate) const fn link(&self) -> Ipv6Link {
-        Ipv6Link { local_id: self.ours, peer_id: self.peer }
+        Ipv6Link {
+            local_id: self.ours,
+            peer_id: self.peer,
+        }
     }
 }
 
@@ -70,7 +78,9 @@ impl Negotiator for Ipv6cp {
         self.pending_peer = [0; 8];
         for opt in request.flatten() {
             match (opt.kind, <[u8; 8]>::try_from(opt.data)) {
-                (option::INTERFACE_IDENTIFIER, Ok(id)) if id != [0; 8] && id != self.ours => self.pending_peer = id,
+                (option::INTERFACE_IDENTIFIER, Ok(id)) if id != [0; 8] && id != self.ours => {
+                    self.pending_peer = id
+                }
                 (option::INTERFACE_IDENTIFIER, Ok(id)) => {
                     // RFC 5072 §4.1: suggest a different, non-zero identifier.
                     let suggestion = self.fresh(&id);
@@ -99,11 +109,18 @@ impl Negotiator for Ipv6cp {
 
     fn apply_reject(&mut self, rejected: Options<'_>) -> Result<(), Unacceptable> {
         // Without identifiers neither side can form a link-local address that is known unique.
-        if rejected.flatten().any(|o| o.kind == option::INTERFACE_IDENTIFIER) { Err(Unacceptable) } else { Ok(()) }
+        if rejected
+            .flatten()
+            .any(|o| o.kind == option::INTERFACE_IDENTIFIER)
+        {
+            Err(Unacceptable)
+        } else {
+            Ok(())
+        }
     }
 
     fn reset(&mut self) {
+        // `pending_peer` belongs to the request under review (see `Lcp::reset`).
         self.peer = [0; 8];
-        self.pending_peer = [0; 8];
     }
 }

@@ -77,7 +77,11 @@ pub(crate) struct Peer {
 
 impl Default for Peer {
     fn default() -> Self {
-        Self { mru: DEFAULT_MRU, magic: 0, auth: None }
+        Self {
+            mru: DEFAULT_MRU,
+            magic: 0,
+            auth: None,
+        }
     }
 }
 
@@ -121,7 +125,10 @@ impl Lcp {
     /// agreed to use.
     pub(crate) fn auth_method(&self) -> Option<Method> {
         match &self.role {
-            LcpRole::Server { methods } => self.request_auth.then(|| methods.get(self.auth_index).copied()).flatten(),
+            LcpRole::Server { methods } => self
+                .request_auth
+                .then(|| methods.get(self.auth_index).copied())
+                .flatten(),
             LcpRole::Client { .. } => self.peer.auth,
         }
     }
@@ -222,13 +229,19 @@ impl Negotiator for Lcp {
             match (opt.kind, opt.data) {
                 (option::MRU, &[a, b]) => {
                     let mru = u16::from_be_bytes([a, b]);
-                    self.request_mru = (MIN_MRU..=self.mru.max(DEFAULT_MRU)).contains(&mru).then_some(mru);
+                    self.request_mru = (MIN_MRU..=self.mru.max(DEFAULT_MRU))
+                        .contains(&mru)
+                        .then_some(mru);
                 }
                 (option::AUTH, data) => {
-                    let LcpRole::Server { methods } = &self.role else { continue };
+                    let LcpRole::Server { methods } = &self.role else {
+                        continue;
+                    };
                     // RFC 1994 §3: switch to the peer's suggestion if we allow it, else to
                     // our next choice; with none left the link cannot be authenticated.
-                    self.auth_index = match Method::from_option_data(data).and_then(|m| methods.iter().position(|&x| x == m)) {
+                    self.auth_index = match Method::from_option_data(data)
+                        .and_then(|m| methods.iter().position(|&x| x == m))
+                    {
                         Some(at) => at,
                         None if self.auth_index + 1 < methods.len() => self.auth_index + 1,
                         None => return Err(Unacceptable),
@@ -249,7 +262,9 @@ impl Negotiator for Lcp {
             match opt.kind {
                 option::MRU => self.request_mru = None,
                 // The authenticator must authenticate; a peer refusing that cannot connect.
-                option::AUTH if matches!(self.role, LcpRole::Server { .. }) => return Err(Unacceptable),
+                option::AUTH if matches!(self.role, LcpRole::Server { .. }) => {
+                    return Err(Unacceptable);
+                }
                 option::MAGIC => self.request_magic = false,
                 _ => {}
             }
@@ -260,12 +275,14 @@ impl Negotiator for Lcp {
     fn reset(&mut self) {
         self.request_mru = Some(self.mru);
         self.auth_index = 0;
-        self.request_auth = matches!(&self.role, LcpRole::Server { methods } if !methods.is_empty());
+        self.request_auth =
+            matches!(&self.role, LcpRole::Server { methods } if !methods.is_empty());
         self.request_magic = true;
         if self.magic == 0 {
             self.magic = self.fresh_magic();
         }
-        self.pending = Peer::default();
+        // `pending` belongs to the request under review, which may be acknowledged right after
+        // this reset (Opened + RCR+: tld, scr, sca).
         self.peer = Peer::default();
     }
 }

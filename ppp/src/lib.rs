@@ -10,4 +10,6 @@ mod outbox;
 pub mod session;
 pub mod wire;
 
-pub use session::{ClientConfig, DownReason, Event, LinkConfig, Phase, Received, ServerConfig, Session};
+pub use session::{
+    ClientConfig, DownReason, Event, LinkConfig, Phase, Received, ServerConfig, Session,
+};

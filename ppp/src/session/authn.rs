@@ -10,7 +10,9 @@
 
 use super::{DownReason, Event, Phase, RoleState, Session};
 use crate::auth::chap::{self, MsChapV2Response, ValueAndName};
-use crate::auth::{AuthRequest, AuthenticatorResponse, Grant, Method, MppeKeys, Proof, Verdict, mschapv2, pap};
+use crate::auth::{
+    AuthRequest, AuthenticatorResponse, Grant, Method, MppeKeys, Proof, Verdict, mschapv2, pap,
+};
 use crate::wire::{Packet, Protocol, write_packet};
 use rand_core::CryptoRng;
 use std::time::Instant;
@@ -34,9 +36,17 @@ pub(super) enum ServerAuth {
         deadline: Instant,
     },
     /// The user store is deciding; repeated responses are ignored.
-    Pending { method: Method, id: u8, user: String },
+    Pending {
+        method: Method,
+        id: u8,
+        user: String,
+    },
     /// Accepted; a repeated request or response gets the same answer again.
-    Accepted { method: Method, id: u8, reply: Vec<u8> },
+    Accepted {
+        method: Method,
+        id: u8,
+        reply: Vec<u8>,
+    },
     /// Rejected; LCP terminates at `Session::close_at`.
     Rejected { id: u8, reply: Vec<u8> },
 }
@@ -47,17 +57,41 @@ pub(super) enum ClientAuth {
     /// Nothing sent.
     Idle,
     /// Waiting for the server (a challenge, or an answer to our PAP request) until `deadline`.
-    Waiting { deadline: Instant, pap: Option<PapRetry>, expected: Option<(u8, AuthenticatorResponse, MppeKeys)> },
-    /// Authenticated.
-    Done,
+    Waiting {
+        deadline: Instant,
+        retry: Option<Retry>,
+    },
+    /// Authenticated; `last` is the final request or response, repeated if a delayed
+    /// retransmission of the same challenge arrives.
+    Done { last: Option<Retry> },
 }
 
-/// Our PAP request and its retransmission schedule.
+/// MS-CHAP-V2 challenges whose expected authenticator response the client remembers: after an
+/// LCP renegotiation a delayed challenge of the previous round may be answered too, and the
+/// server's Success may be for either.
+pub(super) const MAX_ANSWERED: usize = 4;
+
+/// One answered MS-CHAP-V2 challenge: identifier, expected authenticator response, keys.
+pub(super) type Answered = (u8, AuthenticatorResponse, MppeKeys);
+
+/// Our PAP request or CHAP response and its retransmission schedule. The server answers a
+/// repeated request or response again (RFC 1334 §2.2.1, RFC 1994 §4.2), so a lost Ack or
+/// Success costs one restart interval, not the link.
 #[derive(Debug, Clone, Copy)]
-pub(super) struct PapRetry {
+pub(super) struct Retry {
     id: u8,
     resend_at: Instant,
     resends_left: u8,
+    /// The CHAP response value and its length; `None` for a PAP request.
+    chap: Option<([u8; chap::MSCHAPV2_RESPONSE_LEN], usize)>,
+    /// MD5 of the challenge value answered, to tell a retransmission from a new challenge
+    /// that reuses the identifier.
+    challenge_digest: [u8; 16],
+}
+
+fn digest(value: &[u8]) -> [u8; 16] {
+    use md5::{Digest, Md5};
+    Md5::digest(value).into()
 }
 
 const PAP_ACK_MESSAGE: &[u8] = b"Login ok";
@@ -96,13 +130,26 @@ impl<R: CryptoRng> Session<R> {
             }
             RoleState::Client { config, auth, .. } => {
                 let deadline = now + config.auth_timeout;
-                *auth = ClientAuth::Waiting { deadline, pap: None, expected: None };
+                *auth = ClientAuth::Waiting {
+                    deadline,
+                    retry: None,
+                };
                 if method == Method::Pap {
                     let id = self.rng.next_u32().to_be_bytes()[0];
                     let resends_left = self.link.fsm.max_configure.saturating_sub(1);
                     let resend_at = now + self.link.fsm.restart;
-                    if let RoleState::Client { auth: ClientAuth::Waiting { pap, .. }, .. } = &mut self.role {
-                        *pap = Some(PapRetry { id, resend_at, resends_left });
+                    if let RoleState::Client {
+                        auth: ClientAuth::Waiting { retry, .. },
+                        ..
+                    } = &mut self.role
+                    {
+                        *retry = Some(Retry {
+                            id,
+                            resend_at,
+                            resends_left,
+                            chap: None,
+                            challenge_digest: [0; 16],
+                        });
                     }
                     self.send_pap_request(id);
                 }
@@ -113,20 +160,58 @@ impl<R: CryptoRng> Session<R> {
     fn send_challenge(&mut self, now: Instant, method: Method, deadline: Instant) {
         let mut challenge = [0u8; 16];
         self.rng.fill_bytes(&mut challenge);
-        let id = self.rng.next_u32().to_be_bytes()[0];
-        let RoleState::Server { config, auth, .. } = &mut self.role else { return };
+        let fresh_id = self.rng.next_u32().to_be_bytes()[0];
+        let RoleState::Server { config, auth, .. } = &mut self.role else {
+            return;
+        };
+        // A re-challenge must not reuse the identifier the peer last answered.
+        let id = match auth {
+            ServerAuth::Accepted { id, .. } => id.wrapping_add(1),
+            _ => fresh_id,
+        };
         let resends_left = self.link.fsm.max_configure.saturating_sub(1);
-        *auth = ServerAuth::Challenged { method, id, challenge, resend_at: now + self.link.fsm.restart, resends_left, deadline };
+        *auth = ServerAuth::Challenged {
+            method,
+            id,
+            challenge,
+            resend_at: now + self.link.fsm.restart,
+            resends_left,
+            deadline,
+        };
         let name = config.name.as_bytes();
         self.out.push(|buf| {
-            write_packet(buf, Protocol::CHAP, chap::CHALLENGE, id, |w| ValueAndName { value: &challenge, name }.write(w))
+            write_packet(buf, Protocol::CHAP, chap::CHALLENGE, id, |w| {
+                ValueAndName {
+                    value: &challenge,
+                    name,
+                }
+                .write(w)
+            })
         });
     }
 
     fn send_pap_request(&mut self, id: u8) {
-        let RoleState::Client { config, .. } = &self.role else { return };
-        let request = pap::Request { peer_id: config.user.as_bytes(), password: config.password.expose() };
-        self.out.push(|buf| write_packet(buf, Protocol::PAP, pap::REQUEST, id, |w| request.write(w)));
+        let RoleState::Client { config, .. } = &self.role else {
+            return;
+        };
+        let request = pap::Request {
+            peer_id: config.user.as_bytes(),
+            password: config.password.expose(),
+        };
+        self.out
+            .push(|buf| write_packet(buf, Protocol::PAP, pap::REQUEST, id, |w| request.write(w)));
+    }
+
+    fn send_chap_response(&mut self, id: u8, value: &[u8]) {
+        let RoleState::Client { config, .. } = &self.role else {
+            return;
+        };
+        let name = config.user.as_bytes();
+        self.out.push(|buf| {
+            write_packet(buf, Protocol::CHAP, chap::RESPONSE, id, |w| {
+                ValueAndName { value, name }.write(w)
+            })
+        });
     }
 
     /// Forgets any exchange in progress (LCP went down or the link terminates).
@@ -155,14 +240,21 @@ impl<R: CryptoRng> Session<R> {
         match &self.role {
             RoleState::Server { auth, .. } => match auth {
                 ServerAuth::AwaitPap { deadline } => Some(*deadline),
-                ServerAuth::Challenged { resend_at, deadline, .. } => Some((*resend_at).min(*deadline)),
-                ServerAuth::Idle | ServerAuth::Pending { .. } | ServerAuth::Accepted { .. } | ServerAuth::Rejected { .. } => None,
+                ServerAuth::Challenged {
+                    resend_at,
+                    deadline,
+                    ..
+                } => Some((*resend_at).min(*deadline)),
+                ServerAuth::Idle
+                | ServerAuth::Pending { .. }
+                | ServerAuth::Accepted { .. }
+                | ServerAuth::Rejected { .. } => None,
             },
             RoleState::Client { auth, .. } => match auth {
-                ClientAuth::Waiting { deadline, pap, .. } => {
-                    Some(pap.map_or(*deadline, |p| p.resend_at.min(*deadline)))
-                }
-                ClientAuth::Idle | ClientAuth::Done => None,
+                ClientAuth::Waiting {
+                    deadline, retry, ..
+                } => Some(retry.map_or(*deadline, |r| r.resend_at.min(*deadline))),
+                ClientAuth::Idle | ClientAuth::Done { .. } => None,
             },
         }
     }
@@ -170,10 +262,19 @@ impl<R: CryptoRng> Session<R> {
     pub(super) fn handle_auth_timeout(&mut self, now: Instant) {
         match &mut self.role {
             RoleState::Server { auth, config, .. } => match *auth {
-                ServerAuth::AwaitPap { deadline } | ServerAuth::Challenged { deadline, .. } if deadline <= now => {
+                ServerAuth::AwaitPap { deadline } | ServerAuth::Challenged { deadline, .. }
+                    if deadline <= now =>
+                {
                     self.terminate(now, DownReason::AuthTimeout);
                 }
-                ServerAuth::Challenged { method, id, challenge, resend_at, resends_left, deadline } if resend_at <= now => {
+                ServerAuth::Challenged {
+                    method,
+                    id,
+                    challenge,
+                    resend_at,
+                    resends_left,
+                    deadline,
+                } if resend_at <= now => {
                     if resends_left == 0 {
                         self.terminate(now, DownReason::AuthTimeout);
                         return;
@@ -190,34 +291,53 @@ impl<R: CryptoRng> Session<R> {
                     let name = config.name.as_bytes();
                     self.out.push(|buf| {
                         write_packet(buf, Protocol::CHAP, chap::CHALLENGE, id, |w| {
-                            ValueAndName { value: &challenge, name }.write(w)
+                            ValueAndName {
+                                value: &challenge,
+                                name,
+                            }
+                            .write(w)
                         })
                     });
                 }
                 _ => {}
             },
             RoleState::Client { auth, .. } => {
-                let ClientAuth::Waiting { deadline, pap, .. } = auth else { return };
+                let ClientAuth::Waiting {
+                    deadline, retry, ..
+                } = auth
+                else {
+                    return;
+                };
                 if *deadline <= now {
                     self.terminate(now, DownReason::AuthTimeout);
                     return;
                 }
-                if let Some(p) = pap.as_mut().filter(|p| p.resend_at <= now) {
-                    if p.resends_left == 0 {
+                if let Some(r) = retry.as_mut().filter(|r| r.resend_at <= now) {
+                    if r.resends_left == 0 {
                         self.terminate(now, DownReason::AuthTimeout);
                         return;
                     }
-                    p.resends_left -= 1;
-                    p.resend_at = now + self.link.fsm.restart;
-                    let id = p.id;
-                    self.send_pap_request(id);
+                    r.resends_left -= 1;
+                    r.resend_at = now + self.link.fsm.restart;
+                    match *r {
+                        Retry { id, chap: None, .. } => self.send_pap_request(id),
+                        Retry {
+                            id,
+                            chap: Some((value, len)),
+                            ..
+                        } => self.send_chap_response(id, &value[..len]),
+                    }
                 }
             }
         }
         // CHAP re-challenge during the network phase (RFC 1994 §2.3).
         if self.rechallenge_at.is_some_and(|at| at <= now) {
             self.rechallenge_at = None;
-            if let RoleState::Server { config, auth: ServerAuth::Accepted { method, .. }, .. } = &self.role
+            if let RoleState::Server {
+                config,
+                auth: ServerAuth::Accepted { method, .. },
+                ..
+            } = &self.role
                 && self.phase == Phase::Network
                 && *method != Method::Pap
             {
@@ -228,9 +348,18 @@ impl<R: CryptoRng> Session<R> {
     }
 
     /// A PAP or CHAP packet while LCP is open.
-    pub(super) fn on_auth(&mut self, now: Instant, protocol: Protocol, information: &[u8]) -> Result<(), Discard> {
+    pub(super) fn on_auth(
+        &mut self,
+        now: Instant,
+        protocol: Protocol,
+        information: &[u8],
+    ) -> Result<(), Discard> {
         let packet = Packet::parse(information)?;
-        let method = self.lcp.negotiator().auth_method().ok_or(Discard::UnexpectedAuth)?;
+        let method = self
+            .lcp
+            .negotiator()
+            .auth_method()
+            .ok_or(Discard::UnexpectedAuth)?;
         if protocol_of(method) != protocol {
             return Err(Discard::UnexpectedAuth);
         }
@@ -240,22 +369,44 @@ impl<R: CryptoRng> Session<R> {
         }
     }
 
-    fn server_packet(&mut self, now: Instant, method: Method, packet: &Packet<'_>) -> Result<(), Discard> {
-        let RoleState::Server { auth, .. } = &mut self.role else { return Ok(()) };
+    fn server_packet(
+        &mut self,
+        now: Instant,
+        method: Method,
+        packet: &Packet<'_>,
+    ) -> Result<(), Discard> {
+        let RoleState::Server { auth, .. } = &mut self.role else {
+            return Ok(());
+        };
         // A repeated request or response after the verdict gets the same answer again
         // (RFC 1334 §2.2.2, RFC 1994 §4.2).
         let accepted = matches!(auth, ServerAuth::Accepted { .. });
-        if let ServerAuth::Accepted { id, reply, .. } | ServerAuth::Rejected { id, reply, .. } = auth {
-            let is_request = matches!((method, packet.code), (Method::Pap, pap::REQUEST) | (_, chap::RESPONSE));
-            if is_request && (method == Method::Pap || packet.identifier == *id) {
+        if let ServerAuth::Accepted { id, reply, .. } | ServerAuth::Rejected { id, reply, .. } =
+            auth
+        {
+            let is_request = matches!(
+                (method, packet.code),
+                (Method::Pap, pap::REQUEST) | (_, chap::RESPONSE)
+            );
+            // A response to an older challenge (one sent before an LCP renegotiation, say) gets
+            // the answer of the challenge that was verified, under that challenge's identifier:
+            // the peer remembers what it answered and can still check an MS-CHAP-V2 Success.
+            if is_request {
                 let code = match (accepted, method) {
                     (true, Method::Pap) => pap::ACK,
                     (false, Method::Pap) => pap::NAK,
                     (true, _) => chap::SUCCESS,
                     (false, _) => chap::FAILURE,
                 };
-                let (id, reply) = (packet.identifier, reply.clone());
-                self.out.push(|buf| write_packet(buf, protocol_of(method), code, id, |w| w.put_slice(&reply)));
+                let id = if method == Method::Pap {
+                    packet.identifier
+                } else {
+                    *id
+                };
+                let reply = reply.clone();
+                self.out.push(|buf| {
+                    write_packet(buf, protocol_of(method), code, id, |w| w.put_slice(&reply))
+                });
                 return Ok(());
             }
             return Err(Discard::UnexpectedAuth);
@@ -263,7 +414,9 @@ impl<R: CryptoRng> Session<R> {
         let (user, proof) = match (method, &*auth) {
             (Method::Pap, ServerAuth::AwaitPap { .. }) if packet.code == pap::REQUEST => {
                 let request = pap::Request::parse(packet.data)?;
-                let proof = Proof::Pap { password: crate::auth::Password::new(request.password) };
+                let proof = Proof::Pap {
+                    password: crate::auth::Password::new(request.password),
+                };
                 (request.peer_id, proof)
             }
             (Method::ChapMd5 | Method::MsChapV2, ServerAuth::Challenged { id, challenge, .. })
@@ -271,8 +424,15 @@ impl<R: CryptoRng> Session<R> {
             {
                 let response = ValueAndName::parse(packet.data)?;
                 let proof = if method == Method::ChapMd5 {
-                    let response: [u8; 16] = response.value.try_into().map_err(|_| Discard::UnexpectedAuth)?;
-                    Proof::ChapMd5 { identifier: *id, challenge: *challenge, response }
+                    let response: [u8; 16] = response
+                        .value
+                        .try_into()
+                        .map_err(|_| Discard::UnexpectedAuth)?;
+                    Proof::ChapMd5 {
+                        identifier: *id,
+                        challenge: *challenge,
+                        response,
+                    }
                 } else {
                     let value = MsChapV2Response::parse(response.value)?;
                     Proof::MsChapV2 {
@@ -290,13 +450,23 @@ impl<R: CryptoRng> Session<R> {
             self.server_verdict_for(now, method, packet.identifier, Verdict::Reject);
             return Ok(());
         };
-        *auth = ServerAuth::Pending { method, id: packet.identifier, user: user.clone() };
+        *auth = ServerAuth::Pending {
+            method,
+            id: packet.identifier,
+            user: user.clone(),
+        };
         self.emit(Event::AuthRequest(AuthRequest { user, proof }));
         Ok(())
     }
 
     pub(super) fn server_verdict(&mut self, now: Instant, verdict: Verdict) {
-        let RoleState::Server { auth: ServerAuth::Pending { method, id, .. }, .. } = &self.role else { return };
+        let RoleState::Server {
+            auth: ServerAuth::Pending { method, id, .. },
+            ..
+        } = &self.role
+        else {
+            return;
+        };
         let (method, id) = (*method, *id);
         self.server_verdict_for(now, method, id, verdict);
     }
@@ -304,15 +474,29 @@ impl<R: CryptoRng> Session<R> {
     fn server_verdict_for(&mut self, now: Instant, method: Method, id: u8, verdict: Verdict) {
         let mut failure_challenge = [0u8; 16];
         self.rng.fill_bytes(&mut failure_challenge);
-        let RoleState::Server { auth, user: accepted_user, config, .. } = &mut self.role else { return };
+        let RoleState::Server {
+            auth,
+            user: accepted_user,
+            config,
+            ..
+        } = &mut self.role
+        else {
+            return;
+        };
         let user = match auth {
             ServerAuth::Pending { user, .. } => core::mem::take(user),
             _ => String::new(),
         };
         let grant = match verdict {
-            Verdict::Accept(grant) if method != Method::MsChapV2 || grant.authenticator_response.is_some() => Some(grant),
+            Verdict::Accept(grant)
+                if method != Method::MsChapV2 || grant.authenticator_response.is_some() =>
+            {
+                Some(grant)
+            }
             Verdict::Accept(_) => {
-                tracing::warn!("MS-CHAP-V2 acceptance without an authenticator response; rejecting");
+                tracing::warn!(
+                    "MS-CHAP-V2 acceptance without an authenticator response; rejecting"
+                );
                 None
             }
             Verdict::Reject => None,
@@ -337,7 +521,13 @@ impl<R: CryptoRng> Session<R> {
                 reply.extend_from_slice(CHAP_FAILURE_MESSAGE);
                 chap::FAILURE
             }
-            (Some(Grant { authenticator_response: Some(s), .. }), Method::MsChapV2) => {
+            (
+                Some(Grant {
+                    authenticator_response: Some(s),
+                    ..
+                }),
+                Method::MsChapV2,
+            ) => {
                 // RFC 2759 §5: "S=<authenticator response> M=<message>".
                 reply.extend_from_slice(&s.0);
                 reply.extend_from_slice(b" M=");
@@ -358,31 +548,49 @@ impl<R: CryptoRng> Session<R> {
             }
         };
         let data = reply.clone();
-        self.out.push(|buf| write_packet(buf, protocol_of(method), code, id, |w| w.put_slice(&data)));
+        self.out
+            .push(|buf| write_packet(buf, protocol_of(method), code, id, |w| w.put_slice(&data)));
         let was_network = self.phase == Phase::Network;
         if let Some(grant) = grant {
             *auth = ServerAuth::Accepted { method, id, reply };
-            self.rechallenge_at = config.rechallenge.filter(|_| method != Method::Pap).map(|i| now + i);
+            self.rechallenge_at = config
+                .rechallenge
+                .filter(|_| method != Method::Pap)
+                .map(|i| now + i);
             if !was_network {
                 *accepted_user = Some(user.clone());
-                self.emit(Event::Authenticated { user, method, mppe: grant.mppe });
+                self.emit(Event::Authenticated {
+                    user,
+                    method,
+                    mppe: grant.mppe,
+                });
                 self.enter_network(now);
             }
         } else {
             *auth = ServerAuth::Rejected { id, reply };
+            self.down_reason.get_or_insert(DownReason::AuthFailed);
             // Brute-force damping: the failure goes out now, the link closes later.
             self.close_at = Some(now + config.failure_delay);
             self.echo_at = None;
         }
     }
 
-    fn client_packet(&mut self, now: Instant, method: Method, packet: &Packet<'_>) -> Result<(), Discard> {
+    fn client_packet(
+        &mut self,
+        now: Instant,
+        method: Method,
+        packet: &Packet<'_>,
+    ) -> Result<(), Discard> {
         match (method, packet.code) {
             (Method::Pap, pap::ACK | pap::NAK) => {
-                let RoleState::Client { auth: ClientAuth::Waiting { pap: Some(p), .. }, .. } = &self.role else {
+                let RoleState::Client {
+                    auth: ClientAuth::Waiting { retry: Some(r), .. },
+                    ..
+                } = &self.role
+                else {
                     return Err(Discard::UnexpectedAuth);
                 };
-                if packet.identifier != p.id {
+                if packet.identifier != r.id {
                     return Err(Discard::UnexpectedAuth);
                 }
                 if packet.code == pap::ACK {
@@ -398,25 +606,35 @@ impl<R: CryptoRng> Session<R> {
                 self.answer_challenge(now, method, packet.identifier, challenge.value)
             }
             (Method::ChapMd5 | Method::MsChapV2, chap::SUCCESS) => {
-                let RoleState::Client { auth, .. } = &mut self.role else { return Ok(()) };
+                let RoleState::Client { auth, answered, .. } = &mut self.role else {
+                    return Ok(());
+                };
                 match auth {
-                    ClientAuth::Waiting { expected: Some((id, expected, keys)), .. } if packet.identifier == *id => {
+                    ClientAuth::Waiting { .. } if method == Method::MsChapV2 => {
+                        let mut candidates = answered
+                            .iter()
+                            .filter(|e| e.0 == packet.identifier)
+                            .peekable();
+                        if candidates.peek().is_none() {
+                            return Err(Discard::UnexpectedAuth);
+                        }
                         // RFC 2759 §5: the peer must check the authenticator response.
-                        let proven = chap::mschapv2_success(packet.data).is_some_and(|s| s.matches(expected));
-                        if !proven {
+                        let success = chap::mschapv2_success(packet.data);
+                        let proven = candidates.find(|e| success.is_some_and(|s| s.matches(&e.1)));
+                        let Some((_, _, keys)) = proven else {
                             self.terminate(now, DownReason::ServerNotAuthenticated);
                             return Ok(());
-                        }
+                        };
                         let keys = keys.clone();
                         self.client_authenticated(now, method, Some(keys));
                         Ok(())
                     }
-                    ClientAuth::Waiting { expected: None, .. } if method == Method::ChapMd5 => {
+                    ClientAuth::Waiting { .. } if method == Method::ChapMd5 => {
                         self.client_authenticated(now, method, None);
                         Ok(())
                     }
                     // A repeated Success after a re-challenge or a duplicate.
-                    ClientAuth::Done => Ok(()),
+                    ClientAuth::Done { .. } => Ok(()),
                     _ => Err(Discard::UnexpectedAuth),
                 }
             }
@@ -429,22 +647,56 @@ impl<R: CryptoRng> Session<R> {
         }
     }
 
-    fn answer_challenge(&mut self, now: Instant, method: Method, id: u8, value: &[u8]) -> Result<(), Discard> {
+    fn answer_challenge(
+        &mut self,
+        now: Instant,
+        method: Method,
+        id: u8,
+        value: &[u8],
+    ) -> Result<(), Discard> {
+        // A retransmitted challenge gets the very same response: the server may already have
+        // verified the first one, and an MS-CHAP-V2 Success answers exactly that one.
+        if let RoleState::Client {
+            auth: ClientAuth::Waiting { retry: Some(r), .. } | ClientAuth::Done { last: Some(r) },
+            ..
+        } = &self.role
+            && r.id == id
+            && r.challenge_digest == digest(value)
+            && let Some((response, len)) = r.chap
+        {
+            self.send_chap_response(id, &response[..len]);
+            return Ok(());
+        }
         let mut peer_challenge = [0u8; 16];
         self.rng.fill_bytes(&mut peer_challenge);
-        let RoleState::Client { config, auth, nt_hash } = &mut self.role else { return Ok(()) };
+        let RoleState::Client {
+            config,
+            auth,
+            nt_hash,
+            answered,
+        } = &mut self.role
+        else {
+            return Ok(());
+        };
         let user = config.user.as_bytes();
         let mut response = [0u8; chap::MSCHAPV2_RESPONSE_LEN];
-        let len = match method {
+        let (len, expected) = match method {
             Method::ChapMd5 => {
                 response[..16].copy_from_slice(&chap::md5_response(id, &config.password, value));
-                16
+                (16, None)
             }
             _ => {
-                let authenticator_challenge: [u8; 16] = value.try_into().map_err(|_| Discard::UnexpectedAuth)?;
-                let Some(hash) = nt_hash.as_ref() else { return Err(Discard::UnexpectedAuth) };
-                let nt_response =
-                    mschapv2::generate_nt_response(&authenticator_challenge, &peer_challenge, user, hash);
+                let authenticator_challenge: [u8; 16] =
+                    value.try_into().map_err(|_| Discard::UnexpectedAuth)?;
+                let Some(hash) = nt_hash.as_ref() else {
+                    return Err(Discard::UnexpectedAuth);
+                };
+                let nt_response = mschapv2::generate_nt_response(
+                    &authenticator_challenge,
+                    &peer_challenge,
+                    user,
+                    hash,
+                );
                 let expected = mschapv2::authenticator_response(
                     hash,
                     &nt_response,
@@ -453,31 +705,51 @@ impl<R: CryptoRng> Session<R> {
                     user,
                 );
                 let keys = MppeKeys::derive(mschapv2::Side::Client, hash, &nt_response);
-                response = MsChapV2Response { peer_challenge, nt_response, flags: 0 }.to_bytes();
-                match auth {
-                    ClientAuth::Waiting { expected: slot, .. } => *slot = Some((id, expected, keys)),
-                    // A re-challenge in the network phase: wait for its Success again.
-                    ClientAuth::Done | ClientAuth::Idle => {
-                        *auth = ClientAuth::Waiting {
-                            deadline: now + config.auth_timeout,
-                            pap: None,
-                            expected: Some((id, expected, keys)),
-                        };
-                    }
+                response = MsChapV2Response {
+                    peer_challenge,
+                    nt_response,
+                    flags: 0,
                 }
-                chap::MSCHAPV2_RESPONSE_LEN
+                .to_bytes();
+                (chap::MSCHAPV2_RESPONSE_LEN, Some((id, expected, keys)))
             }
         };
-        let value = &response[..len];
-        self.out.push(|buf| {
-            write_packet(buf, Protocol::CHAP, chap::RESPONSE, id, |w| ValueAndName { value, name: user }.write(w))
-        });
+        let deadline = match auth {
+            ClientAuth::Waiting { deadline, .. } => *deadline,
+            // A re-challenge in the network phase: wait for its Success again.
+            ClientAuth::Done { .. } | ClientAuth::Idle => now + config.auth_timeout,
+        };
+        if let Some(entry) = expected {
+            if answered.len() >= MAX_ANSWERED {
+                answered.remove(0);
+            }
+            answered.push(entry);
+        }
+        let retry = Retry {
+            id,
+            resend_at: now + self.link.fsm.restart,
+            resends_left: self.link.fsm.max_configure.saturating_sub(1),
+            chap: Some((response, len)),
+            challenge_digest: digest(value),
+        };
+        *auth = ClientAuth::Waiting {
+            deadline,
+            retry: Some(retry),
+        };
+        self.send_chap_response(id, &response[..len]);
         Ok(())
     }
 
     fn client_authenticated(&mut self, now: Instant, method: Method, mppe: Option<MppeKeys>) {
-        let RoleState::Client { auth, config, .. } = &mut self.role else { return };
-        *auth = ClientAuth::Done;
+        let RoleState::Client { auth, config, .. } = &mut self.role else {
+            return;
+        };
+        let last = match auth {
+            ClientAuth::Waiting { retry, .. } => *retry,
+            ClientAuth::Done { last } => *last,
+            ClientAuth::Idle => None,
+        };
+        *auth = ClientAuth::Done { last };
         if self.phase == Phase::Authenticate {
             let user = config.user.clone();
             self.emit(Event::Authenticated { user, method, mppe });

@@ -21,7 +21,9 @@ use crate::ipcp::{Assignment, ClientIpcp, ClientWants, Ipv4Link, ServerIpcp};
 use crate::ipv6cp::{Ipv6Link, Ipv6cp};
 use crate::lcp::{DEFAULT_MRU, Lcp, LcpRole};
 use crate::outbox::Outbox;
-use crate::wire::{self, Code, Frame, HEADER_LEN, Options, Packet, Protocol, write_header, write_packet};
+use crate::wire::{
+    self, Code, Frame, HEADER_LEN, Options, Packet, Protocol, write_header, write_packet,
+};
 use authn::{ClientAuth, ServerAuth};
 use rand_core::CryptoRng;
 use std::collections::VecDeque;
@@ -352,6 +354,8 @@ enum RoleState {
         config: Arc<ClientConfig>,
         auth: ClientAuth,
         nt_hash: Option<NtHash>,
+        /// Bounded by [`authn::MAX_ANSWERED`]; kept across LCP renegotiations.
+        answered: Vec<authn::Answered>,
     },
 }
 
@@ -394,7 +398,15 @@ impl<R: CryptoRng> Session<R> {
             early_ipcp: Vec::new(),
             config: Arc::clone(&config),
         };
-        Self::start(role, LcpRole::Server { methods: config.methods.clone() }, link, rng, now)
+        Self::start(
+            role,
+            LcpRole::Server {
+                methods: config.methods.clone(),
+            },
+            link,
+            rng,
+            now,
+        )
     }
 
     /// A client (peer) session whose lower layer is up: LCP starts at once.
@@ -403,12 +415,27 @@ impl<R: CryptoRng> Session<R> {
         let role = RoleState::Client {
             auth: ClientAuth::Idle,
             nt_hash: config.password.nt_hash(),
+            answered: Vec::new(),
             config: Arc::clone(&config),
         };
-        Self::start(role, LcpRole::Client { methods: config.methods.clone() }, link, rng, now)
+        Self::start(
+            role,
+            LcpRole::Client {
+                methods: config.methods.clone(),
+            },
+            link,
+            rng,
+            now,
+        )
     }
 
-    fn start(role: RoleState, lcp_role: LcpRole, link: LinkConfig, mut rng: R, now: Instant) -> Self {
+    fn start(
+        role: RoleState,
+        lcp_role: LcpRole,
+        link: LinkConfig,
+        mut rng: R,
+        now: Instant,
+    ) -> Self {
         let lcp = Fsm::new(Lcp::new(lcp_role, link.mru, rng.next_u64()), link.fsm);
         let mut session = Self {
             rng,
@@ -441,7 +468,10 @@ impl<R: CryptoRng> Session<R> {
 
     /// Counters.
     pub fn stats(&self) -> Stats {
-        Stats { dropped_outputs: self.stats.dropped_outputs + self.out.dropped, ..self.stats }
+        Stats {
+            dropped_outputs: self.stats.dropped_outputs + self.out.dropped,
+            ..self.stats
+        }
     }
 
     /// Whether the link is finished.
@@ -451,12 +481,18 @@ impl<R: CryptoRng> Session<R> {
 
     /// The IPv4 link, once IPCP is open.
     pub fn ipv4(&self) -> Option<Ipv4Link> {
-        self.ipcp.as_ref().filter(|f| f.state() == State::Opened).map(|f| f.negotiator().link())
+        self.ipcp
+            .as_ref()
+            .filter(|f| f.state() == State::Opened)
+            .map(|f| f.negotiator().link())
     }
 
     /// The IPv6 interface identifiers, once IPV6CP is open.
     pub fn ipv6(&self) -> Option<Ipv6Link> {
-        self.ipv6cp.as_ref().filter(|f| f.state() == State::Opened).map(|f| f.negotiator().link())
+        self.ipv6cp
+            .as_ref()
+            .filter(|f| f.state() == State::Opened)
+            .map(|f| f.negotiator().link())
     }
 
     /// The largest information field the peer accepts (its MRU).
@@ -539,7 +575,11 @@ impl<R: CryptoRng> Session<R> {
     ///
     /// # Errors
     /// [`Discard`] when the frame was dropped; nothing changed apart from counters.
-    pub fn handle_frame<'a>(&mut self, now: Instant, bytes: &'a [u8]) -> Result<Received<'a>, Discard> {
+    pub fn handle_frame<'a>(
+        &mut self,
+        now: Instant,
+        bytes: &'a [u8],
+    ) -> Result<Received<'a>, Discard> {
         self.stats.frames_in += 1;
         if self.phase == Phase::Dead {
             return Err(Discard::Dead);
@@ -558,17 +598,25 @@ impl<R: CryptoRng> Session<R> {
         result
     }
 
-    fn dispatch_frame<'a>(&mut self, now: Instant, frame: Frame<'a>) -> Result<Received<'a>, Discard> {
+    fn dispatch_frame<'a>(
+        &mut self,
+        now: Instant,
+        frame: Frame<'a>,
+    ) -> Result<Received<'a>, Discard> {
         let lcp_open = self.lcp.state() == State::Opened;
         match frame.protocol {
-            Protocol::LCP => self.on_lcp(now, frame.information).map(|()| Received::Control),
-            Protocol::PAP | Protocol::CHAP if lcp_open => {
-                self.on_auth(now, frame.protocol, frame.information).map(|()| Received::Control)
-            }
-            Protocol::IPCP if lcp_open => self.on_ipcp(now, frame.information).map(|()| Received::Control),
-            Protocol::IPV6CP if lcp_open && self.link.ipv6 => {
-                self.on_ipv6cp(now, frame.information).map(|()| Received::Control)
-            }
+            Protocol::LCP => self
+                .on_lcp(now, frame.information)
+                .map(|()| Received::Control),
+            Protocol::PAP | Protocol::CHAP if lcp_open => self
+                .on_auth(now, frame.protocol, frame.information)
+                .map(|()| Received::Control),
+            Protocol::IPCP if lcp_open => self
+                .on_ipcp(now, frame.information)
+                .map(|()| Received::Control),
+            Protocol::IPV6CP if lcp_open && self.link.ipv6 => self
+                .on_ipv6cp(now, frame.information)
+                .map(|()| Received::Control),
             Protocol::IPV4 => match &self.ipcp {
                 Some(f) if f.state() == State::Opened => Ok(Received::Ipv4(frame.information)),
                 _ => Err(Discard::NotOpen(Protocol::IPV4)),
@@ -607,7 +655,10 @@ impl<R: CryptoRng> Session<R> {
         let opened = self.lcp.state() == State::Opened;
         let signal = match Code(packet.code) {
             Code::ECHO_REQUEST | Code::ECHO_REPLY | Code::DISCARD_REQUEST => {
-                let magic = packet.data.get(..4).map(|m| u32::from_be_bytes([m[0], m[1], m[2], m[3]]));
+                let magic = packet
+                    .data
+                    .get(..4)
+                    .map(|m| u32::from_be_bytes([m[0], m[1], m[2], m[3]]));
                 // RFC 1661 §5.8: our own magic number coming back means a looped-back link.
                 let ours = self.lcp.negotiator().magic();
                 if opened && ours != 0 && magic == Some(ours) {
@@ -616,13 +667,19 @@ impl<R: CryptoRng> Session<R> {
                 }
                 let echo = (packet.code == Code::ECHO_REQUEST.0).then_some(packet.data);
                 self.lcp.set_magic(ours);
-                self.lcp.handle_echo_or_discard(now, packet.identifier, echo, &mut self.out)
+                self.lcp
+                    .handle_echo_or_discard(now, packet.identifier, echo, &mut self.out)
             }
             Code::PROTOCOL_REJECT => {
                 if !opened {
                     return Ok(());
                 }
-                let Some(&[p0, p1]) = packet.data.get(..2).map(|p| <&[u8; 2]>::try_from(p).ok()).flatten() else {
+                let Some(&[p0, p1]) = packet
+                    .data
+                    .get(..2)
+                    .map(|p| <&[u8; 2]>::try_from(p).ok())
+                    .flatten()
+                else {
                     return Err(Discard::Malformed(wire::Error::Truncated));
                 };
                 self.on_protocol_rejected(now, Protocol(u16::from_be_bytes([p0, p1])));
@@ -645,7 +702,8 @@ impl<R: CryptoRng> Session<R> {
         match protocol {
             Protocol::LCP => {
                 let signal = self.lcp.handle_reject(now, true, &mut self.out);
-                self.down_reason.get_or_insert(DownReason::NegotiationFailed(Protocol::LCP));
+                self.down_reason
+                    .get_or_insert(DownReason::NegotiationFailed(Protocol::LCP));
                 self.on_lcp_signal(now, signal);
             }
             Protocol::IPCP | Protocol::IPV4 => {
@@ -688,7 +746,11 @@ impl<R: CryptoRng> Session<R> {
 
     fn on_ipv6cp(&mut self, now: Instant, information: &[u8]) -> Result<(), Discard> {
         let packet = Packet::parse(information)?;
-        let Some(f) = self.ipv6cp.as_mut().filter(|_| self.phase == Phase::Network) else {
+        let Some(f) = self
+            .ipv6cp
+            .as_mut()
+            .filter(|_| self.phase == Phase::Network)
+        else {
             return Err(Discard::NotOpen(Protocol::IPV6CP));
         };
         let signal = f.handle_packet(now, &packet, &mut self.out);
@@ -720,12 +782,8 @@ impl<R: CryptoRng> Session<R> {
             Some(Signal::Finished) => {
                 if self.down_reason.is_none() {
                     let reason = match self.lcp.failure() {
-                        Some(_) if self.lcp.negotiator().auth_method().is_none()
-                            && matches!(self.role, RoleState::Server { .. })
-                            && self.lcp.failure() == Some(fsm::Failure::Unacceptable) =>
-                        {
-                            DownReason::NoCommonAuth
-                        }
+                        // LCP only finds a Nak or Reject unacceptable over authentication.
+                        Some(fsm::Failure::Unacceptable) => DownReason::NoCommonAuth,
                         Some(_) => DownReason::NegotiationFailed(Protocol::LCP),
                         None => DownReason::PeerTerminated,
                     };
@@ -779,7 +837,12 @@ impl<R: CryptoRng> Session<R> {
             self.on_ipv6cp_signal(now, signal);
         }
         match &mut self.role {
-            RoleState::Server { user, awaiting_address, assignment, .. } => {
+            RoleState::Server {
+                user,
+                awaiting_address,
+                assignment,
+                ..
+            } => {
                 if let Some(a) = *assignment {
                     // LCP renegotiated after the address was assigned: keep it.
                     self.start_ipcp(now, Ipcp::Server(ServerIpcp::new(a)));
@@ -809,7 +872,13 @@ impl<R: CryptoRng> Session<R> {
 
     /// Server: the address for this peer (answer to [`Event::AddressRequest`]).
     pub fn assign_address(&mut self, now: Instant, assignment: Assignment) {
-        let RoleState::Server { awaiting_address, assignment: slot, early_ipcp, .. } = &mut self.role else {
+        let RoleState::Server {
+            awaiting_address,
+            assignment: slot,
+            early_ipcp,
+            ..
+        } = &mut self.role
+        else {
             return;
         };
         if !*awaiting_address || self.phase != Phase::Network {
@@ -829,7 +898,11 @@ impl<R: CryptoRng> Session<R> {
 
     /// Server: no address for this peer; the link terminates.
     pub fn refuse_address(&mut self, now: Instant) {
-        if let RoleState::Server { awaiting_address: true, .. } = self.role {
+        if let RoleState::Server {
+            awaiting_address: true,
+            ..
+        } = self.role
+        {
             self.terminate(now, DownReason::NoAddress);
         }
     }
@@ -854,7 +927,12 @@ impl<R: CryptoRng> Session<R> {
         }
         self.ipcp = None;
         self.ipv6cp = None;
-        if let RoleState::Server { awaiting_address, early_ipcp, .. } = &mut self.role {
+        if let RoleState::Server {
+            awaiting_address,
+            early_ipcp,
+            ..
+        } = &mut self.role
+        {
             *awaiting_address = false;
             early_ipcp.clear();
         }
@@ -875,7 +953,10 @@ impl<R: CryptoRng> Session<R> {
         self.reset_auth();
         let signal = self.lcp.close(now, reason.text(), &mut self.out);
         self.on_lcp_signal(now, signal);
-        if matches!(self.lcp.state(), State::Closed | State::Initial | State::Stopped) {
+        if matches!(
+            self.lcp.state(),
+            State::Closed | State::Initial | State::Stopped
+        ) {
             self.finish();
         }
     }
@@ -898,13 +979,21 @@ impl<R: CryptoRng> Session<R> {
         if self.ipcp.take().is_some_and(|f| f.state() == State::Opened) {
             self.emit(Event::Ipv4Down);
         }
-        if self.ipv6cp.take().is_some_and(|f| f.state() == State::Opened) {
+        if self
+            .ipv6cp
+            .take()
+            .is_some_and(|f| f.state() == State::Opened)
+        {
             self.emit(Event::Ipv6Down);
         }
     }
 
     fn on_echo_timer(&mut self, now: Instant) {
-        let Some(interval) = self.link.echo_interval.filter(|_| self.lcp.state() == State::Opened) else {
+        let Some(interval) = self
+            .link
+            .echo_interval
+            .filter(|_| self.lcp.state() == State::Opened)
+        else {
             self.echo_at = None;
             return;
         };
@@ -916,7 +1005,11 @@ impl<R: CryptoRng> Session<R> {
         self.stats.echo_requests += 1;
         let id = self.lcp.take_identifier();
         let magic = self.lcp.negotiator().magic();
-        self.out.push(|buf| write_packet(buf, Protocol::LCP, Code::ECHO_REQUEST.0, id, |w| w.put_u32(magic)));
+        self.out.push(|buf| {
+            write_packet(buf, Protocol::LCP, Code::ECHO_REQUEST.0, id, |w| {
+                w.put_u32(magic)
+            })
+        });
         self.echo_at = Some(now + interval);
     }
 
@@ -934,20 +1027,38 @@ impl<R: CryptoRng> Session<R> {
     /// # Errors
     /// [`Discard::NotOpen`] before IPCP (or IPV6CP) is open, [`Discard::TooLong`] for packets
     /// larger than the peer's MRU, [`Discard::NoHeadroom`] when `packet.start` < 4.
-    pub fn encapsulate(&self, protocol: Protocol, buf: &mut [u8], packet: Range<usize>) -> Result<Range<usize>, Discard> {
+    pub fn encapsulate(
+        &self,
+        protocol: Protocol,
+        buf: &mut [u8],
+        packet: Range<usize>,
+    ) -> Result<Range<usize>, Discard> {
         let open = match protocol {
-            Protocol::IPV4 => self.ipcp.as_ref().is_some_and(|f| f.state() == State::Opened),
-            Protocol::IPV6 => self.ipv6cp.as_ref().is_some_and(|f| f.state() == State::Opened),
+            Protocol::IPV4 => self
+                .ipcp
+                .as_ref()
+                .is_some_and(|f| f.state() == State::Opened),
+            Protocol::IPV6 => self
+                .ipv6cp
+                .as_ref()
+                .is_some_and(|f| f.state() == State::Opened),
             _ => false,
         };
         if !open {
             return Err(Discard::NotOpen(protocol));
         }
-        let len = packet.end.checked_sub(packet.start).filter(|_| packet.end <= buf.len()).ok_or(Discard::NoHeadroom)?;
+        let len = packet
+            .end
+            .checked_sub(packet.start)
+            .filter(|_| packet.end <= buf.len())
+            .ok_or(Discard::NoHeadroom)?;
         if len > usize::from(self.peer_mru()) {
             return Err(Discard::TooLong(len));
         }
-        let start = packet.start.checked_sub(HEADER_LEN).ok_or(Discard::NoHeadroom)?;
+        let start = packet
+            .start
+            .checked_sub(HEADER_LEN)
+            .ok_or(Discard::NoHeadroom)?;
         write_header(&mut buf[start..], protocol).map_err(|_| Discard::NoHeadroom)?;
         Ok(start..packet.end)
     }
