@@ -228,10 +228,10 @@ impl<R: CryptoRng> Session<R> {
                 }
             }
         }
-        if self.phase != Phase::Network {
-            if let RoleState::Server { auth, .. } = &mut self.role {
-                *auth = ServerAuth::Idle;
-            }
+        if self.phase != Phase::Network
+            && let RoleState::Server { auth, .. } = &mut self.role
+        {
+            *auth = ServerAuth::Idle;
         }
     }
 

@@ -677,8 +677,7 @@ impl<R: CryptoRng> Session<R> {
                 let Some(&[p0, p1]) = packet
                     .data
                     .get(..2)
-                    .map(|p| <&[u8; 2]>::try_from(p).ok())
-                    .flatten()
+                    .and_then(|p| <&[u8; 2]>::try_from(p).ok())
                 else {
                     return Err(Discard::Malformed(wire::Error::Truncated));
                 };
@@ -888,11 +887,11 @@ impl<R: CryptoRng> Session<R> {
         *slot = Some(assignment);
         let early = core::mem::take(early_ipcp);
         self.start_ipcp(now, Ipcp::Server(ServerIpcp::new(assignment)));
-        if !early.is_empty() {
-            if let (Ok(packet), Some(f)) = (Packet::parse(&early), self.ipcp.as_mut()) {
-                let signal = f.handle_packet(now, &packet, &mut self.out);
-                self.on_ipcp_signal(now, signal);
-            }
+        if !early.is_empty()
+            && let (Ok(packet), Some(f)) = (Packet::parse(&early), self.ipcp.as_mut())
+        {
+            let signal = f.handle_packet(now, &packet, &mut self.out);
+            self.on_ipcp_signal(now, signal);
         }
     }
 
