@@ -3,6 +3,8 @@
 
 pub mod auth;
 pub mod fsm;
+#[cfg(any(test, fuzzing))]
+pub mod fuzzing;
 pub mod ipcp;
 pub mod ipv6cp;
 pub mod lcp;
