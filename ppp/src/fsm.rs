@@ -420,12 +420,17 @@ pub(crate) struct Fsm<N> {
     /// them exactly, RFC 1661 §5.2).
     request_id: u8,
     request: Vec<u8>,
+    /// Whether the outstanding request was already acknowledged: a duplicated Ack must not
+    /// count as a second one (which the table would treat as a crossed connection).
+    acked: bool,
     next_id: u8,
     /// Naks and Rejects received since our last Ack; more than Max-Configure ends negotiation.
     naks_received: u8,
     /// Naks sent since we last sent an Ack (for Max-Failure).
     naks_sent: u8,
     reply: Reply,
+    /// The peer's request we acknowledged last (identifier and options).
+    last_acked: Option<(u8, Vec<u8>)>,
     /// The packet being handled: its identifier (for sca/scn/sta) and bytes (for scj).
     rx_id: u8,
     rx_raw: Vec<u8>,
@@ -447,10 +452,12 @@ impl<N: Negotiator> Fsm<N> {
             deadline: None,
             request_id: 0,
             request: Vec::new(),
+            acked: false,
             next_id: 1,
             naks_received: 0,
             naks_sent: 0,
             reply: Reply::default(),
+            last_acked: None,
             rx_id: 0,
             rx_raw: Vec::new(),
             rx_echo: Vec::new(),
@@ -531,6 +538,18 @@ impl<N: Negotiator> Fsm<N> {
                     // RFC 1661 §5: malformed packets are silently discarded.
                     return None;
                 };
+                // RFC 1661 §5.1: a peer that got our Ack must change the Identifier for its next
+                // request, so the very request we acknowledged arriving again means our Ack was
+                // lost. Acknowledge it again instead of tearing the open link down.
+                if self.state == State::Opened
+                    && self
+                        .last_acked
+                        .as_ref()
+                        .is_some_and(|(id, data)| *id == packet.identifier && data == packet.data)
+                {
+                    self.send(out, Code::CONFIGURE_ACK, packet.identifier, packet.data);
+                    return None;
+                }
                 let naks_allowed = self.naks_sent < self.config.max_failure;
                 self.reply.clear(naks_allowed);
                 if matches!(
@@ -556,9 +575,13 @@ impl<N: Negotiator> Fsm<N> {
             }
             Code::CONFIGURE_ACK => {
                 // RFC 1661 §5.2: an Ack must match our last request's identifier and options.
-                if packet.identifier != self.request_id || packet.data != self.request.as_slice() {
+                if packet.identifier != self.request_id
+                    || packet.data != self.request.as_slice()
+                    || self.acked
+                {
                     return None;
                 }
+                self.acked = true;
                 if matches!(self.state, State::ReqSent | State::AckSent) {
                     self.negotiator.on_ack();
                 }
@@ -724,8 +747,10 @@ impl<N: Negotiator> Fsm<N> {
     fn send_configure_request(&mut self, now: Instant, retransmission: bool, out: &mut Outbox) {
         self.counter = self.counter.saturating_sub(1);
         self.deadline = Some(now + self.config.restart);
-        // RFC 1661 §5.1: a retransmission may keep its identifier; new options need a new one.
-        if !retransmission || self.request.is_empty() {
+        // RFC 1661 §5.1: a retransmission may keep its identifier; new options need a new one,
+        // and so does a request after an Ack (its duplicates must stay recognisable).
+        if !retransmission || self.request.is_empty() || self.acked {
+            self.acked = false;
             self.request_id = self.next_id;
             self.next_id = self.next_id.wrapping_add(1);
             let mut scratch = [0u8; 256];
@@ -746,6 +771,10 @@ impl<N: Negotiator> Fsm<N> {
         self.naks_sent = 0;
         let data = core::mem::take(&mut self.rx_raw);
         self.send(out, Code::CONFIGURE_ACK, self.rx_id, &data);
+        let mut acked = self.last_acked.take().map(|(_, v)| v).unwrap_or_default();
+        acked.clear();
+        acked.extend_from_slice(&data);
+        self.last_acked = Some((self.rx_id, acked));
         self.rx_raw = data;
     }
 

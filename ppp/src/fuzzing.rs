@@ -10,12 +10,24 @@ use std::time::{Duration, Instant};
 /// `ppp_frame`: every parser over one frame. What parses as a control packet is written back
 /// and must read back the same.
 pub fn frame(data: &[u8]) {
-    let Ok(frame) = Frame::parse(data) else { return };
-    let Ok(packet) = Packet::parse(frame.information) else { return };
+    let Ok(frame) = Frame::parse(data) else {
+        return;
+    };
+    let Ok(packet) = Packet::parse(frame.information) else {
+        return;
+    };
     let mut buf = [0u8; 70_000];
-    let len = write_packet(&mut buf, frame.protocol, packet.code, packet.identifier, |w| w.put_slice(packet.data));
+    let len = write_packet(
+        &mut buf,
+        frame.protocol,
+        packet.code,
+        packet.identifier,
+        |w| w.put_slice(packet.data),
+    );
     if let Ok(len) = len {
-        let again = Frame::parse(&buf[..len]).ok().and_then(|f| Packet::parse(f.information).ok());
+        let again = Frame::parse(&buf[..len])
+            .ok()
+            .and_then(|f| Packet::parse(f.information).ok());
         assert_eq!(again, Some(packet), "a parsed packet writes back unchanged");
     }
     for option in Options::new(packet.data) {
@@ -40,7 +52,10 @@ impl TryRng for Counter {
         Ok(u32::try_from(self.try_next_u64()? >> 32).unwrap_or(0))
     }
     fn try_next_u64(&mut self) -> Result<u64, Infallible> {
-        self.0 = self.0.wrapping_mul(6_364_136_223_846_793_005).wrapping_add(1_442_695_040_888_963_407);
+        self.0 = self
+            .0
+            .wrapping_mul(6_364_136_223_846_793_005)
+            .wrapping_add(1_442_695_040_888_963_407);
         Ok(self.0)
     }
     fn try_fill_bytes(&mut self, dst: &mut [u8]) -> Result<(), Infallible> {
@@ -62,7 +77,10 @@ impl TryCryptoRng for Counter {}
 pub fn link(data: &[u8]) {
     let t0 = epoch();
     let server_config = Arc::new(ServerConfig {
-        link: LinkConfig { ipv6: true, ..LinkConfig::default() },
+        link: LinkConfig {
+            ipv6: true,
+            ..LinkConfig::default()
+        },
         rechallenge: Some(Duration::from_secs(5)),
         ..ServerConfig::default()
     });
@@ -86,7 +104,10 @@ pub fn link(data: &[u8]) {
         while session.poll_transmit(&mut out).is_some() {}
         match session.handle_frame(now, frame) {
             Err(Discard::Dead | Discard::Malformed(_) | Discard::TooLong(_)) => {
-                assert!(session.poll_transmit(&mut out).is_none(), "a discarded frame produced output");
+                assert!(
+                    session.poll_transmit(&mut out).is_none(),
+                    "a discarded frame produced output"
+                );
             }
             Err(_) | Ok(_) => {}
         }
@@ -94,7 +115,9 @@ pub fn link(data: &[u8]) {
         while let Some(event) = session.poll_event() {
             match event {
                 crate::Event::AuthRequest(request) => {
-                    let verdict = request.verify(&crate::auth::Credential::Password(Password::new("admin@123")));
+                    let verdict = request.verify(&crate::auth::Credential::Password(
+                        Password::new("admin@123"),
+                    ));
                     session.auth_verdict(now, verdict);
                 }
                 crate::Event::AddressRequest { .. } => session.assign_address(
@@ -114,7 +137,10 @@ pub fn link(data: &[u8]) {
     }
 }
 
-#[expect(clippy::disallowed_methods, reason = "fuzzing epoch; every later instant derives from it")]
+#[expect(
+    clippy::disallowed_methods,
+    reason = "fuzzing epoch; every later instant derives from it"
+)]
 fn epoch() -> Instant {
     Instant::now()
 }
@@ -124,7 +150,9 @@ mod tests {
     use std::path::Path;
 
     fn replay(target: &str, run: fn(&[u8])) -> usize {
-        let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("fuzz/corpus").join(target);
+        let dir = Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join("fuzz/corpus")
+            .join(target);
         let mut count = 0;
         for entry in std::fs::read_dir(&dir).unwrap_or_else(|e| panic!("{}: {e}", dir.display())) {
             let path = entry.unwrap().path();

@@ -6,7 +6,11 @@
 //! outstanding request. Everything else is fed verbatim — in particular the MS-CHAP-V2 Response:
 //! the server's RNG is scripted to issue the captured challenge and identifier, so pppd's real
 //! NT-Response must verify and our Success must equal the captured server's byte for byte.
-#![allow(clippy::unwrap_used, clippy::expect_used, reason = "test harness: failures should panic")]
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    reason = "test harness: failures should panic"
+)]
 
 use l2sec_ppp::auth::{Credential, Method, Password};
 use l2sec_ppp::ipcp::Assignment;
@@ -27,14 +31,21 @@ struct ScriptedRng {
 
 impl ScriptedRng {
     fn byte(&mut self) -> u8 {
-        self.script.pop_front().unwrap_or_else(|| self.rest.next_u32().to_be_bytes()[0])
+        self.script
+            .pop_front()
+            .unwrap_or_else(|| self.rest.next_u32().to_be_bytes()[0])
     }
 }
 
 impl TryRng for ScriptedRng {
     type Error = Infallible;
     fn try_next_u32(&mut self) -> Result<u32, Infallible> {
-        Ok(u32::from_be_bytes([self.byte(), self.byte(), self.byte(), self.byte()]))
+        Ok(u32::from_be_bytes([
+            self.byte(),
+            self.byte(),
+            self.byte(),
+            self.byte(),
+        ]))
     }
     fn try_next_u64(&mut self) -> Result<u64, Infallible> {
         Ok(u64::from(self.try_next_u32()?) << 32 | u64::from(self.try_next_u32()?))
@@ -64,14 +75,20 @@ fn fixture(name: &str) -> Vec<(Dir, Vec<u8>)> {
                 "s" => Dir::Server,
                 _ => return None,
             };
-            let bytes = (0..hex.len()).step_by(2).map(|i| u8::from_str_radix(&hex[i..i + 2], 16).unwrap()).collect();
+            let bytes = (0..hex.len())
+                .step_by(2)
+                .map(|i| u8::from_str_radix(&hex[i..i + 2], 16).unwrap())
+                .collect();
             Some((dir, bytes))
         })
         .collect()
 }
 
 fn hex(s: &str) -> Vec<u8> {
-    (0..s.len()).step_by(2).map(|i| u8::from_str_radix(&s[i..i + 2], 16).unwrap()).collect()
+    (0..s.len())
+        .step_by(2)
+        .map(|i| u8::from_str_radix(&s[i..i + 2], 16).unwrap())
+        .collect()
 }
 
 /// (protocol, code, identifier) of a control frame.
@@ -101,7 +118,10 @@ fn readdress(frame: &[u8], our_request: &[u8]) -> Vec<u8> {
     out
 }
 
-#[expect(clippy::disallowed_methods, reason = "the replay's epoch; every later instant derives from it")]
+#[expect(
+    clippy::disallowed_methods,
+    reason = "the replay's epoch; every later instant derives from it"
+)]
 fn epoch() -> Instant {
     Instant::now()
 }
@@ -131,7 +151,8 @@ impl Replay {
                 Event::AuthRequest(request) => {
                     assert_eq!(request.user, "vpnuser");
                     assert_eq!(request.proof.method(), Method::MsChapV2);
-                    let verdict = request.verify(&Credential::Password(Password::new("vpnpass123")));
+                    let verdict =
+                        request.verify(&Credential::Password(Password::new("vpnpass123")));
                     self.server.auth_verdict(self.now, verdict);
                 }
                 Event::AddressRequest { user } => {
@@ -153,7 +174,11 @@ impl Replay {
     }
 
     fn request(&self, protocol: Protocol) -> Vec<u8> {
-        self.requests.iter().find(|(p, _)| *p == protocol).map(|(_, f)| f.clone()).expect("our request")
+        self.requests
+            .iter()
+            .find(|(p, _)| *p == protocol)
+            .map(|(_, f)| f.clone())
+            .expect("our request")
     }
 }
 
@@ -174,11 +199,17 @@ fn replay(name: &str) {
     let mut script = VecDeque::from(vec![0x5a; 8]);
     script.extend(challenge);
     script.extend([challenge_id, 0, 0, 0]);
-    let rng = ScriptedRng { script, rest: ChaCha8Rng::seed_from_u64(1) };
+    let rng = ScriptedRng {
+        script,
+        rest: ChaCha8Rng::seed_from_u64(1),
+    };
     // The captured server asked for CHAP-MD5 first and moved to MS-CHAP-V2 on the client's Nak.
     let config = ServerConfig {
         methods: vec![Method::ChapMd5, Method::MsChapV2],
-        link: LinkConfig { ipv6: true, ..LinkConfig::default() },
+        link: LinkConfig {
+            ipv6: true,
+            ..LinkConfig::default()
+        },
         ..ServerConfig::default()
     };
     let now = epoch();
@@ -190,7 +221,11 @@ fn replay(name: &str) {
         events: Vec::new(),
     };
     r.drain();
-    let captured_server: Vec<&Vec<u8>> = frames.iter().filter(|(d, _)| *d == Dir::Server).map(|(_, f)| f).collect();
+    let captured_server: Vec<&Vec<u8>> = frames
+        .iter()
+        .filter(|(d, _)| *d == Dir::Server)
+        .map(|(_, f)| f)
+        .collect();
     let mut ip_packets = 0;
     let mut compared = 0;
     for (dir, frame) in &frames {
@@ -200,10 +235,15 @@ fn replay(name: &str) {
         r.now += Duration::from_millis(10);
         let before = r.sent.len();
         let input = match kind(frame) {
-            Some((p @ (Protocol::LCP | Protocol::IPCP | Protocol::IPV6CP), 2 | 3, _)) => readdress(frame, &r.request(p)),
+            Some((p @ (Protocol::LCP | Protocol::IPCP | Protocol::IPV6CP), 2 | 3, _)) => {
+                readdress(frame, &r.request(p))
+            }
             _ => frame.clone(),
         };
-        let received = r.server.handle_frame(r.now, &input).unwrap_or_else(|e| panic!("{name}: {e} for {frame:02x?}"));
+        let received = r
+            .server
+            .handle_frame(r.now, &input)
+            .unwrap_or_else(|e| panic!("{name}: {e} for {frame:02x?}"));
         match Frame::parse(frame).unwrap().protocol {
             Protocol::IPV4 => {
                 assert_eq!(received, Received::Ipv4(&frame[4..]), "{name}");
@@ -218,10 +258,14 @@ fn replay(name: &str) {
             let (protocol, code, id) = kind(ours).unwrap();
             let deterministic = matches!(
                 (protocol, code),
-                (Protocol::LCP, 2..=4) | (Protocol::IPCP | Protocol::IPV6CP, 2..=4) | (Protocol::CHAP, 3)
+                (Protocol::LCP, 2..=4)
+                    | (Protocol::IPCP | Protocol::IPV6CP, 2..=4)
+                    | (Protocol::CHAP, 3)
             ) && !(protocol == Protocol::LCP && frame[4] != 1);
             if deterministic {
-                let theirs = captured_server.iter().find(|f| kind(f) == Some((protocol, code, id)));
+                let theirs = captured_server
+                    .iter()
+                    .find(|f| kind(f) == Some((protocol, code, id)));
                 assert_eq!(Some(ours), theirs.copied(), "{name}: reply to {frame:02x?}");
                 compared += 1;
             }
@@ -233,9 +277,22 @@ fn replay(name: &str) {
     assert_eq!(link.peer, Ipv4Addr::new(172, 16, 1, 2));
     assert!(r.server.ipv6().is_some(), "{name}: IPV6CP open");
     assert_eq!(ip_packets, 5, "{name}: the five pings reach the IP layer");
-    assert!(r.events.iter().any(|e| matches!(e, Event::Authenticated { method: Method::MsChapV2, .. })));
-    let success = r.sent.iter().find(|f| matches!(kind(f), Some((Protocol::CHAP, 3, _)))).expect("CHAP Success");
-    assert!(captured_server.contains(&success), "{name}: our MS-CHAP-V2 Success equals the captured one");
+    assert!(r.events.iter().any(|e| matches!(
+        e,
+        Event::Authenticated {
+            method: Method::MsChapV2,
+            ..
+        }
+    )));
+    let success = r
+        .sent
+        .iter()
+        .find(|f| matches!(kind(f), Some((Protocol::CHAP, 3, _))))
+        .expect("CHAP Success");
+    assert!(
+        captured_server.contains(&success),
+        "{name}: our MS-CHAP-V2 Success equals the captured one"
+    );
 }
 
 #[test]
@@ -258,12 +315,24 @@ fn captured_success_message_is_the_rfc2759_authenticator_response() {
     // From the windows10 capture: pppd's NT-Response for challenge 08ed…47 and the server's S=.
     let frames = fixture("strongswan-server-windows10");
     let (id, challenge) = captured_challenge(&frames);
-    assert_eq!((id, challenge.to_vec()), (0xc1, hex("08ed942e1442c136b288ac468ce53347")));
-    let response = frames.iter().find(|(d, f)| *d == Dir::Client && matches!(kind(f), Some((Protocol::CHAP, 2, _)))).unwrap();
+    assert_eq!(
+        (id, challenge.to_vec()),
+        (0xc1, hex("08ed942e1442c136b288ac468ce53347"))
+    );
+    let response = frames
+        .iter()
+        .find(|(d, f)| *d == Dir::Client && matches!(kind(f), Some((Protocol::CHAP, 2, _))))
+        .unwrap();
     let value = &response.1[4 + 4 + 1..4 + 4 + 1 + 49];
     let hash = l2sec_ppp::auth::NtHash::of_password("vpnpass123");
     let peer_challenge: [u8; 16] = value[..16].try_into().unwrap();
     let nt_response: [u8; 24] = value[24..48].try_into().unwrap();
-    let s = l2sec_ppp::auth::mschapv2::authenticator_response(&hash, &nt_response, &peer_challenge, &challenge, b"vpnuser");
+    let s = l2sec_ppp::auth::mschapv2::authenticator_response(
+        &hash,
+        &nt_response,
+        &peer_challenge,
+        &challenge,
+        b"vpnuser",
+    );
     assert_eq!(&s.0[..], b"S=41EB1F209F26DA4CD6135D998CA18015C2A7A7E8");
 }

@@ -1,5 +1,9 @@
 //! Client ↔ server sessions wired through a seeded lossy link in simulated time.
-#![allow(clippy::unwrap_used, clippy::print_stderr, reason = "test harness: failures should panic; tracing goes to stderr")]
+#![allow(
+    clippy::unwrap_used,
+    clippy::print_stderr,
+    reason = "test harness: failures should panic; tracing goes to stderr"
+)]
 
 use l2sec_ppp::auth::{Credential, Method, Password, Verdict};
 use l2sec_ppp::ipcp::Assignment;
@@ -64,7 +68,10 @@ struct Pair {
     start: Instant,
 }
 
-#[expect(clippy::disallowed_methods, reason = "the simulation's epoch; every later instant derives from it")]
+#[expect(
+    clippy::disallowed_methods,
+    reason = "the simulation's epoch; every later instant derives from it"
+)]
 fn epoch() -> Instant {
     Instant::now()
 }
@@ -137,15 +144,25 @@ impl Pair {
         }
     }
 
+    /// Moves every output of both sessions onto the link and answers the server's requests,
+    /// until neither has anything left (a verdict produces more output at the same instant).
     fn collect(&mut self) {
+        while self.collect_once() {}
+    }
+
+    fn collect_once(&mut self) -> bool {
+        let mut progress = false;
         let mut buf = [0u8; 2048];
         while let Some(n) = self.server.poll_transmit(&mut buf) {
+            progress = true;
             self.send(Side::Client, buf[..n].to_vec());
         }
         while let Some(n) = self.client.poll_transmit(&mut buf) {
+            progress = true;
             self.send(Side::Server, buf[..n].to_vec());
         }
         while let Some(event) = self.server.poll_event() {
+            progress = true;
             match &event {
                 Event::AuthRequest(request) => {
                     let verdict = if request.user == USER {
@@ -169,8 +186,10 @@ impl Pair {
             self.server_events.push(event);
         }
         while let Some(event) = self.client.poll_event() {
+            progress = true;
             self.client_events.push(event);
         }
+        progress
     }
 
     /// Delivers due frames and timers; advances the clock to the next thing that happens.
@@ -310,7 +329,11 @@ fn each_method_reaches_network_up_and_carries_ip() {
             pair.server_events
         );
         assert_up(&pair, method);
-        assert!(pair.now - pair.start < Duration::from_secs(1), "{method:?}: took {:?}", pair.now - pair.start);
+        assert!(
+            pair.now - pair.start < Duration::from_secs(1),
+            "{method:?}: took {:?}",
+            pair.now - pair.start
+        );
         ping(&mut pair);
         assert_eq!(pair.server.phase(), Phase::Network);
     }

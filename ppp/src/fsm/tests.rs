@@ -281,7 +281,10 @@ impl Negotiator for Toy {
     }
 }
 
-#[expect(clippy::disallowed_methods, reason = "the simulation's epoch; every later instant derives from it")]
+#[expect(
+    clippy::disallowed_methods,
+    reason = "the simulation's epoch; every later instant derives from it"
+)]
 fn t0() -> Instant {
     Instant::now()
 }

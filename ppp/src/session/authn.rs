@@ -714,11 +714,9 @@ impl<R: CryptoRng> Session<R> {
                 (chap::MSCHAPV2_RESPONSE_LEN, Some((id, expected, keys)))
             }
         };
-        let deadline = match auth {
-            ClientAuth::Waiting { deadline, .. } => *deadline,
-            // A re-challenge in the network phase: wait for its Success again.
-            ClientAuth::Done { .. } | ClientAuth::Idle => now + config.auth_timeout,
-        };
+        // A new challenge shows the server is working on us: it gets a full auth timeout from
+        // here (its LCP may have opened long after ours on a lossy link).
+        let deadline = now + config.auth_timeout;
         if let Some(entry) = expected {
             if answered.len() >= MAX_ANSWERED {
                 answered.remove(0);
