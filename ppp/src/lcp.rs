@@ -143,6 +143,11 @@ impl Lcp {
         self.peer
     }
 
+    /// Whether the last magic number the peer sent collided with ours.
+    pub(crate) const fn loop_suspected(&self) -> bool {
+        self.loop_suspicions > 0
+    }
+
     /// Whether repeated magic-number collisions show the link is looped back.
     pub(crate) const fn looped_back(&self) -> bool {
         self.loop_suspicions >= LOOPBACK_LIMIT

@@ -689,11 +689,31 @@ impl<R: CryptoRng> Session<R> {
         if self.lcp.negotiator().looped_back() {
             self.terminate(now, DownReason::LoopedBack);
         }
+        if self.down_reason.is_none()
+            && matches!(self.lcp.state(), State::Closing | State::Stopping)
+        {
+            // The automaton closed on its own (an unacceptable Nak or Reject, a fatal
+            // Code-Reject): remember why before a Terminate-Request of the peer overwrites it.
+            self.down_reason = self.lcp_failure_reason();
+        }
         if packet.code == Code::TERMINATE_REQUEST.0 {
             self.down_reason.get_or_insert(DownReason::PeerTerminated);
         }
         self.on_lcp_signal(now, signal);
         Ok(())
+    }
+
+    /// Why LCP negotiation failed, if it did.
+    fn lcp_failure_reason(&self) -> Option<DownReason> {
+        let failure = self.lcp.failure()?;
+        Some(if self.lcp.negotiator().loop_suspected() {
+            DownReason::LoopedBack
+        } else if failure == fsm::Failure::Unacceptable {
+            // LCP only finds a Nak or Reject unacceptable over authentication.
+            DownReason::NoCommonAuth
+        } else {
+            DownReason::NegotiationFailed(Protocol::LCP)
+        })
     }
 
     fn on_protocol_rejected(&mut self, now: Instant, protocol: Protocol) {
@@ -780,12 +800,9 @@ impl<R: CryptoRng> Session<R> {
             }
             Some(Signal::Finished) => {
                 if self.down_reason.is_none() {
-                    let reason = match self.lcp.failure() {
-                        // LCP only finds a Nak or Reject unacceptable over authentication.
-                        Some(fsm::Failure::Unacceptable) => DownReason::NoCommonAuth,
-                        Some(_) => DownReason::NegotiationFailed(Protocol::LCP),
-                        None => DownReason::PeerTerminated,
-                    };
+                    let reason = self
+                        .lcp_failure_reason()
+                        .unwrap_or(DownReason::PeerTerminated);
                     self.down_reason = Some(reason);
                 }
                 self.finish();
