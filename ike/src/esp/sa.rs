@@ -1,0 +1,647 @@
+//! One direction of an ESP security association in transport mode, sealed and opened in place
+//! (RFC 4303 §3.3, §3.4).
+//!
+//! ```text
+//!  0                   1                   2                   3
+//!  0 1 2 3 4 5 6 7 8 9 0 1 2 3 4 5 6 7 8 9 0 1 2 3 4 5 6 7 8 9 0 1
+//! +-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+ ─┐
+//! |               Security Parameters Index (SPI)                 |  │ header
+//! +-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+  │ (8 bytes)
+//! |                      Sequence Number                          |  │
+//! +-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+ ─┤
+//! |        IV (16 bytes AES-CBC, 8 bytes 3DES-CBC and AES-GCM)    |  │ headroom
+//! +-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+ ─┤
+//! |      Payload (the UDP datagram in transport mode) ...         |  │ encrypted
+//! +               +-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+  │
+//! |               |  Padding 1, 2, 3, ... (0-255 bytes)           |  │
+//! +-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+  │
+//! |                               |  Pad Length   | Next Header   |  │
+//! +-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+ ─┤
+//! |        ICV (HMAC truncation, or the 16-byte GCM tag)          |  │ tailroom
+//! +-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+ ─┘
+//! ```
+//!
+//! CBC modes are paired with an HMAC computed over SPI through the end of the ciphertext; GCM
+//! authenticates SPI and sequence number as associated data (RFC 4106 §5). Extended sequence
+//! numbers are not negotiated, so the sequence number is 32 bits and never wraps.
+
+use super::replay::{ReplayError, ReplayWindow};
+use super::{IpProtocol, Spi};
+use crate::crypto::cipher::{GCM_IV_LEN, GCM_TAG_LEN};
+use crate::crypto::{
+    Cipher, CipherAlgorithm, CipherError, Integrity, IntegrityAlgorithm, IntegrityError,
+};
+use core::ops::Range;
+use rand_core::CryptoRng;
+
+/// Length of the SPI and sequence number fields.
+pub const HEADER_LEN: usize = 8;
+/// Largest IV of any transform.
+pub const MAX_IV_LEN: usize = 16;
+/// Largest ICV of any transform.
+pub const MAX_ICV_LEN: usize = 32;
+
+/// A negotiated ESP transform: a cipher and, for the CBC ciphers, an integrity algorithm.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct Transform {
+    cipher: CipherAlgorithm,
+    integrity: Option<IntegrityAlgorithm>,
+}
+
+/// The cipher and integrity algorithms do not form a valid ESP transform.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+pub enum TransformError {
+    /// A CBC cipher needs an integrity algorithm (we never offer encryption without integrity).
+    #[error("a CBC cipher needs an integrity algorithm")]
+    MissingIntegrity,
+    /// An AEAD cipher authenticates by itself; RFC 4106 §8.4 forbids adding an integrity
+    /// algorithm.
+    #[error("AEAD ciphers take no separate integrity algorithm")]
+    UnexpectedIntegrity,
+}
+
+impl Transform {
+    /// Pairs `cipher` with `integrity` (which must be `None` for GCM and `Some` for CBC).
+    ///
+    /// # Errors
+    /// [`TransformError`] for an invalid pairing.
+    pub const fn new(
+        cipher: CipherAlgorithm,
+        integrity: Option<IntegrityAlgorithm>,
+    ) -> Result<Self, TransformError> {
+        match (cipher.is_aead(), integrity.is_some()) {
+            (true, true) => Err(TransformError::UnexpectedIntegrity),
+            (false, false) => Err(TransformError::MissingIntegrity),
+            (true, false) | (false, true) => Ok(Self { cipher, integrity }),
+        }
+    }
+
+    /// The cipher.
+    #[must_use]
+    pub const fn cipher(&self) -> CipherAlgorithm {
+        self.cipher
+    }
+
+    /// The integrity algorithm, `None` for AEAD ciphers.
+    #[must_use]
+    pub const fn integrity(&self) -> Option<IntegrityAlgorithm> {
+        self.integrity
+    }
+
+    /// Bytes of encryption keying material ([`CipherAlgorithm::key_len`], salt included).
+    #[must_use]
+    pub const fn encryption_key_len(&self) -> usize {
+        self.cipher.key_len()
+    }
+
+    /// Bytes of integrity keying material (0 for AEAD).
+    #[must_use]
+    pub const fn integrity_key_len(&self) -> usize {
+        match self.integrity {
+            Some(i) => i.key_len(),
+            None => 0,
+        }
+    }
+
+    /// ICV length.
+    #[must_use]
+    pub const fn icv_len(&self) -> usize {
+        match self.integrity {
+            Some(i) => i.icv_len(),
+            None => self.cipher.tag_len(),
+        }
+    }
+
+    /// The alignment the padded plaintext must reach: the cipher block for CBC, 4 bytes for
+    /// GCM (RFC 4303 §2.4: the ciphertext ends on a 4-byte boundary).
+    #[must_use]
+    pub const fn pad_alignment(&self) -> usize {
+        let block = self.cipher.block_len();
+        if block < 4 { 4 } else { block }
+    }
+
+    /// Space [`Sa::seal`] needs around a payload.
+    #[must_use]
+    pub const fn overhead(&self) -> Overhead {
+        Overhead {
+            head: HEADER_LEN + self.cipher.iv_len(),
+            tail: self.pad_alignment() - 1 + 2 + self.icv_len(),
+        }
+    }
+
+    /// The ESP packet length for a payload of `payload_len` bytes, or `None` on overflow.
+    #[must_use]
+    pub const fn sealed_len(&self, payload_len: usize) -> Option<usize> {
+        let Some(plain) = payload_len.checked_add(2) else {
+            return None;
+        };
+        let Some(padded) = plain.checked_next_multiple_of(self.pad_alignment()) else {
+            return None;
+        };
+        let Some(with_icv) = padded.checked_add(self.icv_len()) else {
+            return None;
+        };
+        with_icv.checked_add(HEADER_LEN + self.cipher.iv_len())
+    }
+}
+
+/// Free space a caller leaves around a payload for [`Sa::seal`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Overhead {
+    /// Bytes needed before the payload: SPI, sequence number and IV.
+    pub head: usize,
+    /// Bytes needed after the payload at most: padding, pad length, next header and ICV.
+    pub tail: usize,
+}
+
+/// Which way an SA carries traffic.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum Direction {
+    /// We open packets the peer sealed.
+    Inbound,
+    /// We seal packets for the peer.
+    Outbound,
+}
+
+/// Keying material for one SA direction, as derived by Quick Mode (RFC 2409 §5.5).
+#[derive(Clone, Copy)]
+pub struct SaKeys<'k> {
+    /// Encryption key (for GCM followed by the 4-byte salt).
+    pub encryption: &'k [u8],
+    /// Integrity key (empty for GCM).
+    pub integrity: &'k [u8],
+}
+
+impl core::fmt::Debug for SaKeys<'_> {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        f.write_str("SaKeys(<redacted>)")
+    }
+}
+
+/// Errors building an [`Sa`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+pub enum SaError {
+    /// The encryption key does not fit the cipher.
+    #[error("encryption key: {0}")]
+    Cipher(#[from] CipherError),
+    /// The integrity key does not fit the integrity algorithm.
+    #[error("integrity key: {0}")]
+    Integrity(#[from] IntegrityError),
+    /// An integrity key was given for an AEAD transform.
+    #[error("integrity key given for an AEAD transform")]
+    UnexpectedIntegrityKey,
+    /// SPI 0 is reserved and 1..=255 are reserved for IANA (RFC 4303 §2.1).
+    #[error("SPI {0:#x} is reserved")]
+    ReservedSpi(u32),
+}
+
+/// Why [`Sa::seal`] refused.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+pub enum SealError {
+    /// The 32-bit sequence number space is used up: the SA must be rekeyed (RFC 4303 §3.3.3).
+    #[error("sequence numbers exhausted, rekey")]
+    SequenceExhausted,
+    /// Less than [`Overhead::head`] bytes before the payload.
+    #[error("not enough headroom before the payload")]
+    NoHeadroom,
+    /// Not enough bytes after the payload for padding, trailer and ICV.
+    #[error("not enough tailroom after the payload")]
+    NoTailroom,
+    /// The payload range is not inside the buffer.
+    #[error("payload range outside the buffer")]
+    BadRange,
+    /// Sealing was asked of an inbound SA.
+    #[error("inbound SA cannot seal")]
+    WrongDirection,
+    /// The cipher refused (an internal invariant broke).
+    #[error("cipher: {0}")]
+    Cipher(#[from] CipherError),
+    /// The integrity transform refused (an internal invariant broke).
+    #[error("integrity: {0}")]
+    Integrity(#[from] IntegrityError),
+}
+
+/// Why an inbound packet was dropped (STYLE.md §8). Nothing in the SA changed, except for the
+/// drop counters in [`SaStats`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+pub enum Discard {
+    /// Shorter than header, IV, one minimal trailer and ICV.
+    #[error("truncated")]
+    Truncated,
+    /// The SPI is not this SA's.
+    #[error("SPI {0:#x} does not belong to this SA")]
+    SpiMismatch(u32),
+    /// No SA has this SPI.
+    #[error("unknown SPI {0:#x}")]
+    UnknownSpi(u32),
+    /// The sequence number was already received.
+    #[error("replayed sequence number")]
+    Replay,
+    /// The sequence number is left of the replay window.
+    #[error("sequence number left of the replay window")]
+    TooOld,
+    /// The ciphertext is not a whole number of cipher blocks / 4-byte words.
+    #[error("ciphertext not aligned to the cipher block")]
+    Misaligned,
+    /// The ICV did not verify.
+    #[error("integrity check failed")]
+    Integrity,
+    /// Pad length larger than the payload, or padding bytes not 1, 2, 3, ...
+    #[error("bad padding")]
+    Padding,
+    /// A dummy packet (next header 59, RFC 4303 §2.6): authentic, carries nothing.
+    #[error("dummy packet")]
+    DummyPacket,
+    /// Opening was asked of an outbound SA.
+    #[error("outbound SA cannot open")]
+    WrongDirection,
+}
+
+impl From<ReplayError> for Discard {
+    fn from(e: ReplayError) -> Self {
+        match e {
+            ReplayError::Duplicate => Self::Replay,
+            ReplayError::TooOld => Self::TooOld,
+        }
+    }
+}
+
+/// A decrypted packet: where its payload sits in the caller's buffer.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Opened {
+    /// The payload's range in the buffer passed to [`Sa::open`].
+    pub payload: Range<usize>,
+    /// The Next Header field (17 for UDP in transport mode).
+    pub next_header: IpProtocol,
+    /// The packet's sequence number.
+    pub sequence: u32,
+}
+
+/// Traffic counters, for lifetimes (RFC 2401/4301 byte and packet lifetimes) and statistics.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct SaStats {
+    /// Packets sealed or opened successfully.
+    pub packets: u64,
+    /// Payload bytes sealed or opened successfully.
+    pub bytes: u64,
+    /// Inbound packets dropped as replays or too old.
+    pub replay_drops: u64,
+    /// Inbound packets dropped for a bad ICV.
+    pub integrity_drops: u64,
+    /// Inbound packets dropped for any other reason.
+    pub other_drops: u64,
+}
+
+/// Default point at which an outbound SA asks to be rekeyed: 2^31 packets before exhaustion
+/// would be too late for a slow rekey, so ask when 7/8 of the space is used.
+pub const DEFAULT_REKEY_SEQUENCE: u32 = u32::MAX - (u32::MAX >> 3);
+
+/// One direction of an ESP SA: SPI, keys, sequence counter or replay window, counters.
+///
+/// `Debug` shows the SPI, transform and counters, never keys.
+#[derive(Debug)]
+pub struct Sa {
+    spi: Spi,
+    direction: Direction,
+    transform: Transform,
+    cipher: Cipher,
+    integrity: Option<Integrity>,
+    /// Outbound: the last sequence number sent (0 before the first packet).
+    last_sequence: u32,
+    /// Outbound: sequence number from which [`Sa::wants_rekey`] is true.
+    rekey_sequence: u32,
+    /// Outbound GCM: IVs are `iv_base + sequence` (mod 2^64), unique because sequence numbers
+    /// never repeat under one key (RFC 4106 §3.1).
+    iv_base: u64,
+    /// Inbound: the anti-replay window.
+    replay: ReplayWindow,
+    stats: SaStats,
+}
+
+impl Sa {
+    /// An inbound SA: we open what the peer sends to `spi` (an SPI we chose, see
+    /// [`super::SaDb::allocate_spi`]).
+    ///
+    /// # Errors
+    /// [`SaError`] if the keys do not fit the transform or the SPI is reserved.
+    pub fn inbound(spi: Spi, transform: Transform, keys: SaKeys<'_>) -> Result<Self, SaError> {
+        Self::new(spi, Direction::Inbound, transform, keys, 0)
+    }
+
+    /// An outbound SA: we seal to the peer's `spi`. For GCM, draws the starting point of the
+    /// per-SA IV counter from `rng`.
+    ///
+    /// # Errors
+    /// [`SaError`] if the keys do not fit the transform or the SPI is reserved.
+    pub fn outbound<R: CryptoRng + ?Sized>(
+        spi: Spi,
+        transform: Transform,
+        keys: SaKeys<'_>,
+        rng: &mut R,
+    ) -> Result<Self, SaError> {
+        let iv_base = if transform.cipher.is_aead() {
+            rng.next_u64()
+        } else {
+            0
+        };
+        Self::new(spi, Direction::Outbound, transform, keys, iv_base)
+    }
+
+    fn new(
+        spi: Spi,
+        direction: Direction,
+        transform: Transform,
+        keys: SaKeys<'_>,
+        iv_base: u64,
+    ) -> Result<Self, SaError> {
+        // RFC 4303 §2.1: SPI 0 is reserved for local use and 1..=255 for IANA.
+        if spi.0 < 256 {
+            return Err(SaError::ReservedSpi(spi.0));
+        }
+        let cipher = Cipher::new(transform.cipher, keys.encryption)?;
+        let integrity = match transform.integrity {
+            Some(alg) => Some(Integrity::new(alg, keys.integrity)?),
+            None if keys.integrity.is_empty() => None,
+            None => return Err(SaError::UnexpectedIntegrityKey),
+        };
+        Ok(Self {
+            spi,
+            direction,
+            transform,
+            cipher,
+            integrity,
+            last_sequence: 0,
+            rekey_sequence: DEFAULT_REKEY_SEQUENCE,
+            iv_base,
+            replay: ReplayWindow::new(),
+            stats: SaStats::default(),
+        })
+    }
+
+    /// The SPI carried in this SA's packets.
+    #[must_use]
+    pub const fn spi(&self) -> Spi {
+        self.spi
+    }
+
+    /// Inbound or outbound.
+    #[must_use]
+    pub const fn direction(&self) -> Direction {
+        self.direction
+    }
+
+    /// The transform.
+    #[must_use]
+    pub const fn transform(&self) -> Transform {
+        self.transform
+    }
+
+    /// Space [`Sa::seal`] needs around a payload.
+    #[must_use]
+    pub const fn overhead(&self) -> Overhead {
+        self.transform.overhead()
+    }
+
+    /// Traffic and drop counters.
+    #[must_use]
+    pub const fn stats(&self) -> SaStats {
+        self.stats
+    }
+
+    /// Outbound: the last sequence number used (0 before the first packet).
+    #[must_use]
+    pub const fn last_sequence(&self) -> u32 {
+        self.last_sequence
+    }
+
+    /// Inbound: the anti-replay window.
+    #[must_use]
+    pub const fn replay_window(&self) -> &ReplayWindow {
+        &self.replay
+    }
+
+    /// Sets the sequence number from which [`Sa::wants_rekey`] turns true (default
+    /// [`DEFAULT_REKEY_SEQUENCE`]).
+    pub const fn set_rekey_sequence(&mut self, sequence: u32) {
+        self.rekey_sequence = sequence;
+    }
+
+    /// Outbound: true once the sequence counter passed the rekey threshold, so a new SA should
+    /// be negotiated before [`SealError::SequenceExhausted`].
+    #[must_use]
+    pub const fn wants_rekey(&self) -> bool {
+        matches!(self.direction, Direction::Outbound) && self.last_sequence >= self.rekey_sequence
+    }
+
+    /// Test and fuzzing hook: pretend `sequence` packets were already sent.
+    #[cfg(any(test, fuzzing))]
+    pub(crate) const fn set_last_sequence(&mut self, sequence: u32) {
+        self.last_sequence = sequence;
+    }
+
+    /// Encrypts `buf[payload]` in place and frames it as ESP (RFC 4303 §3.3).
+    ///
+    /// Needs [`Overhead::head`] free bytes before `payload` and up to [`Overhead::tail`] after
+    /// it. CBC IVs are drawn from `rng` (RFC 3602 §2.1: unpredictable); GCM IVs come from the
+    /// SA's counter and `rng` is not used. Returns the range of `buf` holding the ESP packet,
+    /// SPI through ICV. Allocates nothing and does not move the payload.
+    ///
+    /// # Errors
+    /// [`SealError`]; on error the SA's counter has not moved.
+    pub fn seal<R: CryptoRng + ?Sized>(
+        &mut self,
+        buf: &mut [u8],
+        payload: Range<usize>,
+        next_header: IpProtocol,
+        rng: &mut R,
+    ) -> Result<Range<usize>, SealError> {
+        if self.direction != Direction::Outbound {
+            return Err(SealError::WrongDirection);
+        }
+        if payload.start > payload.end || payload.end > buf.len() {
+            return Err(SealError::BadRange);
+        }
+        // RFC 4303 §3.3.3: the counter must not cycle; at 2^32-1 the SA is used up.
+        let seq = self
+            .last_sequence
+            .checked_add(1)
+            .ok_or(SealError::SequenceExhausted)?;
+
+        let iv_len = self.transform.cipher.iv_len();
+        let icv_len = self.transform.icv_len();
+        let start = payload
+            .start
+            .checked_sub(HEADER_LEN + iv_len)
+            .ok_or(SealError::NoHeadroom)?;
+        let len = payload.end - payload.start;
+        let align = self.transform.pad_alignment();
+        // RFC 4303 §2.4: pad so that payload, padding, pad length and next header fill whole
+        // blocks (and end on a 4-byte boundary).
+        let pad_len = (align - (len + 2) % align) % align;
+        let cipher_end = payload.end + pad_len + 2;
+        let end = cipher_end + icv_len;
+        let packet = buf.get_mut(start..end).ok_or(SealError::NoTailroom)?;
+
+        // Packet-relative offsets.
+        let body_at = HEADER_LEN + iv_len;
+        let trailer_at = body_at + len;
+        let icv_at = cipher_end - start;
+
+        // RFC 4303 §2.4: padding bytes are 1, 2, 3, ... and the pad length counts them.
+        let trailer = packet
+            .get_mut(trailer_at..icv_at)
+            .ok_or(SealError::NoTailroom)?;
+        let (padding, tail) = trailer.split_at_mut(pad_len);
+        for (i, b) in padding.iter_mut().enumerate() {
+            *b = u8::try_from(i + 1).unwrap_or(0);
+        }
+        if let [pad_length, nh] = tail {
+            *pad_length = u8::try_from(pad_len).unwrap_or(0);
+            *nh = next_header.0;
+        }
+
+        let (header, rest) = packet.split_at_mut(HEADER_LEN);
+        header[..4].copy_from_slice(&self.spi.0.to_be_bytes());
+        header[4..].copy_from_slice(&seq.to_be_bytes());
+        let (iv, rest) = rest.split_at_mut(iv_len);
+        let (body, icv) = rest.split_at_mut(icv_at - body_at);
+
+        if let Some(integrity) = &self.integrity {
+            rng.fill_bytes(iv);
+            self.cipher.encrypt_cbc(iv, body)?;
+            // RFC 4303 §3.3.4: the ICV covers SPI through the end of the ciphertext.
+            let covered = packet.get(..icv_at).ok_or(SealError::NoTailroom)?;
+            let mut mac = [0u8; MAX_ICV_LEN];
+            let mac = mac.get_mut(..icv_len).ok_or(SealError::NoTailroom)?;
+            integrity.compute(covered, mac)?;
+            packet
+                .get_mut(icv_at..)
+                .ok_or(SealError::NoTailroom)?
+                .copy_from_slice(mac);
+        } else {
+            let explicit = self.iv_base.wrapping_add(u64::from(seq)).to_be_bytes();
+            iv.copy_from_slice(&explicit);
+            // RFC 4106 §5: the AAD is SPI || sequence number (no ESN).
+            let mut aad = [0u8; HEADER_LEN];
+            aad.copy_from_slice(header);
+            let mut nonce_iv = [0u8; GCM_IV_LEN];
+            nonce_iv.copy_from_slice(&explicit);
+            self.cipher.seal_aead(&nonce_iv, &aad, body, icv)?;
+        }
+
+        self.last_sequence = seq;
+        self.stats.packets += 1;
+        self.stats.bytes += u64::try_from(len).unwrap_or(u64::MAX);
+        Ok(start..end)
+    }
+
+    /// Authenticates, decrypts and strips one ESP packet in place (RFC 4303 §3.4).
+    ///
+    /// `packet` starts at the SPI and ends with the ICV. The replay check runs first and
+    /// changes nothing; the ICV is verified in constant time before any decryption; the window
+    /// moves only after the packet proved authentic and well formed. Returns the payload's range
+    /// inside `packet`. Allocates nothing.
+    ///
+    /// # Errors
+    /// [`Discard`]; the SA is unchanged apart from its drop counters. On
+    /// [`Discard::Integrity`] for GCM the buffer holds neither plaintext nor the original
+    /// ciphertext.
+    pub fn open(&mut self, packet: &mut [u8]) -> Result<Opened, Discard> {
+        let result = self.open_inner(packet);
+        match result {
+            Ok(_) => {}
+            Err(Discard::Replay | Discard::TooOld) => self.stats.replay_drops += 1,
+            Err(Discard::Integrity) => self.stats.integrity_drops += 1,
+            Err(_) => self.stats.other_drops += 1,
+        }
+        result
+    }
+
+    fn open_inner(&mut self, packet: &mut [u8]) -> Result<Opened, Discard> {
+        if self.direction != Direction::Inbound {
+            return Err(Discard::WrongDirection);
+        }
+        let iv_len = self.transform.cipher.iv_len();
+        let icv_len = self.transform.icv_len();
+        let align = self.transform.pad_alignment();
+        // At least one aligned unit holding pad length and next header.
+        let min_len = HEADER_LEN + iv_len + align.max(4) + icv_len;
+        if packet.len() < min_len {
+            return Err(Discard::Truncated);
+        }
+        let header: [u8; HEADER_LEN] = packet
+            .get(..HEADER_LEN)
+            .and_then(|h| h.try_into().ok())
+            .ok_or(Discard::Truncated)?;
+        let [s0, s1, s2, s3, q0, q1, q2, q3] = header;
+        let spi = u32::from_be_bytes([s0, s1, s2, s3]);
+        let seq = u32::from_be_bytes([q0, q1, q2, q3]);
+        if spi != self.spi.0 {
+            return Err(Discard::SpiMismatch(spi));
+        }
+        // RFC 4303 §3.4.3: duplicates and numbers left of the window are dropped before the
+        // ICV is computed, and this check changes nothing.
+        self.replay.check(seq)?;
+
+        let icv_at = packet.len() - icv_len;
+        let body_at = HEADER_LEN + iv_len;
+        let body_len = icv_at - body_at;
+        // RFC 4303 §2.4: the ciphertext fills whole cipher blocks and 4-byte words.
+        if !body_len.is_multiple_of(align) {
+            return Err(Discard::Misaligned);
+        }
+
+        let (covered, icv) = packet.split_at_mut(icv_at);
+        if let Some(integrity) = &self.integrity {
+            // RFC 4303 §3.4.4.1: verify the ICV before decrypting; constant-time comparison.
+            integrity
+                .verify(covered, icv)
+                .map_err(|_| Discard::Integrity)?;
+            let (head, body) = covered.split_at_mut(body_at);
+            let iv = head.get(HEADER_LEN..).ok_or(Discard::Truncated)?;
+            self.cipher
+                .decrypt_cbc(iv, body)
+                .map_err(|_| Discard::Misaligned)?;
+        } else {
+            let (head, body) = covered.split_at_mut(body_at);
+            let mut explicit = [0u8; GCM_IV_LEN];
+            explicit.copy_from_slice(head.get(HEADER_LEN..).ok_or(Discard::Truncated)?);
+            let tag = icv.get(..GCM_TAG_LEN).ok_or(Discard::Truncated)?;
+            self.cipher
+                .open_aead(&explicit, &header, body, tag)
+                .map_err(|_| Discard::Integrity)?;
+        }
+
+        // Trailer: ... padding | pad length | next header.
+        let plain = packet.get(body_at..icv_at).ok_or(Discard::Truncated)?;
+        let (&next_header, rest) = plain.split_last().ok_or(Discard::Padding)?;
+        let (&pad_len, rest) = rest.split_last().ok_or(Discard::Padding)?;
+        let payload_len = rest
+            .len()
+            .checked_sub(usize::from(pad_len))
+            .ok_or(Discard::Padding)?;
+        let padding = rest.get(payload_len..).ok_or(Discard::Padding)?;
+        // RFC 4303 §2.4: the receiver should check the padding holds 1, 2, 3, ...
+        if padding
+            .iter()
+            .enumerate()
+            .any(|(i, &b)| usize::from(b) != i + 1)
+        {
+            return Err(Discard::Padding);
+        }
+        // RFC 4303 §2.6: dummy packets (next header 59) are dropped after decryption.
+        if next_header == IpProtocol::NO_NEXT_HEADER.0 {
+            return Err(Discard::DummyPacket);
+        }
+
+        // RFC 4303 §3.4.3: the window moves only for packets that passed the ICV check.
+        self.replay.accept(seq);
+        self.stats.packets += 1;
+        self.stats.bytes += u64::try_from(payload_len).unwrap_or(u64::MAX);
+        Ok(Opened {
+            payload: body_at..body_at + payload_len,
+            next_header: IpProtocol(next_header),
+            sequence: seq,
+        })
+    }
+}
