@@ -6,4 +6,6 @@
 
 pub mod crypto;
 pub mod esp;
+#[cfg(any(test, fuzzing))]
+pub mod fuzzing;
 pub mod wire;
