@@ -9,7 +9,7 @@
 //! |       Offset Size (if O)      |  Offset pad … (if O)          |
 //! ```
 //!
-//! Every offset is derived from the flags in one place ([`Packet::ids_at`], `fixed_len`,
+//! Every offset is derived from the flags in one place (`ids_at`, `fixed_len`,
 //! `header_len`, `end`); nothing else re-derives it.
 
 use core::ops::Range;
@@ -57,8 +57,8 @@ impl<T: AsRef<[u8]>> Packet<T> {
         Ok(packet)
     }
 
-    /// Wraps a buffer without checks (for bytes this crate wrote itself). Accessors may panic if
-    /// the buffer is not a well-formed header.
+    /// Wraps a buffer without checks (for bytes this crate wrote itself). Accessors still never
+    /// panic, but return meaningless values if the buffer is not a well-formed header.
     pub const fn new_unchecked(buf: T) -> Self {
         Self { buf }
     }

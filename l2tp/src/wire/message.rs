@@ -2,7 +2,7 @@
 //!
 //! [`ControlMessage::parse`] reads the Message Type AVP, which must come first (§4.4.1), and
 //! hands the remaining AVPs to the parser of that message. Every parser applies the same rules,
-//! written once in [`screen`], [`unrecognised`] and [`set`]:
+//! written once in `screen`, `unrecognised` and `set`:
 //!
 //! | AVP | outcome |
 //! |---|---|
@@ -667,7 +667,7 @@ messages! {
         req framing_capabilities: FramingCapabilities = FRAMING_CAPABILITIES, MANDATORY;
         /// The bearers the sender supports.
         opt bearer_capabilities: BearerCapabilities = BEARER_CAPABILITIES, MANDATORY;
-        /// Tie breaker for simultaneous SCCRQs (§5.1.1 of tunnel setup).
+        /// Tie breaker for simultaneous SCCRQs between the same pair (§4.4.3).
         opt tie_breaker: [u8; 8] = TIE_BREAKER, NONE;
         /// The sender's firmware revision.
         opt firmware_revision: u16 = FIRMWARE_REVISION, NONE;
