@@ -14,6 +14,7 @@
 //! The crate is `no_std`, has no dependencies and never allocates.
 //!
 //! ```
+//! # use l2sec_codec as codec;
 //! use codec::{Reader, Writer};
 //!
 //! let mut buf = [0u8; 8];

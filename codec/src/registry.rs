@@ -7,6 +7,7 @@
 /// name for registered values and `Type(0x..)` otherwise; `name()` returns the registered name.
 ///
 /// ```
+/// # use l2sec_codec as codec;
 /// codec::wire_enum! {
 ///     /// Control message types.
 ///     pub struct MessageType(u16) {
