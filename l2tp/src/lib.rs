@@ -43,6 +43,7 @@
 #![forbid(unsafe_code)]
 
 mod ids;
+pub mod reliable;
 pub mod wire;
 
 pub use ids::{Seq, SessionId, TunnelId};
