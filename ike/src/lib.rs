@@ -8,4 +8,5 @@ pub mod crypto;
 pub mod esp;
 #[cfg(any(test, fuzzing))]
 pub mod fuzzing;
+pub mod ikev1;
 pub mod wire;

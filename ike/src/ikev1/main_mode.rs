@@ -1,0 +1,1007 @@
+//! IKEv1 Main Mode with pre-shared keys (RFC 2409 §5, §5.4), both roles, one type per state.
+//!
+//! | # | direction | payloads | state after (responder / initiator) |
+//! |---|-----------|----------|--------------------------------------|
+//! | 1 | I → R | SA, VID… | `AwaitKe` / `InitSent` |
+//! | 2 | R → I | SA (one transform), VID… | |
+//! | 3 | I → R | KE, Ni, NAT-D… | `AwaitAuth` / `KeSent` |
+//! | 4 | R → I | KE, Nr, NAT-D… | |
+//! | 5 | I → R | *IDii, HASH_I [, N(INITIAL-CONTACT)]* | `Phase1Sa` / `AuthSent` |
+//! | 6 | R → I | *IDir, HASH_R* | — / `Phase1Sa` |
+//!
+//! Transitions borrow the current state and return the next one, so a malformed or forged
+//! message leaves the exchange exactly as it was. A [`Phase1Sa`] holds an [`Authenticated`]
+//! proof that only the HASH_I / HASH_R check can construct: no SA exists without verification.
+
+use super::keys::{
+    Phase1Auth, Phase1HashInputs, Phase1Inputs, Phase1Keys, Secret, exchange_iv, phase1_iv,
+};
+use super::nat::{NatTVersion, VID_DPD, nat_d};
+use super::proposal::{Phase1Policy, Phase1Suite, choose, decode};
+use crate::crypto::{Cipher, DhKeyPair};
+use crate::wire::{
+    Chain, Cookie, DOI_IPSEC, ExchangeType, FLAG_ENCRYPTION, HEADER_LEN, Header, IdType,
+    Identification, KEY_IKE, MessageId, MessageWriter, Notification, NotifyType, PayloadType,
+    Payloads, ProtocolId, SIT_IDENTITY_ONLY, SecurityAssociation,
+};
+use rand_core::CryptoRng;
+use std::net::{IpAddr, SocketAddr};
+use std::time::Duration;
+use subtle::ConstantTimeEq;
+
+/// Settings of one side of phase 1.
+#[derive(Debug, Clone)]
+pub struct Phase1Config {
+    /// Accepted (responder) or offered (initiator) suites.
+    pub policy: Phase1Policy,
+    /// The pre-shared key.
+    pub psk: Secret,
+}
+
+/// The transport addresses of an exchange, as the driver sees them.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Path {
+    /// Our address and port.
+    pub local: SocketAddr,
+    /// The peer's address and port.
+    pub remote: SocketAddr,
+}
+
+/// Why a message was not accepted; the notify type the peer should see, if any.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+pub enum Refusal {
+    /// Malformed or unexpected payloads (dropped without a reply before keys exist).
+    #[error("malformed message")]
+    Malformed,
+    /// No offered transform is acceptable.
+    #[error("no proposal chosen")]
+    NoProposalChosen,
+    /// A KE or nonce of the wrong size or value.
+    #[error("invalid key information")]
+    InvalidKeyInformation,
+    /// HASH_I or HASH_R did not verify: wrong pre-shared key (or a forgery).
+    #[error("authentication failed")]
+    AuthenticationFailed,
+    /// An ID payload we cannot use.
+    #[error("invalid ID information")]
+    InvalidIdInformation,
+    /// The message does not belong to this exchange (cookies, exchange type, flags).
+    #[error("not for this exchange")]
+    Unexpected,
+}
+
+impl Refusal {
+    /// The Notify type to send, once it can be protected (RFC 2408 §3.14.1).
+    #[must_use]
+    pub const fn notify(self) -> Option<NotifyType> {
+        match self {
+            Self::NoProposalChosen => Some(NotifyType::NO_PROPOSAL_CHOSEN),
+            Self::InvalidKeyInformation => Some(NotifyType::INVALID_KEY_INFORMATION),
+            Self::AuthenticationFailed => Some(NotifyType::AUTHENTICATION_FAILED),
+            Self::InvalidIdInformation => Some(NotifyType::INVALID_ID_INFORMATION),
+            Self::Malformed => Some(NotifyType::PAYLOAD_MALFORMED),
+            Self::Unexpected => None,
+        }
+    }
+}
+
+/// Proof that the peer's HASH verified. Only this module can make one.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Authenticated(());
+
+/// The peer's phase-1 identity.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PeerId {
+    /// ID type.
+    pub id_type: IdType,
+    /// ID data (an address, a name, a DN).
+    pub data: Vec<u8>,
+}
+
+/// NAT detection result (RFC 3947 §3.2).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct NatState {
+    /// The NAT-T variant both sides support, if any.
+    pub version: Option<NatTVersion>,
+    /// We are behind a NAT.
+    pub local_behind_nat: bool,
+    /// The peer is behind a NAT.
+    pub peer_behind_nat: bool,
+}
+
+impl NatState {
+    /// Whether ESP must be UDP-encapsulated and IKE moves to port 4500.
+    #[must_use]
+    pub const fn encapsulate(&self) -> bool {
+        self.version.is_some() && (self.local_behind_nat || self.peer_behind_nat)
+    }
+}
+
+/// An established ISAKMP SA.
+#[derive(Debug, Clone)]
+pub struct Phase1Sa {
+    /// Initiator cookie.
+    pub cky_i: Cookie,
+    /// Responder cookie.
+    pub cky_r: Cookie,
+    /// Negotiated suite.
+    pub suite: Phase1Suite,
+    /// Lifetime.
+    pub lifetime: Duration,
+    /// Keys.
+    pub keys: Phase1Keys,
+    /// The last CBC block of phase 1: base of every later exchange's IV (RFC 2409 Appendix B).
+    pub last_block: Vec<u8>,
+    /// The peer's identity.
+    pub peer_id: PeerId,
+    /// NAT traversal.
+    pub nat: NatState,
+    /// The peer announced DPD support (RFC 3706).
+    pub peer_dpd: bool,
+    /// The initiator sent INITIAL-CONTACT: older SAs of this identity are stale.
+    pub initial_contact: bool,
+    /// Whether we initiated.
+    pub we_initiated: bool,
+    /// The proof that makes this SA exist.
+    pub authenticated: Authenticated,
+}
+
+impl Phase1Sa {
+    /// The first IV of a Quick Mode or Informational exchange with `message_id`.
+    #[must_use]
+    pub fn exchange_iv(&self, message_id: MessageId) -> Vec<u8> {
+        exchange_iv(
+            self.suite.hash,
+            &self.last_block,
+            message_id.0,
+            self.suite.cipher.block_len(),
+        )
+    }
+
+    /// The cipher of this SA.
+    ///
+    /// # Errors
+    /// Only if the derived key has the wrong length, which the key schedule prevents.
+    pub fn cipher(&self) -> Result<Cipher, Refusal> {
+        Cipher::new(self.suite.cipher, self.keys.encryption_key().expose())
+            .map_err(|_| Refusal::InvalidKeyInformation)
+    }
+}
+
+/// What message 1 carried besides the SA.
+#[derive(Debug, Clone, Copy, Default)]
+struct Vendors {
+    nat_t: Option<NatTVersion>,
+    dpd: bool,
+}
+
+fn vendors<'a>(payloads: impl Iterator<Item = crate::wire::Payload<'a>>) -> Vendors {
+    let mut v = Vendors::default();
+    for p in payloads.filter(|p| p.kind == PayloadType::VID) {
+        if let Some(n) = NatTVersion::from_vendor_id(p.body) {
+            v.nat_t = v.nat_t.max(Some(n));
+        }
+        v.dpd |= p.body == VID_DPD;
+    }
+    v
+}
+
+/// Parses a message of this exchange: Main Mode, message ID 0, the expected cookies.
+fn header(
+    message: &[u8],
+    cky_i: Option<Cookie>,
+    cky_r: Option<Cookie>,
+) -> Result<Header<&[u8]>, Refusal> {
+    let h = Header::new_checked(message).map_err(|_| Refusal::Malformed)?;
+    if h.exchange_type() != ExchangeType::MAIN_MODE || h.message_id() != MessageId(0) {
+        return Err(Refusal::Unexpected);
+    }
+    if cky_i.is_some_and(|c| c != h.initiator_cookie())
+        || cky_r.is_some_and(|c| c != h.responder_cookie())
+    {
+        return Err(Refusal::Unexpected);
+    }
+    Ok(h)
+}
+
+fn collect<'m>(
+    first: PayloadType,
+    body: &'m [u8],
+) -> Result<Vec<crate::wire::Payload<'m>>, Refusal> {
+    Payloads::validate(first, body)
+        .map_err(|_| Refusal::Malformed)?
+        .collect::<Result<Vec<_>, _>>()
+        .map_err(|_| Refusal::Malformed)
+}
+
+fn only<'m>(payloads: &[crate::wire::Payload<'m>], kind: PayloadType) -> Result<&'m [u8], Refusal> {
+    let mut found = payloads.iter().filter(|p| p.kind == kind);
+    let first = found.next().ok_or(Refusal::Malformed)?.body;
+    if found.next().is_some() {
+        return Err(Refusal::Malformed);
+    }
+    Ok(first)
+}
+
+fn nat_d_kind(version: Option<NatTVersion>) -> PayloadType {
+    match version {
+        Some(v) if v.uses_draft_numbers() => PayloadType::NAT_D_DRAFT,
+        _ => PayloadType::NAT_D,
+    }
+}
+
+/// Nonces shorter than 8 or longer than 256 bytes are refused (RFC 2409 §5: 8 to 256).
+fn nonce(payloads: &[crate::wire::Payload<'_>]) -> Result<Vec<u8>, Refusal> {
+    let n = only(payloads, PayloadType::NONCE)?;
+    if !(8..=256).contains(&n.len()) {
+        return Err(Refusal::InvalidKeyInformation);
+    }
+    Ok(n.to_vec())
+}
+
+/// Our ID payload body: our address (RFC 2407 §4.6.2; protocol and port 0 in phase 1).
+fn id_body(local: SocketAddr) -> Vec<u8> {
+    match local.ip() {
+        IpAddr::V4(a) => [&[IdType::IPV4_ADDR.0, 0, 0, 0][..], &a.octets()].concat(),
+        IpAddr::V6(a) => [&[IdType::IPV6_ADDR.0, 0, 0, 0][..], &a.octets()].concat(),
+    }
+}
+
+fn check_peer_id(body: &[u8]) -> Result<PeerId, Refusal> {
+    let id = Identification::parse(body).map_err(|_| Refusal::Malformed)?;
+    let ok = match id.id_type {
+        IdType::IPV4_ADDR => id.data.len() == 4,
+        IdType::IPV6_ADDR => id.data.len() == 16,
+        IdType::FQDN | IdType::USER_FQDN | IdType::DER_ASN1_DN | IdType::KEY_ID => {
+            !id.data.is_empty()
+        }
+        _ => false,
+    };
+    if !ok {
+        return Err(Refusal::InvalidIdInformation);
+    }
+    Ok(PeerId {
+        id_type: id.id_type,
+        data: id.data.to_vec(),
+    })
+}
+
+/// Writes an encrypted Main Mode message: payloads, zero padding to the block size, CBC with
+/// `iv`. Returns its length and the next IV (its last ciphertext block).
+fn write_encrypted(
+    out: &mut [u8],
+    cookies: (Cookie, Cookie),
+    sa: (&Phase1Suite, &Cipher),
+    iv: &[u8],
+    payloads: impl FnOnce(&mut MessageWriter<'_>) -> Result<(), codec::NoSpace>,
+) -> Result<(usize, Vec<u8>), Refusal> {
+    let block = sa.0.cipher.block_len();
+    let mut m = MessageWriter::new(
+        out,
+        cookies.0,
+        cookies.1,
+        ExchangeType::MAIN_MODE,
+        FLAG_ENCRYPTION,
+        MessageId(0),
+    )
+    .map_err(|_| Refusal::Malformed)?;
+    payloads(&mut m).map_err(|_| Refusal::Malformed)?;
+    let body_len = m.written().len() - HEADER_LEN;
+    let pad = (block - body_len % block) % block;
+    m.put_raw(&[0u8; 16][..pad])
+        .map_err(|_| Refusal::Malformed)?;
+    sa.1.encrypt_cbc(iv, m.body_mut())
+        .map_err(|_| Refusal::Malformed)?;
+    let message = m.finish().map_err(|_| Refusal::Malformed)?;
+    let next_iv = message[message.len() - block..].to_vec();
+    Ok((message.len(), next_iv))
+}
+
+/// Decrypts the body of an encrypted message. Returns the plaintext and the next IV.
+fn decrypt(
+    message: &Header<&[u8]>,
+    cipher: &Cipher,
+    block: usize,
+    iv: &[u8],
+) -> Result<(Vec<u8>, Vec<u8>), Refusal> {
+    if !message.is_encrypted() {
+        return Err(Refusal::Unexpected);
+    }
+    let mut body = message.body().to_vec();
+    if body.is_empty() || !body.len().is_multiple_of(block) {
+        return Err(Refusal::Malformed);
+    }
+    let next_iv = body[body.len() - block..].to_vec();
+    cipher
+        .decrypt_cbc(iv, &mut body)
+        .map_err(|_| Refusal::Malformed)?;
+    Ok((body, next_iv))
+}
+
+fn random_cookie<R: CryptoRng + ?Sized>(rng: &mut R) -> Cookie {
+    loop {
+        let mut c = [0u8; 8];
+        rng.fill_bytes(&mut c);
+        if c != [0; 8] {
+            return Cookie(c);
+        }
+    }
+}
+
+fn random_nonce<R: CryptoRng + ?Sized>(rng: &mut R) -> Vec<u8> {
+    let mut n = vec![0u8; 32];
+    rng.fill_bytes(&mut n);
+    n
+}
+
+fn write_sa_with_one_transform(
+    w: &mut codec::Writer<'_>,
+    number: u8,
+    attributes: &[u8],
+) -> Result<(), codec::NoSpace> {
+    w.put_u32(DOI_IPSEC)?;
+    w.put_u32(SIT_IDENTITY_ONLY)?;
+    Chain::nested().put(w, PayloadType::PROPOSAL, |w| {
+        w.put_slice(&[1, ProtocolId::ISAKMP.0, 0, 1])?;
+        Chain::nested().put(w, PayloadType::TRANSFORM, |w| {
+            w.put_slice(&[number, KEY_IKE, 0, 0])?;
+            w.put_slice(attributes)
+        })
+    })
+}
+
+/// Responder after message 2: waiting for the initiator's KE.
+#[derive(Debug)]
+pub struct AwaitKe {
+    path: Path,
+    psk: Secret,
+    cky_i: Cookie,
+    cky_r: Cookie,
+    suite: Phase1Suite,
+    lifetime: Duration,
+    sai_b: Vec<u8>,
+    vendors: Vendors,
+}
+
+/// Answers message 1. The responder state is small (cookies, the chosen suite, the initiator's
+/// SA body) and no DH work happens before the initiator commits its own KE.
+///
+/// # Errors
+/// [`Refusal::NoProposalChosen`] (answer with that notify in the clear), others: drop.
+pub fn respond<R: CryptoRng + ?Sized>(
+    config: &Phase1Config,
+    path: Path,
+    message: &[u8],
+    rng: &mut R,
+    out: &mut [u8],
+) -> Result<(AwaitKe, usize), Refusal> {
+    let h = header(message, None, Some(Cookie::default()))?;
+    if h.is_encrypted() {
+        return Err(Refusal::Unexpected);
+    }
+    let payloads = collect(h.next_payload(), h.body())?;
+    let sa_body = only(&payloads, PayloadType::SA)?;
+    let sa = SecurityAssociation::parse(sa_body).map_err(|_| Refusal::Malformed)?;
+    if sa.doi != DOI_IPSEC || sa.situation != SIT_IDENTITY_ONLY {
+        return Err(Refusal::NoProposalChosen);
+    }
+    let choice = choose(&config.policy, &sa).ok_or(Refusal::NoProposalChosen)?;
+    let vendors = vendors(payloads.iter().copied());
+    let cky_i = h.initiator_cookie();
+    let cky_r = random_cookie(rng);
+    let mut m = MessageWriter::new(out, cky_i, cky_r, ExchangeType::MAIN_MODE, 0, MessageId(0))
+        .map_err(|_| Refusal::Malformed)?;
+    let written = (|| {
+        m.payload(PayloadType::SA, |w| {
+            write_sa_with_one_transform(w, choice.transform_number, choice.attributes)
+        })?;
+        if let Some(v) = vendors.nat_t {
+            m.payload(PayloadType::VID, |w| w.put_slice(&v.vendor_id()))?;
+        }
+        m.payload(PayloadType::VID, |w| w.put_slice(&VID_DPD))
+    })();
+    written.map_err(|_| Refusal::Malformed)?;
+    let len = m.finish().map_err(|_| Refusal::Malformed)?.len();
+    let state = AwaitKe {
+        path,
+        psk: config.psk.clone(),
+        cky_i,
+        cky_r,
+        suite: choice.suite,
+        lifetime: choice.lifetime,
+        sai_b: sa_body.to_vec(),
+        vendors,
+    };
+    Ok((state, len))
+}
+
+/// Checks the peer's NAT-D payloads against what we see (RFC 3947 §3.2): the first hashes our
+/// address as the peer sent to it, the others the peer's own addresses.
+fn detect_nat(
+    payloads: &[crate::wire::Payload<'_>],
+    version: Option<NatTVersion>,
+    suite: &Phase1Suite,
+    cookies: (Cookie, Cookie),
+    path: Path,
+) -> NatState {
+    let Some(version) = version else {
+        return NatState::default();
+    };
+    let kind = nat_d_kind(Some(version));
+    let hashes: Vec<&[u8]> = payloads
+        .iter()
+        .filter(|p| p.kind == kind)
+        .map(|p| p.body)
+        .collect();
+    let Some((first, others)) = hashes.split_first() else {
+        return NatState::default();
+    };
+    let ours = nat_d(suite.hash, cookies.0, cookies.1, path.local);
+    let theirs = nat_d(suite.hash, cookies.0, cookies.1, path.remote);
+    NatState {
+        version: Some(version),
+        local_behind_nat: *first != ours.as_slice(),
+        peer_behind_nat: !others.contains(&theirs.as_slice()),
+    }
+}
+
+fn write_nat_d(
+    m: &mut MessageWriter<'_>,
+    version: Option<NatTVersion>,
+    suite: &Phase1Suite,
+    cookies: (Cookie, Cookie),
+    path: Path,
+) -> Result<(), codec::NoSpace> {
+    if version.is_none() {
+        return Ok(());
+    }
+    let kind = nat_d_kind(version);
+    m.payload(kind, |w| {
+        w.put_slice(&nat_d(suite.hash, cookies.0, cookies.1, path.remote))
+    })?;
+    m.payload(kind, |w| {
+        w.put_slice(&nat_d(suite.hash, cookies.0, cookies.1, path.local))
+    })
+}
+
+/// Responder after message 4: waiting for the initiator's encrypted ID and HASH_I.
+#[derive(Debug)]
+pub struct AwaitAuth {
+    path: Path,
+    cky_i: Cookie,
+    cky_r: Cookie,
+    suite: Phase1Suite,
+    lifetime: Duration,
+    sai_b: Vec<u8>,
+    keys: Phase1Keys,
+    gxi: Vec<u8>,
+    gxr: Vec<u8>,
+    iv: Vec<u8>,
+    nat: NatState,
+    peer_dpd: bool,
+}
+
+impl AwaitKe {
+    /// The cookies of this exchange.
+    #[must_use]
+    pub const fn cookies(&self) -> (Cookie, Cookie) {
+        (self.cky_i, self.cky_r)
+    }
+
+    /// The negotiated suite.
+    #[must_use]
+    pub const fn suite(&self) -> Phase1Suite {
+        self.suite
+    }
+
+    /// Answers message 3 with message 4.
+    ///
+    /// # Errors
+    /// [`Refusal::InvalidKeyInformation`] for a bad KE or nonce; [`Refusal::Malformed`] /
+    /// [`Refusal::Unexpected`] for anything that is not message 3 of this exchange.
+    pub fn on_key_exchange<R: CryptoRng + ?Sized>(
+        &self,
+        message: &[u8],
+        rng: &mut R,
+        out: &mut [u8],
+    ) -> Result<(AwaitAuth, usize), Refusal> {
+        let h = header(message, Some(self.cky_i), Some(self.cky_r))?;
+        if h.is_encrypted() {
+            return Err(Refusal::Unexpected);
+        }
+        let payloads = collect(h.next_payload(), h.body())?;
+        let gxi = only(&payloads, PayloadType::KE)?.to_vec();
+        let ni = nonce(&payloads)?;
+        let pair = DhKeyPair::generate(self.suite.group, rng)
+            .map_err(|_| Refusal::InvalidKeyInformation)?;
+        let gxr = pair.public_value().to_vec();
+        let shared = pair
+            .agree(&gxi)
+            .map_err(|_| Refusal::InvalidKeyInformation)?;
+        let nr = random_nonce(rng);
+        let cookies = (self.cky_i, self.cky_r);
+        let nat = detect_nat(
+            &payloads,
+            self.vendors.nat_t,
+            &self.suite,
+            cookies,
+            self.path,
+        );
+        let keys = Phase1Keys::derive(&Phase1Inputs {
+            prf: self.suite.prf(),
+            auth: Phase1Auth::PreSharedKey(self.psk.expose()),
+            ni: &ni,
+            nr: &nr,
+            gxy: shared.as_bytes(),
+            cky_i: self.cky_i,
+            cky_r: self.cky_r,
+            cipher_key_len: self.suite.cipher.key_len(),
+        });
+        let mut m = MessageWriter::new(
+            out,
+            self.cky_i,
+            self.cky_r,
+            ExchangeType::MAIN_MODE,
+            0,
+            MessageId(0),
+        )
+        .map_err(|_| Refusal::Malformed)?;
+        let written = (|| {
+            m.payload(PayloadType::KE, |w| w.put_slice(&gxr))?;
+            m.payload(PayloadType::NONCE, |w| w.put_slice(&nr))?;
+            write_nat_d(&mut m, self.vendors.nat_t, &self.suite, cookies, self.path)
+        })();
+        written.map_err(|_| Refusal::Malformed)?;
+        let len = m.finish().map_err(|_| Refusal::Malformed)?.len();
+        let iv = phase1_iv(self.suite.hash, &gxi, &gxr, self.suite.cipher.block_len());
+        let state = AwaitAuth {
+            path: self.path,
+            cky_i: self.cky_i,
+            cky_r: self.cky_r,
+            suite: self.suite,
+            lifetime: self.lifetime,
+            sai_b: self.sai_b.clone(),
+            keys,
+            gxi,
+            gxr,
+            iv,
+            nat,
+            peer_dpd: self.vendors.dpd,
+        };
+        Ok((state, len))
+    }
+}
+
+impl AwaitAuth {
+    /// NAT detection so far (the driver floats to port 4500 when it says so).
+    #[must_use]
+    pub const fn nat(&self) -> NatState {
+        self.nat
+    }
+
+    /// Verifies message 5 and answers with message 6.
+    ///
+    /// # Errors
+    /// [`Refusal::AuthenticationFailed`] when HASH_I does not verify (a wrong pre-shared key
+    /// usually shows as a message that does not decrypt to a payload chain: also reported as
+    /// authentication failure).
+    pub fn on_auth(&self, message: &[u8], out: &mut [u8]) -> Result<(Phase1Sa, usize), Refusal> {
+        let h = header(message, Some(self.cky_i), Some(self.cky_r))?;
+        let cipher = Cipher::new(self.suite.cipher, self.keys.encryption_key().expose())
+            .map_err(|_| Refusal::Malformed)?;
+        let block = self.suite.cipher.block_len();
+        let (plain, iv6) = decrypt(&h, &cipher, block, &self.iv)?;
+        // Garbage after decryption almost always means the keys differ: the PSK is wrong.
+        let payloads =
+            collect(h.next_payload(), &plain).map_err(|_| Refusal::AuthenticationFailed)?;
+        let idii = only(&payloads, PayloadType::ID)?;
+        let hash = only(&payloads, PayloadType::HASH)?;
+        let expected = self.keys.phase1_hash(&Phase1HashInputs {
+            initiator: true,
+            gxi: &self.gxi,
+            gxr: &self.gxr,
+            cky_i: self.cky_i,
+            cky_r: self.cky_r,
+            sai_b: &self.sai_b,
+            id_b: idii,
+        });
+        if !bool::from(expected.expose().ct_eq(hash)) {
+            return Err(Refusal::AuthenticationFailed);
+        }
+        let authenticated = Authenticated(());
+        let peer_id = check_peer_id(idii)?;
+        let initial_contact = payloads
+            .iter()
+            .filter(|p| p.kind == PayloadType::NOTIFY)
+            .filter_map(|p| Notification::parse(p.body).ok())
+            .any(|n| n.kind == NotifyType::INITIAL_CONTACT);
+        let idir = id_body(self.path.local);
+        let hash_r = self.keys.phase1_hash(&Phase1HashInputs {
+            initiator: false,
+            gxi: &self.gxi,
+            gxr: &self.gxr,
+            cky_i: self.cky_i,
+            cky_r: self.cky_r,
+            sai_b: &self.sai_b,
+            id_b: &idir,
+        });
+        let (len, last_block) = write_encrypted(
+            out,
+            (self.cky_i, self.cky_r),
+            (&self.suite, &cipher),
+            &iv6,
+            |m| {
+                m.payload(PayloadType::ID, |w| w.put_slice(&idir))?;
+                m.payload(PayloadType::HASH, |w| w.put_slice(hash_r.expose()))
+            },
+        )?;
+        let sa = Phase1Sa {
+            cky_i: self.cky_i,
+            cky_r: self.cky_r,
+            suite: self.suite,
+            lifetime: self.lifetime,
+            keys: self.keys.clone(),
+            last_block,
+            peer_id,
+            nat: self.nat,
+            peer_dpd: self.peer_dpd,
+            initial_contact,
+            we_initiated: false,
+            authenticated,
+        };
+        Ok((sa, len))
+    }
+}
+
+/// Initiator after message 1.
+#[derive(Debug)]
+pub struct InitSent {
+    path: Path,
+    psk: Secret,
+    policy: Phase1Policy,
+    cky_i: Cookie,
+    sai_b: Vec<u8>,
+}
+
+/// Most transforms we offer in message 1 (the policy's first ones).
+pub const MAX_OFFERED: usize = 32;
+
+/// Sends message 1: every policy suite (up to [`MAX_OFFERED`]) as one transform each.
+///
+/// # Errors
+/// [`Refusal::Malformed`] when `out` is too small.
+pub fn initiate<R: CryptoRng + ?Sized>(
+    config: &Phase1Config,
+    path: Path,
+    rng: &mut R,
+    out: &mut [u8],
+) -> Result<(InitSent, usize), Refusal> {
+    let cky_i = random_cookie(rng);
+    let suites: Vec<Phase1Suite> = config
+        .policy
+        .suites
+        .iter()
+        .take(MAX_OFFERED)
+        .copied()
+        .collect();
+    let count = u8::try_from(suites.len()).map_err(|_| Refusal::Malformed)?;
+    let lifetime = config.policy.lifetime;
+    let mut m = MessageWriter::new(
+        out,
+        cky_i,
+        Cookie::default(),
+        ExchangeType::MAIN_MODE,
+        0,
+        MessageId(0),
+    )
+    .map_err(|_| Refusal::Malformed)?;
+    let written = (|| {
+        m.payload(PayloadType::SA, |w| {
+            w.put_u32(DOI_IPSEC)?;
+            w.put_u32(SIT_IDENTITY_ONLY)?;
+            Chain::nested().put(w, PayloadType::PROPOSAL, |w| {
+                w.put_slice(&[1, ProtocolId::ISAKMP.0, 0, count])?;
+                let mut transforms = Chain::nested();
+                for (i, suite) in suites.iter().enumerate() {
+                    let number = u8::try_from(i + 1).unwrap_or(u8::MAX);
+                    transforms.put(w, PayloadType::TRANSFORM, |w| {
+                        w.put_slice(&[number, KEY_IKE, 0, 0])?;
+                        suite.write_attributes(w, lifetime)
+                    })?;
+                }
+                Ok(())
+            })
+        })?;
+        for vid in [
+            NatTVersion::Rfc3947.vendor_id(),
+            NatTVersion::Draft02.vendor_id(),
+            VID_DPD,
+        ] {
+            m.payload(PayloadType::VID, |w| w.put_slice(&vid))?;
+        }
+        Ok::<(), codec::NoSpace>(())
+    })();
+    written.map_err(|_| Refusal::Malformed)?;
+    let message = m.finish().map_err(|_| Refusal::Malformed)?;
+    let h = Header::new_checked(&message[..]).map_err(|_| Refusal::Malformed)?;
+    let sai_b = Payloads::new(h.next_payload(), h.body())
+        .flatten()
+        .find(|p| p.kind == PayloadType::SA)
+        .map(|p| p.body.to_vec())
+        .ok_or(Refusal::Malformed)?;
+    let len = message.len();
+    Ok((
+        InitSent {
+            path,
+            psk: config.psk.clone(),
+            policy: config.policy.clone(),
+            cky_i,
+            sai_b,
+        },
+        len,
+    ))
+}
+
+/// Initiator after message 3.
+#[derive(Debug)]
+pub struct KeSent {
+    path: Path,
+    psk: Secret,
+    cky_i: Cookie,
+    cky_r: Cookie,
+    suite: Phase1Suite,
+    lifetime: Duration,
+    sai_b: Vec<u8>,
+    /// Taken when message 4 arrives (the private key is single-use).
+    pair: Option<DhKeyPair>,
+    ni: Vec<u8>,
+    vendors: Vendors,
+}
+
+impl InitSent {
+    /// The initiator cookie.
+    #[must_use]
+    pub const fn cookie(&self) -> Cookie {
+        self.cky_i
+    }
+
+    /// Takes message 2 (the responder's choice) and sends message 3.
+    ///
+    /// # Errors
+    /// [`Refusal::NoProposalChosen`] when the responder chose something we did not offer.
+    pub fn on_choice<R: CryptoRng + ?Sized>(
+        &self,
+        message: &[u8],
+        rng: &mut R,
+        out: &mut [u8],
+    ) -> Result<(KeSent, usize), Refusal> {
+        let (cky_r, suite, lifetime, vendors) = self.choice(message)?;
+        let pair =
+            DhKeyPair::generate(suite.group, rng).map_err(|_| Refusal::InvalidKeyInformation)?;
+        let ni = random_nonce(rng);
+        let cookies = (self.cky_i, cky_r);
+        let mut m = MessageWriter::new(
+            out,
+            self.cky_i,
+            cky_r,
+            ExchangeType::MAIN_MODE,
+            0,
+            MessageId(0),
+        )
+        .map_err(|_| Refusal::Malformed)?;
+        let written = (|| {
+            m.payload(PayloadType::KE, |w| w.put_slice(pair.public_value()))?;
+            m.payload(PayloadType::NONCE, |w| w.put_slice(&ni))?;
+            write_nat_d(&mut m, vendors.nat_t, &suite, cookies, self.path)
+        })();
+        written.map_err(|_| Refusal::Malformed)?;
+        let len = m.finish().map_err(|_| Refusal::Malformed)?.len();
+        let state = KeSent {
+            path: self.path,
+            psk: self.psk.clone(),
+            cky_i: self.cky_i,
+            cky_r,
+            suite,
+            lifetime,
+            sai_b: self.sai_b.clone(),
+            pair: Some(pair),
+            ni,
+            vendors,
+        };
+        Ok((state, len))
+    }
+
+    fn choice(&self, message: &[u8]) -> Result<(Cookie, Phase1Suite, Duration, Vendors), Refusal> {
+        let h = header(message, Some(self.cky_i), None)?;
+        if h.is_encrypted() || h.responder_cookie().is_zero() {
+            return Err(Refusal::Unexpected);
+        }
+        let payloads = collect(h.next_payload(), h.body())?;
+        let refused = payloads
+            .iter()
+            .filter(|p| p.kind == PayloadType::NOTIFY)
+            .filter_map(|p| Notification::parse(p.body).ok())
+            .any(|n| n.kind == NotifyType::NO_PROPOSAL_CHOSEN);
+        if refused {
+            return Err(Refusal::NoProposalChosen);
+        }
+        let sa = SecurityAssociation::parse(only(&payloads, PayloadType::SA)?)
+            .map_err(|_| Refusal::Malformed)?;
+        // RFC 2409 §5: exactly one proposal with exactly one transform, one we offered.
+        let mut proposals = sa.proposals();
+        let proposal = proposals.next().ok_or(Refusal::NoProposalChosen)?;
+        let mut transforms = proposal.transforms();
+        let transform = transforms.next().ok_or(Refusal::NoProposalChosen)?;
+        if proposals.next().is_some() || transforms.next().is_some() {
+            return Err(Refusal::NoProposalChosen);
+        }
+        let offer = decode(transform.attributes());
+        let suite = offer
+            .suite
+            .filter(|s| self.policy.suites.contains(s))
+            .ok_or(Refusal::NoProposalChosen)?;
+        let lifetime = offer.lifetime.unwrap_or(self.policy.lifetime);
+        Ok((
+            h.responder_cookie(),
+            suite,
+            lifetime,
+            vendors(payloads.iter().copied()),
+        ))
+    }
+}
+
+/// Initiator after message 5.
+#[derive(Debug)]
+pub struct AuthSent {
+    cky_i: Cookie,
+    cky_r: Cookie,
+    suite: Phase1Suite,
+    lifetime: Duration,
+    keys: Phase1Keys,
+    nat: NatState,
+    peer_dpd: bool,
+    gxi: Vec<u8>,
+    gxr: Vec<u8>,
+    sai_b: Vec<u8>,
+    iv: Vec<u8>,
+}
+
+impl KeSent {
+    /// Takes message 4 and sends message 5 (IDii, HASH_I, INITIAL-CONTACT).
+    ///
+    /// # Errors
+    /// [`Refusal::InvalidKeyInformation`] for a bad KE or nonce (the exchange cannot go on:
+    /// our private key is spent); other errors leave the state as it was.
+    pub fn on_key_exchange(
+        &mut self,
+        message: &[u8],
+        out: &mut [u8],
+    ) -> Result<(AuthSent, usize), Refusal> {
+        let h = header(message, Some(self.cky_i), Some(self.cky_r))?;
+        if h.is_encrypted() {
+            return Err(Refusal::Unexpected);
+        }
+        let payloads = collect(h.next_payload(), h.body())?;
+        let gxr = only(&payloads, PayloadType::KE)?.to_vec();
+        let nr = nonce(&payloads)?;
+        if gxr.len() != self.suite.group.public_len() {
+            return Err(Refusal::InvalidKeyInformation);
+        }
+        let pair = self.pair.take().ok_or(Refusal::Unexpected)?;
+        let gxi = pair.public_value().to_vec();
+        let shared = pair
+            .agree(&gxr)
+            .map_err(|_| Refusal::InvalidKeyInformation)?;
+        let cookies = (self.cky_i, self.cky_r);
+        let nat = detect_nat(
+            &payloads,
+            self.vendors.nat_t,
+            &self.suite,
+            cookies,
+            self.path,
+        );
+        let keys = Phase1Keys::derive(&Phase1Inputs {
+            prf: self.suite.prf(),
+            auth: Phase1Auth::PreSharedKey(self.psk.expose()),
+            ni: &self.ni,
+            nr: &nr,
+            gxy: shared.as_bytes(),
+            cky_i: self.cky_i,
+            cky_r: self.cky_r,
+            cipher_key_len: self.suite.cipher.key_len(),
+        });
+        let cipher = Cipher::new(self.suite.cipher, keys.encryption_key().expose())
+            .map_err(|_| Refusal::Malformed)?;
+        let iv = phase1_iv(self.suite.hash, &gxi, &gxr, self.suite.cipher.block_len());
+        let idii = id_body(self.path.local);
+        let hash_i = keys.phase1_hash(&Phase1HashInputs {
+            initiator: true,
+            gxi: &gxi,
+            gxr: &gxr,
+            cky_i: self.cky_i,
+            cky_r: self.cky_r,
+            sai_b: &self.sai_b,
+            id_b: &idii,
+        });
+        let (len, iv6) = write_encrypted(out, cookies, (&self.suite, &cipher), &iv, |m| {
+            m.payload(PayloadType::ID, |w| w.put_slice(&idii))?;
+            m.payload(PayloadType::HASH, |w| w.put_slice(hash_i.expose()))?;
+            m.payload(PayloadType::NOTIFY, |w| {
+                w.put_u32(DOI_IPSEC)?;
+                w.put_slice(&[ProtocolId::ISAKMP.0, 16])?;
+                w.put_u16(NotifyType::INITIAL_CONTACT.0)?;
+                w.put_slice(&self.cky_i.0)?;
+                w.put_slice(&self.cky_r.0)
+            })
+        })?;
+        let state = AuthSent {
+            cky_i: self.cky_i,
+            cky_r: self.cky_r,
+            suite: self.suite,
+            lifetime: self.lifetime,
+            keys,
+            nat,
+            peer_dpd: self.vendors.dpd,
+            gxi,
+            gxr,
+            sai_b: self.sai_b.clone(),
+            iv: iv6,
+        };
+        Ok((state, len))
+    }
+}
+
+impl AuthSent {
+    /// NAT detection (the initiator moves to port 4500 before sending message 5 when a NAT is
+    /// seen; the driver decides from this).
+    #[must_use]
+    pub const fn nat(&self) -> NatState {
+        self.nat
+    }
+
+    /// Verifies message 6: the SA is established.
+    ///
+    /// # Errors
+    /// [`Refusal::AuthenticationFailed`] when HASH_R does not verify.
+    pub fn on_auth(&self, message: &[u8]) -> Result<Phase1Sa, Refusal> {
+        let h = header(message, Some(self.cky_i), Some(self.cky_r))?;
+        let cipher = Cipher::new(self.suite.cipher, self.keys.encryption_key().expose())
+            .map_err(|_| Refusal::Malformed)?;
+        let (plain, last_block) = decrypt(&h, &cipher, self.suite.cipher.block_len(), &self.iv)?;
+        let payloads =
+            collect(h.next_payload(), &plain).map_err(|_| Refusal::AuthenticationFailed)?;
+        let idir = only(&payloads, PayloadType::ID)?;
+        let hash = only(&payloads, PayloadType::HASH)?;
+        let expected = self.keys.phase1_hash(&Phase1HashInputs {
+            initiator: false,
+            gxi: &self.gxi,
+            gxr: &self.gxr,
+            cky_i: self.cky_i,
+            cky_r: self.cky_r,
+            sai_b: &self.sai_b,
+            id_b: idir,
+        });
+        if !bool::from(expected.expose().ct_eq(hash)) {
+            return Err(Refusal::AuthenticationFailed);
+        }
+        let authenticated = Authenticated(());
+        let peer_id = check_peer_id(idir)?;
+        Ok(Phase1Sa {
+            cky_i: self.cky_i,
+            cky_r: self.cky_r,
+            suite: self.suite,
+            lifetime: self.lifetime,
+            keys: self.keys.clone(),
+            last_block,
+            peer_id,
+            nat: self.nat,
+            peer_dpd: self.peer_dpd,
+            initial_contact: true,
+            we_initiated: true,
+            authenticated,
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests;
