@@ -3,7 +3,10 @@
 //!
 //! `cargo bench -p l2sec-ike --bench esp`
 
-#![expect(missing_docs, reason = "criterion_group! generates an undocumented function")]
+#![expect(
+    missing_docs,
+    reason = "criterion_group! generates an undocumented function"
+)]
 
 use criterion::{BenchmarkId, Criterion, Throughput, criterion_group, criterion_main};
 use ike::crypto::{Cipher, CipherAlgorithm, DhGroup, DhKeyPair, Integrity, IntegrityAlgorithm};
