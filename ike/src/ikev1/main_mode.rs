@@ -147,6 +147,34 @@ pub struct Phase1Sa {
 }
 
 impl Phase1Sa {
+    /// An SA rebuilt from logged keys, for known-answer tests against real exchanges.
+    #[cfg(test)]
+    pub(crate) fn from_known_keys(
+        cky_i: Cookie,
+        cky_r: Cookie,
+        suite: Phase1Suite,
+        keys: Phase1Keys,
+        last_block: Vec<u8>,
+    ) -> Self {
+        Self {
+            cky_i,
+            cky_r,
+            suite,
+            lifetime: Duration::from_secs(28_800),
+            keys,
+            last_block,
+            peer_id: PeerId {
+                id_type: IdType::IPV4_ADDR,
+                data: vec![0; 4],
+            },
+            nat: NatState::default(),
+            peer_dpd: false,
+            initial_contact: false,
+            we_initiated: false,
+            authenticated: Authenticated(()),
+        }
+    }
+
     /// The first IV of a Quick Mode or Informational exchange with `message_id`.
     #[must_use]
     pub fn exchange_iv(&self, message_id: MessageId) -> Vec<u8> {

@@ -4,7 +4,10 @@
 pub mod keys;
 pub mod main_mode;
 pub mod nat;
+pub mod phase2;
 pub mod proposal;
+pub mod protected;
+pub mod quick_mode;
 
 #[cfg(test)]
 mod tests;

@@ -273,3 +273,77 @@ fn every_captured_message_and_plaintext_parses() {
         }
     }
 }
+
+/// Our Quick Mode responder accepts strongSwan's real message 1 (decrypted with the IV chain it
+/// computes itself), verifies HASH(1), and picks the transform the real server picked.
+#[test]
+fn our_quick_mode_responder_accepts_the_captured_client_message() {
+    use crate::crypto::{DhGroup, IntegrityAlgorithm};
+    use crate::ikev1::main_mode::Phase1Sa;
+    use crate::ikev1::phase2::{Encapsulation, Phase2Policy};
+    use crate::ikev1::proposal::Phase1Suite;
+    use rand_chacha::ChaCha8Rng;
+    use rand_chacha::rand_core::SeedableRng;
+    for (sample, group, nat) in [
+        ("strongswan-server-windows10", DhGroup::Modp1024, false),
+        ("libreswan-server-linux-nm", DhGroup::Modp2048, false),
+    ] {
+        let _ = nat;
+        let s = Sample::load(sample);
+        let keys = s.phase1();
+        let wire = messages(&format!("{sample}-isakmp.hex"));
+        let encrypted: Vec<&Vec<u8>> = wire
+            .iter()
+            .map(|(_, m)| m)
+            .filter(|m| Header::new_checked(&m[..]).unwrap().is_encrypted())
+            .collect();
+        let mm6 = encrypted[1];
+        let last_block = mm6[mm6.len() - 16..].to_vec();
+        let suite = Phase1Suite {
+            cipher: CipherAlgorithm::AesCbc256,
+            hash: s.hash,
+            group,
+        };
+        let sa = Phase1Sa::from_known_keys(
+            s.cookie("cky_i"),
+            s.cookie("cky_r"),
+            suite,
+            keys,
+            last_block,
+        );
+        let mut out = [0u8; 2048];
+        let mut rng = ChaCha8Rng::seed_from_u64(1);
+        let (_, len) = crate::ikev1::quick_mode::respond(
+            &sa,
+            &Phase2Policy::default(),
+            encrypted[2],
+            0x1234_5678,
+            &mut rng,
+            &mut out,
+        )
+        .unwrap_or_else(|e| panic!("{sample}: {e}"));
+        assert!(len > 28);
+        // The real server chose AES-CBC-256 with HMAC-SHA1-96, transport mode.
+        let policy = Phase2Policy::default();
+        let h = Header::new_checked(&encrypted[2][..]).unwrap();
+        let opened =
+            crate::ikev1::protected::open(&sa, encrypted[2], &sa.exchange_iv(h.message_id()))
+                .unwrap();
+        let payloads = opened
+            .verified(&sa, &[&h.message_id().0.to_be_bytes()])
+            .unwrap();
+        let sa_body = payloads
+            .iter()
+            .find(|p| p.kind == PayloadType::SA)
+            .unwrap()
+            .body;
+        let offer = crate::wire::SecurityAssociation::parse(sa_body).unwrap();
+        let choice = crate::ikev1::phase2::choose(&policy, &offer, None).unwrap();
+        assert_eq!(choice.transform.cipher(), CipherAlgorithm::AesCbc256);
+        assert_eq!(
+            choice.transform.integrity(),
+            Some(IntegrityAlgorithm::HmacSha1_96)
+        );
+        assert_eq!(choice.encapsulation, Encapsulation::Transport);
+    }
+}
