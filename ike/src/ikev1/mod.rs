@@ -1,6 +1,7 @@
 //! IKEv1 (RFC 2409): the key schedule, phase-1 and phase-2 hashes, and the CBC encryption of
 //! ISAKMP messages with the IV chaining of RFC 2409 Appendix B.
 
+pub mod informational;
 pub mod keys;
 pub mod main_mode;
 pub mod nat;
