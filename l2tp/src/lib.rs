@@ -42,11 +42,23 @@
 //! ```
 #![forbid(unsafe_code)]
 
+pub mod config;
+pub mod endpoint;
+pub mod event;
 mod ids;
 pub mod reliable;
+pub mod session;
+pub mod tunnel;
 pub mod wire;
 
+pub use config::{Config, Limits, Secret};
+pub use endpoint::{
+    ConnectError, DATA_HEADROOM, DataMessage, DataPath, Endpoint, Received, Transmit,
+};
+pub use event::{Event, Origin, Proxy, SessionDownReason, SessionUp, TunnelDownReason};
 pub use ids::{Seq, SessionId, TunnelId};
+pub use session::SessionState;
+pub use tunnel::{CallError, Discard, MAX_CONTROL_LEN, Role, Tunnel, TunnelState};
 
 #[cfg(any(test, fuzzing))]
 pub mod fuzzing;

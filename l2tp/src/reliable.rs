@@ -196,6 +196,31 @@ impl Reliable {
         Ok(ns)
     }
 
+    /// Whether [`Reliable::queue`] would accept one more message now.
+    #[must_use]
+    pub fn has_room(&self) -> bool {
+        self.outgoing.iter().filter(|m| m.sent == 0).count() < self.config.max_queued
+    }
+
+    /// Queues a last message (StopCCN) whatever the bound: the messages not yet sent are
+    /// dropped first, so the queue never grows past `max_queued`.
+    ///
+    /// # Errors
+    /// [`QueueFull`] only when the message is shorter than a control header.
+    pub fn queue_final(&mut self, bytes: Vec<u8>) -> Result<Seq, QueueFull> {
+        if bytes.len() < CONTROL_HEADER_LEN {
+            return Err(QueueFull);
+        }
+        let unsent = self.outgoing.iter().filter(|m| m.sent == 0).count();
+        if unsent > 0 {
+            self.outgoing.retain(|m| m.sent > 0);
+            // The dropped messages never left: their numbers are reused.
+            let unsent = u16::try_from(unsent).unwrap_or(u16::MAX);
+            self.next_ns = Seq(self.next_ns.0.wrapping_sub(unsent));
+        }
+        self.queue(bytes)
+    }
+
     /// Classifies a received Ns (RFC 2661 §5.8).
     #[must_use]
     pub fn classify(&self, ns: Seq) -> Delivery {
@@ -255,6 +280,8 @@ impl Reliable {
         let delivery = self.classify(ns);
         match delivery {
             Delivery::InOrder => {
+                // A copy held earlier is now stale: the retransmission is being processed.
+                self.held.retain(|(s, _)| *s != ns);
                 self.next_nr = ns.next();
                 self.owe_ack(now);
             }
@@ -283,6 +310,12 @@ impl Reliable {
         let (ns, bytes) = self.held.swap_remove(at);
         self.next_nr = ns.next();
         Some(bytes)
+    }
+
+    /// Makes an acknowledgement owed (after `ack_delay`, unless a message carries it first):
+    /// used after [`Reliable::take_ready`] advanced Nr.
+    pub fn schedule_ack(&mut self, now: Instant) {
+        self.owe_ack(now);
     }
 
     fn owe_ack(&mut self, now: Instant) {
@@ -578,6 +611,41 @@ mod tests {
         );
         r.on_ack(t0, Seq(1));
         assert!(r.is_idle());
+    }
+
+    #[test]
+    fn a_final_message_replaces_the_unsent_ones() {
+        let t0 = t0();
+        let mut r = Reliable::new(Config {
+            max_queued: 2,
+            ..Config::default()
+        });
+        r.queue(message(1)).unwrap();
+        assert_eq!(drain(&mut r, t0).len(), 1, "one in flight (window 1)");
+        r.queue(message(2)).unwrap();
+        r.queue(message(3)).unwrap();
+        assert!(!r.has_room());
+        assert_eq!(
+            r.queue_final(message(9)),
+            Ok(Seq(1)),
+            "takes the first unsent number"
+        );
+        assert_eq!(r.unacknowledged(), 2);
+        r.on_ack(t0, Seq(1));
+        let sent = drain(&mut r, t0);
+        assert_eq!(sent.len(), 1);
+        assert_eq!((ns_nr(&sent[0]).0, sent[0][13]), (1, 9));
+    }
+
+    #[test]
+    fn an_in_order_retransmission_drops_the_held_copy() {
+        let t0 = t0();
+        let mut r = Reliable::new(Config::default());
+        assert_eq!(r.on_receive(t0, Seq(1), b"b", false), Delivery::Ahead);
+        assert_eq!(r.on_receive(t0, Seq(0), b"a", false), Delivery::InOrder);
+        assert_eq!(r.on_receive(t0, Seq(1), b"b", false), Delivery::InOrder);
+        assert_eq!(r.take_ready(), None, "the held copy of 1 is gone");
+        assert_eq!(r.next_nr(), Seq(2));
     }
 
     #[test]
