@@ -284,7 +284,7 @@ impl<R: CryptoRng> Endpoint<R> {
         }
         if let Some(&local) = self.by_sccrq.get(&(peer, peer_tunnel)) {
             match self.tunnels.get_mut(&local) {
-                Some(tunnel) if tunnel.is_in_setup() => {
+                Some(tunnel) if tunnel.owns_sccrq_retransmissions() => {
                     tunnel.handle_sccrq_again(now, nr);
                     return Ok(Received::Control);
                 }

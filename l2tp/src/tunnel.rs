@@ -351,14 +351,15 @@ impl Tunnel {
             .filter(|_| self.state == TunnelState::WaitCtlReply)
     }
 
-    /// Whether an SCCRQ retransmission from the peer still belongs to this tunnel: it is in
-    /// setup, or it was refused during setup and is being held.
+    /// Whether an SCCRQ from the peer with the Assigned Tunnel ID of the one that opened this
+    /// tunnel is a retransmission of it: always, except once a tunnel that was established is
+    /// closing (then the peer is opening a new control connection with a reused ID).
     #[must_use]
-    pub fn is_in_setup(&self) -> bool {
+    pub fn owns_sccrq_retransmissions(&self) -> bool {
         match self.state {
-            TunnelState::Idle | TunnelState::WaitCtlConn => true,
+            TunnelState::Idle | TunnelState::WaitCtlConn | TunnelState::Established => true,
             TunnelState::Closing => !self.was_established,
-            TunnelState::WaitCtlReply | TunnelState::Established | TunnelState::Closed => false,
+            TunnelState::WaitCtlReply | TunnelState::Closed => false,
         }
     }
 
