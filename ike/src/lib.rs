@@ -5,6 +5,7 @@
 #![forbid(unsafe_code)]
 
 pub mod crypto;
+pub mod endpoint;
 pub mod esp;
 #[cfg(any(test, fuzzing))]
 pub mod fuzzing;

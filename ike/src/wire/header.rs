@@ -19,8 +19,8 @@ pub const FLAG_COMMIT: u8 = 0x02;
 /// Flag: authentication only.
 pub const FLAG_AUTH_ONLY: u8 = 0x04;
 
-/// An 8-byte ISAKMP cookie (RFC 2408 §2.5.3).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
+/// An 8-byte ISAKMP cookie (RFC 2408 §2.5.3). Ordered only so SAs can live in ordered maps.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default, PartialOrd, Ord)]
 pub struct Cookie(pub [u8; 8]);
 
 impl Cookie {

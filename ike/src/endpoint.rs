@@ -1,0 +1,1061 @@
+//! The IKE engine a driver owns: every ISAKMP SA of one host, both roles, as one sans-IO
+//! object (STYLE.md §5).
+//!
+//! Feed it ISAKMP messages with [`Endpoint::handle_datagram`] (from UDP 500, or 4500 after the
+//! non-ESP marker) and ticks with [`Endpoint::handle_timeout`]; drain [`Endpoint::poll_transmit`]
+//! and [`Endpoint::poll_event`]; re-arm the timer at [`Endpoint::poll_timeout`]. ESP SAs come out
+//! as [`Event::ChildSaUp`] for the driver's `esp::SaDb`.
+//!
+//! Unauthenticated state is small and bounded: a half-open responder exchange holds cookies, the
+//! chosen suite and the initiator's SA payload until the initiator commits its KE; half-open
+//! exchanges are capped in total and per source address and expire after
+//! [`Config::exchange_timeout`].
+
+use crate::ikev1::informational::{self, Deleted, Info};
+use crate::ikev1::keys::Secret;
+use crate::ikev1::main_mode::{
+    self, AuthSent, AwaitAuth, AwaitKe, InitSent, KeSent, NatState, Path, PeerId, Phase1Config,
+    Phase1Sa, Refusal,
+};
+use crate::ikev1::phase2::Phase2Policy;
+use crate::ikev1::quick_mode::{self, ChildSa, QuickInitiator, QuickResponder};
+use crate::wire::{
+    Cookie, DOI_IPSEC, ExchangeType, Header, MessageId, MessageWriter, NotifyType, PayloadType,
+    ProtocolId,
+};
+use rand_core::CryptoRng;
+use std::collections::{BTreeMap, BTreeSet, VecDeque};
+use std::net::SocketAddr;
+use std::time::{Duration, Instant};
+
+/// Endpoint settings.
+#[derive(Debug, Clone)]
+pub struct Config {
+    /// Phase-1 policy and pre-shared key.
+    pub phase1: Phase1Config,
+    /// ESP policy.
+    pub phase2: Phase2Policy,
+    /// Half-open responder exchanges in total; more are dropped.
+    pub max_half_open: usize,
+    /// Half-open responder exchanges per source address.
+    pub max_half_open_per_address: usize,
+    /// Established ISAKMP SAs in total.
+    pub max_established: usize,
+    /// An exchange that does not complete within this time is forgotten.
+    pub exchange_timeout: Duration,
+    /// First retransmission interval of our own requests (doubles each time, up to 4×).
+    pub retransmit: Duration,
+    /// Retransmissions before an exchange we started gives up.
+    pub max_retransmits: u8,
+    /// DPD (RFC 3706): idle time before R-U-THERE; `None` disables.
+    pub dpd_interval: Option<Duration>,
+    /// DPD: how long R-U-THERE may go unanswered before the peer is declared dead.
+    pub dpd_timeout: Duration,
+}
+
+impl Config {
+    /// Defaults around a pre-shared key.
+    #[must_use]
+    pub fn new(psk: &[u8]) -> Self {
+        Self {
+            phase1: Phase1Config {
+                policy: main_mode_default_policy(),
+                psk: Secret::new(psk),
+            },
+            phase2: Phase2Policy::default(),
+            max_half_open: 1024,
+            max_half_open_per_address: 32,
+            max_established: 16_384,
+            exchange_timeout: Duration::from_secs(60),
+            retransmit: Duration::from_secs(2),
+            max_retransmits: 8,
+            dpd_interval: Some(Duration::from_secs(30)),
+            dpd_timeout: Duration::from_secs(120),
+        }
+    }
+}
+
+fn main_mode_default_policy() -> crate::ikev1::proposal::Phase1Policy {
+    crate::ikev1::proposal::Phase1Policy::default()
+}
+
+/// A datagram to send.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Transmit {
+    /// Our address to send from.
+    pub local: SocketAddr,
+    /// The destination.
+    pub remote: SocketAddr,
+    /// Length written into the caller's buffer (after the marker, if any).
+    pub len: usize,
+    /// Whether the driver must prefix the 4-byte non-ESP marker (port 4500, RFC 3948 §2.2).
+    pub non_esp_marker: bool,
+}
+
+/// Why an ISAKMP SA ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum DownReason {
+    /// The peer deleted it.
+    Deleted,
+    /// DPD found the peer dead.
+    DeadPeer,
+    /// Its lifetime expired.
+    Expired,
+    /// [`Endpoint::close`] was called.
+    Closed,
+    /// A newer SA of the same identity sent INITIAL-CONTACT.
+    Replaced,
+}
+
+/// What the endpoint tells its driver.
+#[derive(Debug, Clone)]
+pub enum Event {
+    /// Main Mode completed.
+    Phase1Up {
+        /// Cookies identifying the SA.
+        cookies: (Cookie, Cookie),
+        /// The peer's transport address.
+        peer: SocketAddr,
+        /// The peer's authenticated identity.
+        peer_id: PeerId,
+        /// NAT detection.
+        nat: NatState,
+    },
+    /// A pair of ESP SAs is ready: install both.
+    ChildSaUp {
+        /// The ISAKMP SA it belongs to.
+        cookies: (Cookie, Cookie),
+        /// The path ESP uses (UDP 4500 when encapsulated).
+        path: Path,
+        /// The SAs and keys.
+        child: Box<ChildSa>,
+    },
+    /// ESP SAs to remove (the peer deleted them or their ISAKMP SA ended).
+    ChildSaDown {
+        /// Our inbound SPI.
+        inbound_spi: u32,
+        /// Our outbound SPI.
+        outbound_spi: u32,
+    },
+    /// An ISAKMP SA ended.
+    Phase1Down {
+        /// Cookies.
+        cookies: (Cookie, Cookie),
+        /// Last known peer address.
+        peer: SocketAddr,
+        /// Why.
+        reason: DownReason,
+    },
+    /// An authenticated message came from a new address (the peer's NAT mapping changed).
+    PeerMoved {
+        /// Cookies.
+        cookies: (Cookie, Cookie),
+        /// The new path.
+        path: Path,
+    },
+    /// An exchange was refused (logged by the driver; rate-limit it).
+    Refused {
+        /// The peer.
+        peer: SocketAddr,
+        /// Why.
+        refusal: Refusal,
+    },
+}
+
+/// A datagram that changed nothing.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+pub enum Discard {
+    /// Not an ISAKMP message we can parse.
+    #[error("malformed")]
+    Malformed,
+    /// Cookies or message ID of no exchange we know.
+    #[error("unknown SA")]
+    UnknownSa,
+    /// A half-open limit was reached.
+    #[error("half-open limit")]
+    Limit,
+    /// Refused by the exchange (an event says why).
+    #[error("refused: {0}")]
+    Refused(Refusal),
+}
+
+/// Counters.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Stats {
+    /// Datagrams handled.
+    pub datagrams: u64,
+    /// Diffie-Hellman computations (the expensive part; a driver can rate-limit on it).
+    pub dh_computations: u64,
+    /// Retransmissions of our last answer on a duplicate request.
+    pub answered_duplicates: u64,
+    /// Datagrams dropped at a limit.
+    pub limited: u64,
+}
+
+type Cookies = (Cookie, Cookie);
+
+#[derive(Debug)]
+enum Half {
+    AwaitKe(AwaitKe),
+    AwaitAuth(Box<AwaitAuth>),
+    InitSent(InitSent),
+    KeSent(Box<KeSent>),
+    AuthSent(Box<AuthSent>),
+}
+
+/// An exchange in progress with its retransmission state.
+#[derive(Debug)]
+struct Pending {
+    state: Half,
+    path: Path,
+    /// The last message we received (a byte-identical copy is a retransmission) and our answer.
+    last_in: Vec<u8>,
+    last_out: Vec<u8>,
+    expires: Instant,
+    /// For exchanges we drive: when to resend `last_out`, and how often we did.
+    resend_at: Option<Instant>,
+    resends: u8,
+}
+
+#[derive(Debug)]
+enum Quick {
+    Responder(Box<QuickResponder>),
+    Initiator(Box<QuickInitiator>),
+    /// We initiated and sent message 3: kept until it expires so a repeated message 2 (our
+    /// message 3 was lost) gets message 3 again.
+    Done,
+}
+
+#[derive(Debug)]
+struct QuickPending {
+    state: Quick,
+    last_in: Vec<u8>,
+    last_out: Vec<u8>,
+    expires: Instant,
+    resend_at: Option<Instant>,
+    resends: u8,
+}
+
+#[derive(Debug)]
+struct Established {
+    sa: Phase1Sa,
+    path: Path,
+    /// The last Main Mode message and our answer (the initiator may repeat message 5).
+    last_in: Vec<u8>,
+    last_out: Vec<u8>,
+    quick: BTreeMap<u32, QuickPending>,
+    children: Vec<(u32, u32)>,
+    expires: Instant,
+    last_heard: Instant,
+    dpd_seq: u32,
+    /// An unanswered R-U-THERE: when the first went out and when to repeat it.
+    dpd_probe: Option<(Instant, Instant)>,
+}
+
+/// Exchanges per ISAKMP SA in progress at once (Quick Modes).
+const MAX_QUICK: usize = 8;
+/// Child SA pairs per ISAKMP SA (clients reconnect and rekey).
+const MAX_CHILDREN: usize = 16;
+/// Largest message we write.
+const MAX_MESSAGE: usize = 4096;
+
+/// The IKE engine. See the module docs for the contract.
+#[derive(Debug)]
+pub struct Endpoint<R> {
+    config: Config,
+    rng: R,
+    pending: BTreeMap<Cookies, Pending>,
+    established: BTreeMap<Cookies, Established>,
+    /// Inbound SPIs we handed out.
+    spis: BTreeSet<u32>,
+    out: VecDeque<(Transmit, Vec<u8>)>,
+    events: VecDeque<Event>,
+    stats: Stats,
+}
+
+fn key_of(h: &Header<&[u8]>) -> Cookies {
+    (h.initiator_cookie(), h.responder_cookie())
+}
+
+impl<R: CryptoRng> Endpoint<R> {
+    /// An endpoint with no SAs.
+    pub fn new(config: Config, rng: R) -> Self {
+        Self {
+            config,
+            rng,
+            pending: BTreeMap::new(),
+            established: BTreeMap::new(),
+            spis: BTreeSet::new(),
+            out: VecDeque::new(),
+            events: VecDeque::new(),
+            stats: Stats::default(),
+        }
+    }
+
+    /// Counters.
+    pub const fn stats(&self) -> Stats {
+        self.stats
+    }
+
+    /// Established ISAKMP SAs.
+    pub fn established(&self) -> usize {
+        self.established.len()
+    }
+
+    /// Half-open exchanges.
+    pub fn half_open(&self) -> usize {
+        self.pending.len()
+    }
+
+    /// The next event.
+    pub fn poll_event(&mut self) -> Option<Event> {
+        self.events.pop_front()
+    }
+
+    /// Writes the next datagram into `buf`.
+    pub fn poll_transmit(&mut self, buf: &mut [u8]) -> Option<Transmit> {
+        loop {
+            let (t, bytes) = self.out.pop_front()?;
+            if let Some(dst) = buf.get_mut(..bytes.len()) {
+                dst.copy_from_slice(&bytes);
+                return Some(Transmit {
+                    len: bytes.len(),
+                    ..t
+                });
+            }
+        }
+    }
+
+    fn send(&mut self, path: Path, bytes: &[u8]) {
+        let t = Transmit {
+            local: path.local,
+            remote: path.remote,
+            len: bytes.len(),
+            non_esp_marker: path.local.port() == 4500,
+        };
+        if self.out.len() < 256 {
+            self.out.push_back((t, bytes.to_vec()));
+        }
+    }
+
+    fn allocate_spi(&mut self) -> u32 {
+        loop {
+            let spi = self.rng.next_u32();
+            if spi >= 256 && self.spis.insert(spi) {
+                return spi;
+            }
+        }
+    }
+
+    /// Starts Main Mode towards `remote` (the client side).
+    ///
+    /// # Errors
+    /// [`Discard::Malformed`] if the message cannot be built.
+    pub fn connect(&mut self, now: Instant, path: Path) -> Result<Cookies, Discard> {
+        let mut buf = [0u8; MAX_MESSAGE];
+        let (state, n) = main_mode::initiate(&self.config.phase1, path, &mut self.rng, &mut buf)
+            .map_err(Discard::Refused)?;
+        let key = (state.cookie(), Cookie::default());
+        let out = buf[..n].to_vec();
+        self.send(path, &out);
+        self.pending.insert(
+            key,
+            Pending {
+                state: Half::InitSent(state),
+                path,
+                last_in: Vec::new(),
+                last_out: out,
+                expires: now + self.config.exchange_timeout,
+                resend_at: Some(now + self.config.retransmit),
+                resends: 0,
+            },
+        );
+        Ok(key)
+    }
+
+    /// Feeds one ISAKMP message received on `path` (local and remote as the driver saw them).
+    ///
+    /// # Errors
+    /// [`Discard`]; nothing changed apart from counters (and an event for refusals).
+    pub fn handle_datagram(
+        &mut self,
+        now: Instant,
+        path: Path,
+        message: &[u8],
+    ) -> Result<(), Discard> {
+        self.stats.datagrams += 1;
+        let h = Header::new_checked(message).map_err(|_| Discard::Malformed)?;
+        let key = key_of(&h);
+        if key.1.is_zero() {
+            return self.on_first(now, path, &h, message);
+        }
+        // Our own initiator exchange is keyed by our cookie until the responder's is known.
+        if let Some(p) = self.pending.remove(&(key.0, Cookie::default())) {
+            if matches!(p.state, Half::InitSent(_)) {
+                self.pending.insert(key, p);
+            } else {
+                self.pending.insert((key.0, Cookie::default()), p);
+            }
+        }
+        if self.pending.contains_key(&key) {
+            return self.on_pending(now, path, key, message);
+        }
+        if self.established.contains_key(&key) {
+            return self.on_established(now, path, key, &h, message);
+        }
+        Err(Discard::UnknownSa)
+    }
+
+    fn refuse(&mut self, peer: SocketAddr, refusal: Refusal) -> Discard {
+        self.events.push_back(Event::Refused { peer, refusal });
+        Discard::Refused(refusal)
+    }
+
+    fn on_first(
+        &mut self,
+        now: Instant,
+        path: Path,
+        h: &Header<&[u8]>,
+        message: &[u8],
+    ) -> Result<(), Discard> {
+        // A repeated message 1 gets our message 2 again.
+        if let Some((_, p)) = self.pending.iter().find(|(k, p)| {
+            k.0 == h.initiator_cookie() && p.path.remote == path.remote && p.last_in == message
+        }) {
+            let out = p.last_out.clone();
+            self.stats.answered_duplicates += 1;
+            self.send(path, &out);
+            return Ok(());
+        }
+        let per_address = self
+            .pending
+            .values()
+            .filter(|p| p.path.remote.ip() == path.remote.ip())
+            .count();
+        if self.pending.len() >= self.config.max_half_open
+            || per_address >= self.config.max_half_open_per_address
+        {
+            self.stats.limited += 1;
+            return Err(Discard::Limit);
+        }
+        let mut buf = [0u8; MAX_MESSAGE];
+        match main_mode::respond(&self.config.phase1, path, message, &mut self.rng, &mut buf) {
+            Ok((state, n)) => {
+                let out = buf[..n].to_vec();
+                self.send(path, &out);
+                self.pending.insert(
+                    state.cookies(),
+                    Pending {
+                        state: Half::AwaitKe(state),
+                        path,
+                        last_in: message.to_vec(),
+                        last_out: out,
+                        expires: now + self.config.exchange_timeout,
+                        resend_at: None,
+                        resends: 0,
+                    },
+                );
+                Ok(())
+            }
+            Err(Refusal::NoProposalChosen) => {
+                // RFC 2408 §5.2: tell the initiator, in the clear (no keys exist yet).
+                let n = write_clear_notify(
+                    h.initiator_cookie(),
+                    NotifyType::NO_PROPOSAL_CHOSEN,
+                    &mut buf,
+                );
+                if let Some(n) = n {
+                    let out = buf[..n].to_vec();
+                    self.send(path, &out);
+                }
+                Err(self.refuse(path.remote, Refusal::NoProposalChosen))
+            }
+            Err(e) => Err(self.refuse(path.remote, e)),
+        }
+    }
+
+    fn on_pending(
+        &mut self,
+        now: Instant,
+        path: Path,
+        key: Cookies,
+        message: &[u8],
+    ) -> Result<(), Discard> {
+        let Some(mut p) = self.pending.remove(&key) else {
+            return Err(Discard::UnknownSa);
+        };
+        if p.last_in == message {
+            self.stats.answered_duplicates += 1;
+            let out = p.last_out.clone();
+            self.pending.insert(key, p);
+            self.send(path, &out);
+            return Ok(());
+        }
+        let mut buf = [0u8; MAX_MESSAGE];
+        let result: Result<Option<(Half, usize)>, Refusal> = match &mut p.state {
+            Half::AwaitKe(s) => s
+                .on_key_exchange(message, &mut self.rng, &mut buf)
+                .map(|(n, len)| Some((Half::AwaitAuth(Box::new(n)), len))),
+            Half::AwaitAuth(s) => match s.on_auth(message, &mut buf) {
+                Ok((sa, len)) => {
+                    let out = buf[..len].to_vec();
+                    let path = if p.path.remote == path.remote {
+                        p.path
+                    } else {
+                        path
+                    };
+                    self.send(path, &out);
+                    self.establish(now, sa, path, message.to_vec(), out);
+                    return Ok(());
+                }
+                Err(e) => Err(e),
+            },
+            Half::InitSent(s) => s
+                .on_choice(message, &mut self.rng, &mut buf)
+                .map(|(n, len)| Some((Half::KeSent(Box::new(n)), len))),
+            Half::KeSent(s) => s
+                .on_key_exchange(message, &mut buf)
+                .map(|(n, len)| Some((Half::AuthSent(Box::new(n)), len))),
+            Half::AuthSent(s) => match s.on_auth(message) {
+                Ok(sa) => {
+                    self.establish(now, sa, p.path, message.to_vec(), Vec::new());
+                    return Ok(());
+                }
+                Err(e) => Err(e),
+            },
+        };
+        match result {
+            Ok(Some((state, len))) => {
+                self.stats.dh_computations +=
+                    u64::from(matches!(state, Half::AwaitAuth(_) | Half::KeSent(_)));
+                let out = buf[..len].to_vec();
+                self.send(p.path, &out);
+                let ours = matches!(state, Half::KeSent(_) | Half::AuthSent(_));
+                let new_key = match &state {
+                    Half::KeSent(_) => key,
+                    _ => key,
+                };
+                self.pending.insert(
+                    new_key,
+                    Pending {
+                        state,
+                        path: p.path,
+                        last_in: message.to_vec(),
+                        last_out: out,
+                        // Progress earns the next step a full timeout.
+                        expires: now + self.config.exchange_timeout,
+                        resend_at: ours.then(|| now + self.config.retransmit),
+                        resends: 0,
+                    },
+                );
+                Ok(())
+            }
+            Ok(None) => Ok(()),
+            Err(e) => {
+                let fatal = matches!(
+                    e,
+                    Refusal::AuthenticationFailed
+                        | Refusal::NoProposalChosen
+                        | Refusal::InvalidKeyInformation
+                ) && matches!(
+                    p.state,
+                    Half::AwaitAuth(_) | Half::AuthSent(_) | Half::InitSent(_) | Half::KeSent(_)
+                );
+                let peer = p.path.remote;
+                if !fatal {
+                    self.pending.insert(key, p);
+                }
+                Err(self.refuse(peer, e))
+            }
+        }
+    }
+
+    fn establish(
+        &mut self,
+        now: Instant,
+        sa: Phase1Sa,
+        path: Path,
+        last_in: Vec<u8>,
+        last_out: Vec<u8>,
+    ) {
+        let cookies = (sa.cky_i, sa.cky_r);
+        if self.established.len() >= self.config.max_established {
+            self.stats.limited += 1;
+            return;
+        }
+        // RFC 2407 §4.6.3.3: INITIAL-CONTACT means earlier SAs of this identity are gone.
+        if sa.initial_contact && !sa.we_initiated {
+            let stale: Vec<Cookies> = self
+                .established
+                .iter()
+                .filter(|(_, e)| {
+                    e.sa.peer_id == sa.peer_id && e.path.remote.ip() == path.remote.ip()
+                })
+                .map(|(k, _)| *k)
+                .collect();
+            for k in stale {
+                self.drop_sa(k, DownReason::Replaced);
+            }
+        }
+        self.events.push_back(Event::Phase1Up {
+            cookies,
+            peer: path.remote,
+            peer_id: sa.peer_id.clone(),
+            nat: sa.nat,
+        });
+        let we_initiated = sa.we_initiated;
+        let expires = now + sa.lifetime;
+        self.established.insert(
+            cookies,
+            Established {
+                sa,
+                path,
+                last_in,
+                last_out,
+                quick: BTreeMap::new(),
+                children: Vec::new(),
+                expires,
+                last_heard: now,
+                dpd_seq: 0,
+                dpd_probe: None,
+            },
+        );
+        if we_initiated {
+            let _ = self.start_quick(now, cookies);
+        }
+    }
+
+    fn start_quick(&mut self, now: Instant, key: Cookies) -> Result<(), Discard> {
+        let spi = self.allocate_spi();
+        let Some(e) = self.established.get_mut(&key) else {
+            return Err(Discard::UnknownSa);
+        };
+        let mut buf = [0u8; MAX_MESSAGE];
+        let (state, n) = quick_mode::initiate(
+            &e.sa,
+            &self.config.phase2,
+            e.path.local,
+            e.path.remote,
+            spi,
+            &mut self.rng,
+            &mut buf,
+        )
+        .map_err(Discard::Refused)?;
+        let out = buf[..n].to_vec();
+        let mid = state.message_id().0;
+        e.quick.insert(
+            mid,
+            QuickPending {
+                state: Quick::Initiator(Box::new(state)),
+                last_in: Vec::new(),
+                last_out: out.clone(),
+                expires: now + self.config.exchange_timeout,
+                resend_at: Some(now + self.config.retransmit),
+                resends: 0,
+            },
+        );
+        let path = e.path;
+        self.send(path, &out);
+        Ok(())
+    }
+
+    fn on_established(
+        &mut self,
+        now: Instant,
+        path: Path,
+        key: Cookies,
+        h: &Header<&[u8]>,
+        message: &[u8],
+    ) -> Result<(), Discard> {
+        let exchange = h.exchange_type();
+        let mid = h.message_id();
+        let Some(e) = self.established.get_mut(&key) else {
+            return Err(Discard::UnknownSa);
+        };
+        if exchange == ExchangeType::MAIN_MODE {
+            // The initiator repeats message 5 when our message 6 was lost.
+            if e.last_in == message && !e.last_out.is_empty() {
+                let out = e.last_out.clone();
+                let p = e.path;
+                self.stats.answered_duplicates += 1;
+                self.send(p, &out);
+                return Ok(());
+            }
+            return Err(Discard::UnknownSa);
+        }
+        let mut buf = [0u8; MAX_MESSAGE];
+        match exchange {
+            ExchangeType::INFORMATIONAL => {
+                let infos = informational::read(&e.sa, message).map_err(Discard::Refused)?;
+                e.last_heard = now;
+                self.follow(key, path);
+                for info in infos {
+                    self.on_info(now, key, info, &mut buf);
+                }
+                Ok(())
+            }
+            ExchangeType::QUICK_MODE => {
+                if let Some(q) = e.quick.get_mut(&mid.0) {
+                    if q.last_in == message {
+                        let out = q.last_out.clone();
+                        let p = e.path;
+                        self.stats.answered_duplicates += 1;
+                        self.send(p, &out);
+                        return Ok(());
+                    }
+                    let result = match &mut q.state {
+                        Quick::Responder(r) => r.on_final(&e.sa, message).map(|c| (c, None)),
+                        Quick::Initiator(i) => i
+                            .on_reply(&e.sa, message, &mut buf)
+                            .map(|(c, n)| (c, Some(n))),
+                        Quick::Done => return Err(Discard::UnknownSa),
+                    };
+                    let (child, reply) = result.map_err(Discard::Refused)?;
+                    let p = e.path;
+                    e.last_heard = now;
+                    if let Some(n) = reply {
+                        let out = buf[..n].to_vec();
+                        *q = QuickPending {
+                            state: Quick::Done,
+                            last_in: message.to_vec(),
+                            last_out: out.clone(),
+                            expires: now + self.config.exchange_timeout,
+                            resend_at: None,
+                            resends: 0,
+                        };
+                        self.send(p, &out);
+                    } else {
+                        e.quick.remove(&mid.0);
+                    }
+                    self.child_up(key, child);
+                    self.follow(key, path);
+                    return Ok(());
+                }
+                if e.quick.len() >= MAX_QUICK {
+                    self.stats.limited += 1;
+                    return Err(Discard::Limit);
+                }
+                let spi = loop {
+                    let spi = self.rng.next_u32();
+                    if spi >= 256 && !self.spis.contains(&spi) {
+                        break spi;
+                    }
+                };
+                let Some(e) = self.established.get_mut(&key) else {
+                    return Err(Discard::UnknownSa);
+                };
+                match quick_mode::respond(
+                    &e.sa,
+                    &self.config.phase2,
+                    message,
+                    spi,
+                    &mut self.rng,
+                    &mut buf,
+                ) {
+                    Ok((state, n)) => {
+                        self.spis.insert(spi);
+                        let out = buf[..n].to_vec();
+                        // The responder repeats message 2 until message 3 arrives (IKEv1 has no
+                        // other way to learn that message 2 was lost).
+                        e.quick.insert(
+                            mid.0,
+                            QuickPending {
+                                state: Quick::Responder(Box::new(state)),
+                                last_in: message.to_vec(),
+                                last_out: out.clone(),
+                                expires: now + self.config.exchange_timeout,
+                                resend_at: Some(now + self.config.retransmit),
+                                resends: 0,
+                            },
+                        );
+                        e.last_heard = now;
+                        let p = e.path;
+                        self.send(p, &out);
+                        self.follow(key, path);
+                        Ok(())
+                    }
+                    Err(refusal) => {
+                        // Tell the peer why, protected by the phase-1 keys.
+                        let kind = refusal.notify().filter(|_| refusal != Refusal::Malformed);
+                        if let Some(kind) = kind
+                            && let Ok(n) = informational::write_notify(
+                                &e.sa,
+                                kind,
+                                &[],
+                                &mut self.rng,
+                                &mut buf,
+                            )
+                        {
+                            let out = buf[..n].to_vec();
+                            let p = e.path;
+                            self.send(p, &out);
+                        }
+                        Err(self.refuse(path.remote, refusal))
+                    }
+                }
+            }
+            _ => Err(Discard::UnknownSa),
+        }
+    }
+
+    /// Follows a NAT mapping change after an authenticated message (RFC 3947 §4: the peer's
+    /// address may change; the newest authenticated one wins).
+    fn follow(&mut self, key: Cookies, path: Path) {
+        let Some(e) = self.established.get_mut(&key) else {
+            return;
+        };
+        if e.path.remote != path.remote {
+            e.path = Path {
+                local: e.path.local,
+                remote: path.remote,
+            };
+            self.events.push_back(Event::PeerMoved {
+                cookies: key,
+                path: e.path,
+            });
+        }
+    }
+
+    fn child_up(&mut self, key: Cookies, child: ChildSa) {
+        let Some(e) = self.established.get_mut(&key) else {
+            return;
+        };
+        if e.children.len() >= MAX_CHILDREN {
+            let (i, o) = e.children.remove(0);
+            self.spis.remove(&i);
+            self.events.push_back(Event::ChildSaDown {
+                inbound_spi: i,
+                outbound_spi: o,
+            });
+        }
+        e.children.push((child.inbound_spi, child.outbound_spi));
+        let path = e.path;
+        self.events.push_back(Event::ChildSaUp {
+            cookies: key,
+            path,
+            child: Box::new(child),
+        });
+    }
+
+    fn on_info(&mut self, now: Instant, key: Cookies, info: Info, buf: &mut [u8]) {
+        match info {
+            Info::RUThere(seq) => {
+                let Some(e) = self.established.get(&key) else {
+                    return;
+                };
+                if let Ok(n) = informational::write_dpd(&e.sa, true, seq, &mut self.rng, buf) {
+                    let out = buf[..n].to_vec();
+                    let p = e.path;
+                    self.send(p, &out);
+                }
+            }
+            Info::RUThereAck(seq) => {
+                if let Some(e) = self.established.get_mut(&key)
+                    && seq == e.dpd_seq
+                {
+                    e.dpd_probe = None;
+                    e.last_heard = now;
+                }
+            }
+            Info::DeleteIsakmp => self.drop_sa(key, DownReason::Deleted),
+            Info::DeleteEsp(spis) => {
+                let Some(e) = self.established.get_mut(&key) else {
+                    return;
+                };
+                let (gone, kept): (Vec<_>, Vec<_>) =
+                    e.children.iter().partition(|(_, o)| spis.contains(o));
+                e.children = kept;
+                for (i, o) in gone {
+                    self.spis.remove(&i);
+                    self.events.push_back(Event::ChildSaDown {
+                        inbound_spi: i,
+                        outbound_spi: o,
+                    });
+                }
+            }
+            Info::Notify(_) => {}
+        }
+    }
+
+    fn drop_sa(&mut self, key: Cookies, reason: DownReason) {
+        let Some(e) = self.established.remove(&key) else {
+            return;
+        };
+        for (i, o) in e.children {
+            self.spis.remove(&i);
+            self.events.push_back(Event::ChildSaDown {
+                inbound_spi: i,
+                outbound_spi: o,
+            });
+        }
+        self.events.push_back(Event::Phase1Down {
+            cookies: key,
+            peer: e.path.remote,
+            reason,
+        });
+    }
+
+    /// Deletes an ISAKMP SA and its ESP SAs, telling the peer.
+    pub fn close(&mut self, key: Cookies) {
+        let Some(e) = self.established.get(&key) else {
+            return;
+        };
+        let mut buf = [0u8; MAX_MESSAGE];
+        let spis: Vec<u32> = e.children.iter().map(|c| c.0).collect();
+        let path = e.path;
+        let mut messages = Vec::new();
+        if !spis.is_empty()
+            && let Ok(n) =
+                informational::write_delete(&e.sa, Deleted::Esp(&spis), &mut self.rng, &mut buf)
+        {
+            messages.push(buf[..n].to_vec());
+        }
+        if let Ok(n) = informational::write_delete(&e.sa, Deleted::Isakmp, &mut self.rng, &mut buf)
+        {
+            messages.push(buf[..n].to_vec());
+        }
+        for m in messages {
+            self.send(path, &m);
+        }
+        self.drop_sa(key, DownReason::Closed);
+    }
+
+    /// The earliest deadline.
+    pub fn poll_timeout(&self) -> Option<Instant> {
+        let pending = self
+            .pending
+            .values()
+            .flat_map(|p| [Some(p.expires), p.resend_at])
+            .flatten();
+        let established = self.established.values().flat_map(|e| {
+            let dpd = self.config.dpd_interval.map(|i| match e.dpd_probe {
+                Some((first, again)) => again.min(first + self.config.dpd_timeout),
+                None => e.last_heard + i,
+            });
+            let quick = e
+                .quick
+                .values()
+                .flat_map(|q| [Some(q.expires), q.resend_at])
+                .flatten()
+                .min();
+            [Some(e.expires), dpd, quick]
+        });
+        pending.chain(established.flatten()).min()
+    }
+
+    /// Runs every timer due at `now`.
+    pub fn handle_timeout(&mut self, now: Instant) {
+        // Expired or exhausted exchanges are forgotten; due retransmissions go out again.
+        let keys: Vec<Cookies> = self.pending.keys().copied().collect();
+        for key in keys {
+            let Some(p) = self.pending.get_mut(&key) else {
+                continue;
+            };
+            if p.expires <= now
+                || (p.resend_at.is_some_and(|t| t <= now)
+                    && p.resends >= self.config.max_retransmits)
+            {
+                let peer = p.path.remote;
+                self.pending.remove(&key);
+                self.events.push_back(Event::Refused {
+                    peer,
+                    refusal: Refusal::Unexpected,
+                });
+                continue;
+            }
+            if p.resend_at.is_some_and(|t| t <= now) {
+                p.resends += 1;
+                p.resend_at = Some(now + self.config.retransmit * (1 << p.resends.min(2)));
+                let (path, out) = (p.path, p.last_out.clone());
+                self.send(path, &out);
+            }
+        }
+        let keys: Vec<Cookies> = self.established.keys().copied().collect();
+        let mut buf = [0u8; MAX_MESSAGE];
+        for key in keys {
+            let Some(e) = self.established.get_mut(&key) else {
+                continue;
+            };
+            if e.expires <= now {
+                self.drop_sa(key, DownReason::Expired);
+                continue;
+            }
+            let mut resend = Vec::new();
+            e.quick.retain(|_, q| {
+                if q.expires <= now {
+                    return false;
+                }
+                if q.resend_at.is_some_and(|t| t <= now) {
+                    if q.resends >= self.config.max_retransmits {
+                        return false;
+                    }
+                    q.resends += 1;
+                    q.resend_at = Some(now + self.config.retransmit * (1 << q.resends.min(2)));
+                    resend.push(q.last_out.clone());
+                }
+                true
+            });
+            let path = e.path;
+            for m in resend {
+                self.send(path, &m);
+            }
+            let Some(interval) = self.config.dpd_interval else {
+                continue;
+            };
+            let Some(e) = self.established.get_mut(&key) else {
+                continue;
+            };
+            let retry = (self.config.dpd_timeout / 4).max(Duration::from_secs(1));
+            match e.dpd_probe {
+                Some((first, _)) if now >= first + self.config.dpd_timeout => {
+                    self.drop_sa(key, DownReason::DeadPeer);
+                }
+                Some((first, again)) if now >= again => {
+                    // RFC 3706 §5.5: repeat R-U-THERE (same sequence number) until the timeout.
+                    e.dpd_probe = Some((first, now + retry));
+                    if let Ok(n) =
+                        informational::write_dpd(&e.sa, false, e.dpd_seq, &mut self.rng, &mut buf)
+                    {
+                        let out = buf[..n].to_vec();
+                        self.send(path, &out);
+                    }
+                }
+                None if now >= e.last_heard + interval => {
+                    e.dpd_seq = e.dpd_seq.wrapping_add(1);
+                    e.dpd_probe = Some((now, now + retry));
+                    let seq = e.dpd_seq;
+                    if let Ok(n) =
+                        informational::write_dpd(&e.sa, false, seq, &mut self.rng, &mut buf)
+                    {
+                        let out = buf[..n].to_vec();
+                        self.send(path, &out);
+                    }
+                }
+                _ => {}
+            }
+        }
+    }
+}
+
+/// A Notify in the clear, answering message 1 (no keys exist yet, RFC 2408 §5.2).
+fn write_clear_notify(cky_i: Cookie, kind: NotifyType, buf: &mut [u8]) -> Option<usize> {
+    let mut m = MessageWriter::new(
+        buf,
+        cky_i,
+        Cookie::default(),
+        ExchangeType::INFORMATIONAL,
+        0,
+        MessageId(0),
+    )
+    .ok()?;
+    m.payload(PayloadType::NOTIFY, |w| {
+        w.put_u32(DOI_IPSEC)?;
+        w.put_slice(&[ProtocolId::ISAKMP.0, 0])?;
+        w.put_u16(kind.0)
+    })
+    .ok()?;
+    m.finish().ok().map(|b| b.len())
+}
+
+#[cfg(test)]
+mod tests;

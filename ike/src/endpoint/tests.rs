@@ -1,0 +1,309 @@
+use super::*;
+use rand_chacha::ChaCha8Rng;
+use rand_chacha::rand_core::{Rng, SeedableRng};
+
+#[expect(
+    clippy::disallowed_methods,
+    reason = "the simulation's epoch; every later instant derives from it"
+)]
+fn t0() -> Instant {
+    Instant::now()
+}
+
+const CLIENT: &str = "10.0.0.2:500";
+const SERVER: &str = "2.2.2.2:500";
+
+struct Net {
+    now: Instant,
+    client: Endpoint<ChaCha8Rng>,
+    server: Endpoint<ChaCha8Rng>,
+    link: ChaCha8Rng,
+    loss: f64,
+    in_flight: Vec<(Instant, bool, Transmit, Vec<u8>)>,
+    client_events: Vec<Event>,
+    server_events: Vec<Event>,
+    connected: bool,
+    start: Instant,
+}
+
+impl Net {
+    fn new(seed: u64, loss: f64) -> Self {
+        let now = t0();
+        Self {
+            start: now,
+            now,
+            client: Endpoint::new(
+                Config::new(b"interop-test-psk"),
+                ChaCha8Rng::seed_from_u64(seed),
+            ),
+            server: Endpoint::new(
+                Config::new(b"interop-test-psk"),
+                ChaCha8Rng::seed_from_u64(seed + 1000),
+            ),
+            link: ChaCha8Rng::seed_from_u64(seed + 2000),
+            loss,
+            in_flight: Vec::new(),
+            client_events: Vec::new(),
+            server_events: Vec::new(),
+            connected: true,
+        }
+    }
+
+    fn collect(&mut self) {
+        let mut buf = [0u8; 4096];
+        for to_server in [true, false] {
+            loop {
+                let from = if to_server {
+                    &mut self.client
+                } else {
+                    &mut self.server
+                };
+                let Some(t) = from.poll_transmit(&mut buf) else {
+                    break;
+                };
+                let lost = f64::from(self.link.next_u32()) / 4_294_967_296.0 < self.loss;
+                if self.connected && !lost {
+                    self.in_flight.push((
+                        self.now + Duration::from_millis(30),
+                        to_server,
+                        t,
+                        buf[..t.len].to_vec(),
+                    ));
+                }
+            }
+        }
+        while let Some(e) = self.client.poll_event() {
+            self.client_events.push(e);
+        }
+        while let Some(e) = self.server.poll_event() {
+            self.server_events.push(e);
+        }
+    }
+
+    fn step(&mut self) -> bool {
+        self.collect();
+        let next = [
+            self.in_flight.iter().map(|f| f.0).min(),
+            self.client.poll_timeout(),
+            self.server.poll_timeout(),
+        ]
+        .into_iter()
+        .flatten()
+        .min();
+        let Some(next) = next else { return false };
+        self.now = self.now.max(next);
+        self.in_flight.sort_by_key(|f| f.0);
+        while self.in_flight.first().is_some_and(|f| f.0 <= self.now) {
+            let (_, to_server, t, bytes) = self.in_flight.remove(0);
+            // The receiver sees the datagram from the sender's address to its own.
+            let path = Path {
+                local: t.remote,
+                remote: t.local,
+            };
+            let to = if to_server {
+                &mut self.server
+            } else {
+                &mut self.client
+            };
+            let r = to.handle_datagram(self.now, path, &bytes);
+            if std::env::var_os("L2SEC_IKE_TRACE").is_some() {
+                let h = Header::new_checked(&bytes[..]).unwrap();
+                eprintln!(
+                    "{:?} to_server={to_server} ex={:?} mid={:08x} r={r:?}",
+                    self.now - self.start,
+                    h.exchange_type(),
+                    h.message_id().0
+                );
+            }
+            self.collect();
+        }
+        self.client.handle_timeout(self.now);
+        self.server.handle_timeout(self.now);
+        self.collect();
+        true
+    }
+
+    fn drive(&mut self, limit: Duration, done: impl Fn(&Self) -> bool) -> bool {
+        let end = self.now + limit;
+        while !done(self) {
+            if self.now > end || !self.step() {
+                return done(self);
+            }
+        }
+        true
+    }
+}
+
+fn child(events: &[Event]) -> Option<&ChildSa> {
+    events.iter().find_map(|e| {
+        if let Event::ChildSaUp { child, .. } = e {
+            Some(child.as_ref())
+        } else {
+            None
+        }
+    })
+}
+
+fn both_have_children(n: &Net) -> bool {
+    child(&n.client_events).is_some() && child(&n.server_events).is_some()
+}
+
+fn connect(n: &mut Net) {
+    let path = Path {
+        local: CLIENT.parse().unwrap(),
+        remote: SERVER.parse().unwrap(),
+    };
+    n.client.connect(n.now, path).unwrap();
+}
+
+#[test]
+fn client_and_server_endpoints_negotiate_esp() {
+    let mut n = Net::new(1, 0.0);
+    connect(&mut n);
+    assert!(n.drive(Duration::from_secs(10), both_have_children));
+    let (c, s) = (
+        child(&n.client_events).unwrap(),
+        child(&n.server_events).unwrap(),
+    );
+    assert_eq!(c.outbound_spi, s.inbound_spi);
+    assert_eq!(c.outbound_keys().encryption, s.inbound_keys().encryption);
+    assert_eq!(c.inbound_keys().integrity, s.outbound_keys().integrity);
+    assert_eq!(n.server.established(), 1);
+    assert_eq!(n.server.half_open(), 0);
+    assert!(
+        n.server_events
+            .iter()
+            .any(|e| matches!(e, Event::Phase1Up { .. }))
+    );
+}
+
+#[test]
+fn lossy_links_converge_with_retransmission() {
+    let first: u64 = std::env::var("L2SEC_IKE_SEED")
+        .ok()
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(0);
+    for seed in first..first + 100 {
+        let mut n = Net::new(seed, 0.2);
+        connect(&mut n);
+        let ok = n.drive(Duration::from_secs(120), both_have_children);
+        assert!(
+            ok,
+            "seed {seed}: client {:?} / server {:?}",
+            n.client_events, n.server_events
+        );
+        let (c, s) = (
+            child(&n.client_events).unwrap(),
+            child(&n.server_events).unwrap(),
+        );
+        assert_eq!(c.outbound_spi, s.inbound_spi, "seed {seed}");
+    }
+}
+
+#[test]
+fn dead_peer_detection_and_delete() {
+    let mut n = Net::new(3, 0.0);
+    connect(&mut n);
+    assert!(n.drive(Duration::from_secs(10), both_have_children));
+    // Idle but alive: DPD exchanges keep both sides up.
+    assert!(!n.drive(Duration::from_secs(200), |n| {
+        n.server_events
+            .iter()
+            .any(|e| matches!(e, Event::Phase1Down { .. }))
+    }));
+    n.connected = false;
+    assert!(
+        n.drive(Duration::from_secs(400), |n| n.server_events.iter().any(
+            |e| matches!(
+                e,
+                Event::Phase1Down {
+                    reason: DownReason::DeadPeer,
+                    ..
+                }
+            )
+        ))
+    );
+    assert!(
+        n.server_events
+            .iter()
+            .any(|e| matches!(e, Event::ChildSaDown { .. }))
+    );
+    assert_eq!(n.server.established(), 0);
+    // A fresh connection, then an orderly close reaches the peer.
+    let mut n = Net::new(4, 0.0);
+    connect(&mut n);
+    assert!(n.drive(Duration::from_secs(10), both_have_children));
+    let key = n
+        .client_events
+        .iter()
+        .find_map(|e| {
+            if let Event::Phase1Up { cookies, .. } = e {
+                Some(*cookies)
+            } else {
+                None
+            }
+        })
+        .unwrap();
+    n.client.close(key);
+    assert!(n.drive(Duration::from_secs(5), |n| n.server.established() == 0));
+    assert!(n.server_events.iter().any(|e| matches!(
+        e,
+        Event::Phase1Down {
+            reason: DownReason::Deleted,
+            ..
+        }
+    )));
+}
+
+#[test]
+fn wrong_psk_and_half_open_limits() {
+    let mut n = Net::new(5, 0.0);
+    n.client = Endpoint::new(Config::new(b"wrong"), ChaCha8Rng::seed_from_u64(5));
+    connect(&mut n);
+    n.drive(Duration::from_secs(120), |_| false);
+    assert!(n.server_events.iter().any(|e| matches!(
+        e,
+        Event::Refused {
+            refusal: Refusal::AuthenticationFailed,
+            ..
+        }
+    )));
+    assert_eq!(n.server.established(), 0);
+    assert_eq!(
+        n.server.half_open(),
+        0,
+        "failed and expired exchanges leave nothing behind"
+    );
+    // A flood of message 1 from one address stops at the per-address bound.
+    let mut server = Endpoint::new(
+        Config {
+            max_half_open_per_address: 4,
+            ..Config::new(b"k")
+        },
+        ChaCha8Rng::seed_from_u64(6),
+    );
+    let mut client = Endpoint::new(Config::new(b"k"), ChaCha8Rng::seed_from_u64(7));
+    let now = t0();
+    let mut buf = [0u8; 4096];
+    let mut limited = 0;
+    for port in 0..10u16 {
+        let path = Path {
+            local: SocketAddr::from(([10, 0, 0, 2], 40000 + port)),
+            remote: SERVER.parse().unwrap(),
+        };
+        client.connect(now, path).unwrap();
+        let t = client.poll_transmit(&mut buf).unwrap();
+        let r = server.handle_datagram(
+            now,
+            Path {
+                local: t.remote,
+                remote: t.local,
+            },
+            &buf[..t.len],
+        );
+        limited += usize::from(r == Err(Discard::Limit));
+    }
+    assert_eq!((server.half_open(), limited), (4, 6));
+    server.handle_timeout(now + Duration::from_secs(61));
+    assert_eq!(server.half_open(), 0, "half-open exchanges expire");
+}
