@@ -456,7 +456,7 @@ impl Tunnel {
             Delivery::Duplicate | Delivery::OutOfWindow => {}
         }
         self.drain_ready(now, rng);
-        self.start_pending_calls(now);
+        self.start_pending_calls();
         Ok(())
     }
 
@@ -538,7 +538,7 @@ impl Tunnel {
             // RFC 2661 §6.5: HELLO only needs the acknowledgement the channel sends.
             ControlMessage::Hello(_) => {}
             ControlMessage::Icrq(m) => self.on_icrq(now, &m, rng),
-            ControlMessage::Icrp(m) => self.on_icrp(now, header_session, m),
+            ControlMessage::Icrp(m) => self.on_icrp(header_session, m),
             ControlMessage::Iccn(m) => self.on_iccn(header_session, &m),
             ControlMessage::Cdn(m) => self.on_cdn(header_session, &m),
             ControlMessage::Ocrq(m) => {
@@ -705,7 +705,7 @@ impl Tunnel {
             peer_tunnel: self.peer_id,
             peer_host_name: self.peer_host_name.clone(),
         });
-        self.start_pending_calls(now);
+        self.start_pending_calls();
     }
 
     fn on_icrq<R: CryptoRng + ?Sized>(&mut self, now: Instant, m: &Icrq<'_>, rng: &mut R) {
@@ -754,8 +754,7 @@ impl Tunnel {
         );
     }
 
-    fn on_icrp(&mut self, now: Instant, header_session: SessionId, m: Icrp) {
-        let _ = now;
+    fn on_icrp(&mut self, header_session: SessionId, m: Icrp) {
         let waiting = self
             .sessions
             .get(&header_session.0)
@@ -1027,7 +1026,7 @@ impl Tunnel {
             }
         }
         self.drain_ready(now, rng);
-        self.start_pending_calls(now);
+        self.start_pending_calls();
     }
 
     /// The earliest instant at which [`Tunnel::handle_timeout`] must run.
@@ -1097,13 +1096,12 @@ impl Tunnel {
                 deadline: Some(now + self.config.setup_timeout),
             },
         );
-        self.start_pending_calls(now);
+        self.start_pending_calls();
         Ok(local)
     }
 
     /// LAC: sends ICRQ for the calls waiting for the tunnel, while the queue has room.
-    fn start_pending_calls(&mut self, now: Instant) {
-        let _ = now;
+    fn start_pending_calls(&mut self) {
         if self.state != TunnelState::Established || self.role != Role::Lac {
             return;
         }
@@ -1139,12 +1137,11 @@ impl Tunnel {
     /// [`CallError::UnknownSession`], or [`CallError::QueueFull`] (nothing changed then).
     pub fn close_session(
         &mut self,
-        now: Instant,
+        _now: Instant,
         session: SessionId,
         result: CdnResult,
         error: Option<ErrorCode>,
     ) -> Result<(), CallError> {
-        let _ = now;
         if !self.sessions.contains_key(&session.0) {
             return Err(CallError::UnknownSession);
         }
