@@ -439,6 +439,19 @@ impl<R: CryptoRng> Endpoint<R> {
             return Err(Discard::Limit);
         }
         let mut buf = [0u8; MAX_MESSAGE];
+        // Aggressive Mode is refused: its second message hands any initiator a hash of the
+        // pre-shared key to crack offline.
+        if h.exchange_type() == ExchangeType::AGGRESSIVE {
+            if let Some(n) = write_clear_notify(
+                h.initiator_cookie(),
+                NotifyType::UNSUPPORTED_EXCHANGE_TYPE,
+                &mut buf,
+            ) {
+                let out = buf[..n].to_vec();
+                self.send(path, &out);
+            }
+            return Err(self.refuse(path.remote, Refusal::Unexpected));
+        }
         match main_mode::respond(&self.config.phase1, path, message, &mut self.rng, &mut buf) {
             Ok((state, n)) => {
                 let out = buf[..n].to_vec();

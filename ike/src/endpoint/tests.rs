@@ -307,3 +307,39 @@ fn wrong_psk_and_half_open_limits() {
     server.handle_timeout(now + Duration::from_secs(61));
     assert_eq!(server.half_open(), 0, "half-open exchanges expire");
 }
+
+#[test]
+fn aggressive_mode_is_refused_with_a_notify() {
+    let mut server = Endpoint::new(Config::new(b"k"), ChaCha8Rng::seed_from_u64(8));
+    let now = t0();
+    let mut buf = [0u8; 512];
+    let mut m = MessageWriter::new(
+        &mut buf,
+        Cookie([1; 8]),
+        Cookie::default(),
+        ExchangeType::AGGRESSIVE,
+        0,
+        MessageId(0),
+    )
+    .unwrap();
+    m.payload(PayloadType::VID, |w| w.put_slice(b"x")).unwrap();
+    let message = m.finish().unwrap().to_vec();
+    let path = Path {
+        local: SERVER.parse().unwrap(),
+        remote: CLIENT.parse().unwrap(),
+    };
+    assert!(server.handle_datagram(now, path, &message).is_err());
+    assert_eq!(server.half_open(), 0);
+    let mut out = [0u8; 512];
+    let t = server.poll_transmit(&mut out).unwrap();
+    let h = Header::new_checked(&out[..t.len]).unwrap();
+    assert_eq!(h.exchange_type(), ExchangeType::INFORMATIONAL);
+    let n = crate::wire::Payloads::new(h.next_payload(), h.body())
+        .next()
+        .unwrap()
+        .unwrap();
+    assert_eq!(
+        crate::wire::Notification::parse(n.body).unwrap().kind,
+        NotifyType::UNSUPPORTED_EXCHANGE_TYPE
+    );
+}
