@@ -3,11 +3,11 @@
 /// A tunnel identifier (RFC 2661 §3.1). Local significance only: the header carries the
 /// receiver's identifier, the Assigned Tunnel ID AVP the sender's. Zero is reserved for messages
 /// sent before the peer's identifier is known (an SCCRQ).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub struct TunnelId(pub u16);
 
 /// A session identifier within a tunnel (RFC 2661 §3.1). Zero addresses the tunnel itself.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub struct SessionId(pub u16);
 
 /// A 16-bit sequence number (Ns or Nr), compared modulo 2^16 (RFC 2661 §5.8).

@@ -2,5 +2,6 @@
 //!
 //! No sockets, no clock, no `.await` here (STYLE.md §7); the driver feeds it.
 
+pub mod lns;
 pub mod policy;
 pub mod pool;

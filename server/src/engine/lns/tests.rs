@@ -1,0 +1,372 @@
+//! The LNS layer against our own LAC and PPP client, in memory and simulated time (no IPsec).
+
+use super::*;
+use crate::engine::policy::{Proto, Rule};
+use ppp::auth::Password;
+use ppp::{ClientConfig, ServerConfig};
+use std::time::Duration;
+
+const USERS: &str = r#"
+[[user]]
+name = "hb@hb"
+password = "admin@123"
+
+[[user]]
+name = "alice"
+nt_hash = "8846f7eaee8fb117ad06bdd830b7586c"
+address = "172.16.1.77"
+"#;
+
+#[expect(
+    clippy::disallowed_methods,
+    reason = "the simulation's epoch; every later instant derives from it"
+)]
+fn t0() -> Instant {
+    Instant::now()
+}
+
+fn new_lns(methods: Vec<Method>, pool_last: Ipv4Addr) -> Lns<ChaCha20Rng> {
+    let config = LnsConfig {
+        l2tp: Arc::new(l2tp::Config::default()),
+        ppp: Arc::new(ServerConfig {
+            methods,
+            ..ServerConfig::default()
+        }),
+        local: Ipv4Addr::new(172, 16, 1, 1),
+        dns: [Some(Ipv4Addr::new(192, 168, 1, 1)), None],
+    };
+    let users = Users::parse("users.toml", USERS).unwrap();
+    let pool = Pool::new(
+        Ipv4Addr::new(172, 16, 1, 2),
+        pool_last,
+        &[],
+        &[Ipv4Addr::new(172, 16, 1, 77)],
+    )
+    .unwrap();
+    let policy = Policy::new(vec![Rule {
+        from: vec!["172.16.1.0/24".parse().unwrap()],
+        to: vec!["192.168.1.0/24".parse().unwrap()],
+        proto: Proto::Any,
+        ports: None,
+    }]);
+    Lns::new(config, pool, users, policy, ChaCha20Rng::seed_from_u64(1))
+}
+
+const SERVER: &str = "2.2.2.2:1701";
+
+/// One client: a LAC endpoint and a PPP client session.
+struct Client {
+    addr: SocketAddr,
+    l2tp: l2tp::Endpoint<ChaCha20Rng>,
+    ppp: Option<Session<ChaCha20Rng>>,
+    config: Arc<ClientConfig>,
+    data: Option<DataPath>,
+    down: Option<DownReason>,
+}
+
+impl Client {
+    fn new(n: u8, user: &str, password: &str, now: Instant) -> Self {
+        let mut l2tp = l2tp::Endpoint::new(
+            Arc::new(l2tp::Config::default()),
+            ChaCha20Rng::seed_from_u64(u64::from(n) + 10),
+        );
+        l2tp.connect(now, SERVER.parse().unwrap()).unwrap();
+        Self {
+            addr: SocketAddr::from(([10, 0, 0, n], 1701)),
+            l2tp,
+            ppp: None,
+            config: Arc::new(ClientConfig::new(user, Password::new(password))),
+            data: None,
+            down: None,
+        }
+    }
+
+    fn ipv4(&self) -> Option<Ipv4Addr> {
+        self.ppp.as_ref().and_then(|p| p.ipv4()).map(|l| l.local)
+    }
+}
+
+/// Moves everything between the clients and the LNS until quiet, then advances time.
+fn run(
+    lns: &mut Lns<ChaCha20Rng>,
+    clients: &mut [Client],
+    now: &mut Instant,
+    limit: Duration,
+    done: impl Fn(&Lns<ChaCha20Rng>, &[Client]) -> bool,
+) -> bool {
+    let end = *now + limit;
+    let mut buf = [0u8; 2048];
+    loop {
+        let mut progress = true;
+        while progress {
+            progress = false;
+            for c in clients.iter_mut() {
+                while let Some(t) = c.l2tp.poll_transmit(*now, &mut buf) {
+                    progress = true;
+                    let _ = lns.handle_l2tp(*now, c.addr, &mut buf[..t.len]);
+                }
+                while let Some(e) = c.l2tp.poll_event() {
+                    if let l2tp::Event::SessionUp(up) = e {
+                        c.data = c.l2tp.data_path(up.tunnel, up.session);
+                        c.ppp = Some(Session::client(
+                            Arc::clone(&c.config),
+                            ChaCha20Rng::seed_from_u64(99),
+                            *now,
+                        ));
+                    }
+                }
+                if let (Some(ppp), Some(data)) = (c.ppp.as_mut(), c.data) {
+                    while let Some(n) = ppp.poll_transmit(&mut buf[HEADROOM..]) {
+                        progress = true;
+                        let range = data.encapsulate(&mut buf, HEADROOM..HEADROOM + n).unwrap();
+                        let mut datagram = buf[range].to_vec();
+                        let _ = lns.handle_l2tp(*now, c.addr, &mut datagram);
+                    }
+                    while let Some(e) = ppp.poll_event() {
+                        if let ppp::Event::Down(r) = e {
+                            c.down = Some(r);
+                        }
+                    }
+                }
+            }
+            while let Some((peer, n)) = lns.poll_transmit(*now, &mut buf) {
+                progress = true;
+                let Some(c) = clients.iter_mut().find(|c| c.addr == peer) else {
+                    continue;
+                };
+                let mut datagram = buf[..n].to_vec();
+                if let Ok(Received::Data(d)) =
+                    c.l2tp
+                        .handle_datagram(*now, SERVER.parse().unwrap(), &mut datagram)
+                    && let Some(ppp) = c.ppp.as_mut()
+                {
+                    let _ = ppp.handle_frame(*now, &datagram[d.frame]);
+                }
+            }
+        }
+        if done(lns, clients) {
+            return true;
+        }
+        let next = clients
+            .iter()
+            .flat_map(|c| {
+                [
+                    c.l2tp.poll_timeout(),
+                    c.ppp.as_ref().and_then(|p| p.poll_timeout()),
+                ]
+            })
+            .flatten()
+            .chain(lns.poll_timeout())
+            .min();
+        let Some(next) = next else {
+            return done(lns, clients);
+        };
+        if next > end {
+            return done(lns, clients);
+        }
+        *now = (*now).max(next);
+        lns.handle_timeout(*now);
+        for c in clients.iter_mut() {
+            c.l2tp.handle_timeout(*now);
+            if let Some(p) = c.ppp.as_mut() {
+                p.handle_timeout(*now);
+            }
+        }
+    }
+}
+
+fn icmp(src: Ipv4Addr, dst: Ipv4Addr) -> Vec<u8> {
+    let mut p = vec![0x45, 0, 0, 28, 0, 1, 0, 0, 64, 1, 0, 0];
+    p.extend_from_slice(&src.octets());
+    p.extend_from_slice(&dst.octets());
+    p.extend_from_slice(&[8, 0, 0xf7, 0xfe, 0, 1, 0, 0]);
+    p
+}
+
+/// Sends `packet` from the client through PPP and L2TP to the LNS; returns what reaches TUN.
+fn send_up(
+    lns: &mut Lns<ChaCha20Rng>,
+    c: &mut Client,
+    now: Instant,
+    packet: &[u8],
+) -> Result<Vec<u8>, Drop> {
+    let mut buf = vec![0u8; HEADROOM + packet.len()];
+    buf[HEADROOM..].copy_from_slice(packet);
+    let end = buf.len();
+    let frame = c
+        .ppp
+        .as_ref()
+        .unwrap()
+        .encapsulate(Protocol::IPV4, &mut buf, HEADROOM..end)
+        .unwrap();
+    let range = c.data.unwrap().encapsulate(&mut buf, frame).unwrap();
+    let mut datagram = buf[range].to_vec();
+    let out = lns.handle_l2tp(now, c.addr, &mut datagram)?;
+    Ok(datagram[out.unwrap()].to_vec())
+}
+
+#[test]
+fn reference_flow_pap_address_ping_and_teardown() {
+    let mut now = t0();
+    let mut lns = new_lns(
+        vec![Method::Pap, Method::MsChapV2],
+        Ipv4Addr::new(172, 16, 1, 100),
+    );
+    let mut clients = vec![Client::new(5, "hb@hb", "admin@123", now)];
+    assert!(run(
+        &mut lns,
+        &mut clients,
+        &mut now,
+        Duration::from_secs(10),
+        |_, c| c[0].ipv4().is_some()
+    ));
+    let address = clients[0].ipv4().unwrap();
+    assert_eq!(address, Ipv4Addr::new(172, 16, 1, 2), "first pool address");
+    let events: Vec<_> = std::iter::from_fn(|| lns.poll_event()).collect();
+    assert!(events.contains(&LnsEvent::Connected {
+        peer: clients[0].addr,
+        user: "hb@hb".into(),
+        address,
+        method: Method::Pap
+    }));
+    // Ping the intranet server: the packet reaches TUN untouched.
+    let ping = icmp(address, Ipv4Addr::new(192, 168, 1, 1));
+    assert_eq!(
+        send_up(&mut lns, &mut clients[0], now, &ping).unwrap(),
+        ping
+    );
+    // The reply from TUN reaches the client's IP layer.
+    let reply = icmp(Ipv4Addr::new(192, 168, 1, 1), address);
+    let mut buf = vec![0u8; HEADROOM + reply.len()];
+    buf[HEADROOM..].copy_from_slice(&reply);
+    let (peer, range) = lns
+        .handle_tun(&mut buf, HEADROOM..HEADROOM + reply.len())
+        .unwrap();
+    assert_eq!(peer, clients[0].addr);
+    let mut datagram = buf[range].to_vec();
+    let Ok(Received::Data(d)) =
+        clients[0]
+            .l2tp
+            .handle_datagram(now, SERVER.parse().unwrap(), &mut datagram)
+    else {
+        panic!()
+    };
+    assert_eq!(
+        clients[0]
+            .ppp
+            .as_mut()
+            .unwrap()
+            .handle_frame(now, &datagram[d.frame]),
+        Ok(ppp::Received::Ipv4(&reply[..]))
+    );
+    // Policy: the dmz is not reachable; a forged source is dropped.
+    assert_eq!(
+        send_up(
+            &mut lns,
+            &mut clients[0],
+            now,
+            &icmp(address, Ipv4Addr::new(10, 9, 9, 9))
+        ),
+        Err(Drop::Policy)
+    );
+    assert_eq!(
+        send_up(
+            &mut lns,
+            &mut clients[0],
+            now,
+            &icmp(Ipv4Addr::new(172, 16, 1, 99), Ipv4Addr::new(192, 168, 1, 1))
+        ),
+        Err(Drop::Spoofed)
+    );
+    assert_eq!(lns.stats().spoofed, 1);
+    // The client hangs up: the address goes back to the pool.
+    clients[0].ppp.as_mut().unwrap().close(now);
+    assert!(run(
+        &mut lns,
+        &mut clients,
+        &mut now,
+        Duration::from_secs(30),
+        |l, _| l.sessions() == 0
+    ));
+    assert_eq!(lns.pool().in_use(), 0);
+    let events: Vec<_> = std::iter::from_fn(|| lns.poll_event()).collect();
+    assert!(
+        events
+            .iter()
+            .any(|e| matches!(e, LnsEvent::Disconnected { address: Some(a), .. } if *a == address))
+    );
+}
+
+#[test]
+fn every_method_static_address_and_nt_hash_users() {
+    for method in [Method::Pap, Method::ChapMd5, Method::MsChapV2] {
+        let mut now = t0();
+        let mut lns = new_lns(vec![method], Ipv4Addr::new(172, 16, 1, 100));
+        let mut clients = vec![Client::new(5, "hb@hb", "admin@123", now)];
+        assert!(
+            run(
+                &mut lns,
+                &mut clients,
+                &mut now,
+                Duration::from_secs(10),
+                |_, c| c[0].ipv4().is_some()
+            ),
+            "{method:?}"
+        );
+    }
+    // alice has only an NT hash and a static address: MS-CHAP-V2 and PAP work.
+    for method in [Method::MsChapV2, Method::Pap] {
+        let mut now = t0();
+        let mut lns = new_lns(vec![method], Ipv4Addr::new(172, 16, 1, 100));
+        let mut clients = vec![Client::new(6, "alice", "password", now)];
+        assert!(
+            run(
+                &mut lns,
+                &mut clients,
+                &mut now,
+                Duration::from_secs(10),
+                |_, c| c[0].ipv4().is_some()
+            ),
+            "{method:?}"
+        );
+        assert_eq!(clients[0].ipv4(), Some(Ipv4Addr::new(172, 16, 1, 77)));
+    }
+}
+
+#[test]
+fn wrong_password_and_exhausted_pool() {
+    let mut now = t0();
+    let mut lns = new_lns(vec![Method::MsChapV2], Ipv4Addr::new(172, 16, 1, 3));
+    let mut clients = vec![Client::new(5, "hb@hb", "wrong", now)];
+    assert!(run(
+        &mut lns,
+        &mut clients,
+        &mut now,
+        Duration::from_secs(30),
+        |_, c| c[0].down.is_some()
+    ));
+    assert_eq!(clients[0].down, Some(DownReason::AuthFailed));
+    assert!(
+        std::iter::from_fn(|| lns.poll_event()).any(|e| matches!(e, LnsEvent::AuthFailed { .. }))
+    );
+    assert_eq!(lns.pool().in_use(), 0);
+    // A pool of two: the third client is refused an address, the first two are unaffected.
+    let mut now = t0();
+    let mut lns = new_lns(vec![Method::Pap], Ipv4Addr::new(172, 16, 1, 3));
+    let mut clients: Vec<Client> = (1..=3)
+        .map(|n| Client::new(n, "hb@hb", "admin@123", now))
+        .collect();
+    assert!(run(
+        &mut lns,
+        &mut clients,
+        &mut now,
+        Duration::from_secs(30),
+        |_, c| c.iter().filter(|c| c.ipv4().is_some()).count() == 2
+            && c.iter().any(|c| c.down.is_some())
+    ));
+    let refused: Vec<_> = clients.iter().filter(|c| c.down.is_some()).collect();
+    assert_eq!(refused.len(), 1);
+    assert_eq!(lns.pool().in_use(), 2);
+    let addresses: Vec<_> = clients.iter().filter_map(Client::ipv4).collect();
+    assert_ne!(addresses[0], addresses[1]);
+}
