@@ -2,6 +2,7 @@
 //!
 //! No sockets, no clock, no `.await` here (STYLE.md §7); the driver feeds it.
 
+pub mod ipsec;
 pub mod lns;
 pub mod policy;
 pub mod pool;

@@ -1,0 +1,397 @@
+//! The IPsec layer of the LNS: IKE, the ESP SA database, and the inner UDP/1701 that carries
+//! L2TP, around the [`Lns`] layer.
+//!
+//! ```text
+//! UDP 500  ─ISAKMP──────────▶ ike::Endpoint ─ChildSaUp─▶ esp::SaDb
+//! UDP 4500 ─marker+ISAKMP───▶ ike::Endpoint
+//! UDP 4500 ─ESP─┐
+//! proto 50 ─ESP─┴▶ SaDb::open ─UDP/1701─▶ Lns ─IPv4─▶ TUN
+//! TUN ─IPv4─▶ Lns ─L2TP─▶ UDP header ─▶ Sa::seal ─▶ proto 50 or UDP 4500
+//! ```
+//!
+//! Plain L2TP that did not arrive inside ESP never reaches the LNS layer.
+
+use super::lns::{Drop as LnsDrop, Lns};
+use ike::endpoint::{Endpoint as Ike, Event as IkeEvent};
+use ike::esp::{Direction, IpProtocol, Sa, SaDb, Spi, Udp4500, classify_udp4500};
+use ike::ikev1::main_mode::Path;
+use ike::ikev1::phase2::Encapsulation;
+use rand_chacha::ChaCha20Rng;
+use rand_core::{CryptoRng, SeedableRng};
+use std::collections::BTreeMap;
+use std::net::{IpAddr, SocketAddr};
+use std::ops::Range;
+use std::time::Instant;
+
+/// Bytes needed before an IP packet read from TUN: ESP header and IV (24), UDP (8), L2TP (6),
+/// PPP (4), rounded up.
+pub const HEADROOM: usize = 64;
+/// Bytes needed after it: ESP padding, trailer and ICV.
+pub const TAILROOM: usize = 64;
+/// The L2TP port.
+const L2TP_PORT: u16 = 1701;
+/// Length of the inner UDP header.
+const UDP_HEADER_LEN: usize = 8;
+
+/// How a datagram leaves.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Route {
+    /// Over UDP (IKE on 500/4500, or UDP-encapsulated ESP on 4500).
+    Udp {
+        /// Our address and port.
+        local: SocketAddr,
+        /// Destination.
+        remote: SocketAddr,
+        /// Prefix the 4-byte non-ESP marker (IKE on port 4500).
+        non_esp_marker: bool,
+    },
+    /// As an IP protocol 50 packet.
+    Esp {
+        /// Destination.
+        remote: IpAddr,
+    },
+}
+
+/// A datagram to send: where, and which bytes of the caller's buffer.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Out {
+    /// Route.
+    pub route: Route,
+    /// The bytes to send.
+    pub range: Range<usize>,
+}
+
+/// Why an input was dropped.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+pub enum Drop {
+    /// IKE refused it.
+    #[error("IKE: {0}")]
+    Ike(ike::endpoint::Discard),
+    /// ESP refused it.
+    #[error("ESP: {0:?}")]
+    Esp(ike::esp::Discard),
+    /// The ESP payload is not UDP to port 1701.
+    #[error("not L2TP inside ESP")]
+    NotL2tp,
+    /// L2TP that did not come through IPsec.
+    #[error("plain L2TP refused")]
+    PlainL2tp,
+    /// A NAT keepalive (not an error; nothing to do).
+    #[error("keepalive")]
+    Keepalive,
+    /// The LNS layer refused it.
+    #[error("{0}")]
+    Lns(LnsDrop),
+    /// No ESP SA for the client the packet is for.
+    #[error("no SA")]
+    NoSa,
+    /// No room for the headers.
+    #[error("no room")]
+    NoRoom,
+}
+
+#[derive(Debug, Clone, Copy)]
+struct Child {
+    outbound: u32,
+    path: Path,
+    encapsulated: bool,
+}
+
+/// The whole server engine below the driver.
+#[derive(Debug)]
+pub struct Engine<R> {
+    ike: Ike<ChaCha20Rng>,
+    sadb: SaDb,
+    lns: Lns<ChaCha20Rng>,
+    /// Inbound SPI → the child it belongs to.
+    children: BTreeMap<u32, Child>,
+    /// Peer (IKE remote address) → the inbound SPI of its newest child.
+    newest: BTreeMap<SocketAddr, u32>,
+    /// Peer → the client's inner L2TP port, learned from its first packet.
+    inner_port: BTreeMap<SocketAddr, u16>,
+    rng: R,
+}
+
+impl<R: CryptoRng> Engine<R> {
+    /// Joins the layers.
+    pub fn new(
+        ike: ike::endpoint::Config,
+        lns: Lns<ChaCha20Rng>,
+        sa_capacity: usize,
+        mut rng: R,
+    ) -> Self {
+        Self {
+            ike: Ike::new(ike, ChaCha20Rng::from_rng(&mut rng)),
+            sadb: SaDb::new(sa_capacity),
+            lns,
+            children: BTreeMap::new(),
+            newest: BTreeMap::new(),
+            inner_port: BTreeMap::new(),
+            rng,
+        }
+    }
+
+    /// The LNS layer (pool, sessions, counters).
+    pub const fn lns(&self) -> &Lns<ChaCha20Rng> {
+        &self.lns
+    }
+
+    /// The LNS layer, mutable (events).
+    pub const fn lns_mut(&mut self) -> &mut Lns<ChaCha20Rng> {
+        &mut self.lns
+    }
+
+    /// Installed ESP SA pairs.
+    pub fn child_sas(&self) -> usize {
+        self.children.len()
+    }
+
+    /// A UDP datagram arrived on `local` from `remote` (ports 500 and 4500; 1701 is refused).
+    /// An IP packet for TUN comes back as a range of `buf`.
+    ///
+    /// # Errors
+    /// [`Drop`].
+    pub fn handle_udp(
+        &mut self,
+        now: Instant,
+        local: SocketAddr,
+        remote: SocketAddr,
+        buf: &mut [u8],
+    ) -> Result<Option<Range<usize>>, Drop> {
+        let path = Path { local, remote };
+        match local.port() {
+            4500 => match classify_udp4500(buf).map_err(|_| Drop::NotL2tp)? {
+                Udp4500::NatKeepalive => Err(Drop::Keepalive),
+                Udp4500::Ike => {
+                    let result = self
+                        .ike
+                        .handle_datagram(now, path, &buf[4..])
+                        .map_err(Drop::Ike);
+                    self.pump(now);
+                    result.map(|()| None)
+                }
+                Udp4500::Esp => self.esp_in(now, remote, buf),
+            },
+            L2TP_PORT => Err(Drop::PlainL2tp),
+            _ => {
+                let result = self.ike.handle_datagram(now, path, buf).map_err(Drop::Ike);
+                self.pump(now);
+                result.map(|()| None)
+            }
+        }
+    }
+
+    /// An IP protocol 50 packet arrived from `remote` (payload after the IP header).
+    ///
+    /// # Errors
+    /// [`Drop`].
+    pub fn handle_esp(
+        &mut self,
+        now: Instant,
+        remote: IpAddr,
+        packet: &mut [u8],
+    ) -> Result<Option<Range<usize>>, Drop> {
+        self.esp_in(now, SocketAddr::new(remote, 0), packet)
+    }
+
+    fn esp_in(
+        &mut self,
+        now: Instant,
+        from: SocketAddr,
+        packet: &mut [u8],
+    ) -> Result<Option<Range<usize>>, Drop> {
+        let (spi, opened) = self.sadb.open(packet).map_err(Drop::Esp)?;
+        let child = *self.children.get(&spi.0).ok_or(Drop::NoSa)?;
+        if opened.next_header != IpProtocol(17) {
+            return Err(Drop::NotL2tp);
+        }
+        let udp = opened.payload.clone();
+        let header = packet
+            .get(udp.start..udp.start + UDP_HEADER_LEN)
+            .ok_or(Drop::NotL2tp)?;
+        let (src_port, dst_port) = (
+            u16::from_be_bytes([header[0], header[1]]),
+            u16::from_be_bytes([header[2], header[3]]),
+        );
+        if dst_port != L2TP_PORT {
+            return Err(Drop::NotL2tp);
+        }
+        let peer = child.path.remote;
+        // The peer's NAT mapping may have moved: ESP that authenticates is the proof.
+        let _ = from;
+        self.inner_port.insert(peer, src_port);
+        let l2tp = udp.start + UDP_HEADER_LEN..udp.end;
+        let result = self
+            .lns
+            .handle_l2tp(now, peer, &mut packet[l2tp.clone()])
+            .map_err(Drop::Lns);
+        let forwarded = result.map(|r| r.map(|r| r.start + l2tp.start..r.end + l2tp.start));
+        self.pump(now);
+        forwarded
+    }
+
+    /// Takes an IP packet from TUN at `buf[packet]` ([`HEADROOM`] before, [`TAILROOM`] after)
+    /// and seals it for its client in place.
+    ///
+    /// # Errors
+    /// [`Drop`].
+    pub fn handle_tun(&mut self, buf: &mut [u8], packet: Range<usize>) -> Result<Out, Drop> {
+        let (peer, l2tp) = self.lns.handle_tun(buf, packet).map_err(Drop::Lns)?;
+        self.seal(peer, buf, l2tp)
+    }
+
+    /// Wraps the inner L2TP datagram at `buf[l2tp]` in UDP and ESP for `peer`.
+    fn seal(&mut self, peer: SocketAddr, buf: &mut [u8], l2tp: Range<usize>) -> Result<Out, Drop> {
+        let spi = *self.newest.get(&peer).ok_or(Drop::NoSa)?;
+        let child = *self.children.get(&spi).ok_or(Drop::NoSa)?;
+        let start = l2tp.start.checked_sub(UDP_HEADER_LEN).ok_or(Drop::NoRoom)?;
+        let len = u16::try_from(l2tp.len() + UDP_HEADER_LEN).map_err(|_| Drop::NoRoom)?;
+        let dst = self.inner_port.get(&peer).copied().unwrap_or(L2TP_PORT);
+        // RFC 768: a zero checksum means none; ESP already protects the datagram, and NAT-T
+        // would otherwise need the original addresses to fix it (RFC 3948 §3.1.2).
+        let header = [
+            L2TP_PORT.to_be_bytes(),
+            dst.to_be_bytes(),
+            len.to_be_bytes(),
+            [0, 0],
+        ]
+        .concat();
+        buf.get_mut(start..l2tp.start)
+            .ok_or(Drop::NoRoom)?
+            .copy_from_slice(&header);
+        let sa = self
+            .sadb
+            .outbound_mut(Spi(child.outbound))
+            .ok_or(Drop::NoSa)?;
+        let sealed = sa
+            .seal(buf, start..l2tp.end, IpProtocol(17), &mut self.rng)
+            .map_err(|_| Drop::NoRoom)?;
+        let route = if child.encapsulated {
+            Route::Udp {
+                local: child.path.local,
+                remote: child.path.remote,
+                non_esp_marker: false,
+            }
+        } else {
+            Route::Esp {
+                remote: child.path.remote.ip(),
+            }
+        };
+        Ok(Out {
+            route,
+            range: sealed,
+        })
+    }
+
+    /// Writes the next control datagram (IKE, or L2TP/PPP control sealed in ESP) into `buf`.
+    pub fn poll_transmit(&mut self, now: Instant, buf: &mut [u8]) -> Option<Out> {
+        if let Some(t) = self.ike.poll_transmit(buf) {
+            let route = Route::Udp {
+                local: t.local,
+                remote: t.remote,
+                non_esp_marker: t.non_esp_marker,
+            };
+            return Some(Out {
+                route,
+                range: 0..t.len,
+            });
+        }
+        loop {
+            let space = buf.get_mut(HEADROOM..buf.len().saturating_sub(TAILROOM))?;
+            let (peer, n) = self.lns.poll_transmit(now, space)?;
+            match self.seal(peer, buf, HEADROOM..HEADROOM + n) {
+                Ok(out) => return Some(out),
+                // A client whose SA is gone: its control traffic has nowhere to go.
+                Err(_) => continue,
+            }
+        }
+    }
+
+    /// The earliest deadline of every layer.
+    pub fn poll_timeout(&self) -> Option<Instant> {
+        [self.ike.poll_timeout(), self.lns.poll_timeout()]
+            .into_iter()
+            .flatten()
+            .min()
+    }
+
+    /// Runs every timer due at `now`.
+    pub fn handle_timeout(&mut self, now: Instant) {
+        self.ike.handle_timeout(now);
+        self.lns.handle_timeout(now);
+        self.pump(now);
+    }
+
+    fn pump(&mut self, now: Instant) {
+        while let Some(event) = self.ike.poll_event() {
+            match event {
+                IkeEvent::ChildSaUp { path, child, .. } => {
+                    let transform = child.transform;
+                    let inbound =
+                        Sa::inbound(Spi(child.inbound_spi), transform, child.inbound_keys());
+                    let outbound = Sa::outbound(
+                        Spi(child.outbound_spi),
+                        transform,
+                        child.outbound_keys(),
+                        &mut self.rng,
+                    );
+                    let (Ok(inbound), Ok(outbound)) = (inbound, outbound) else {
+                        continue;
+                    };
+                    if self.sadb.insert(inbound).is_err() || self.sadb.insert(outbound).is_err() {
+                        self.sadb.remove(Direction::Inbound, Spi(child.inbound_spi));
+                        continue;
+                    }
+                    let encapsulated =
+                        matches!(child.encapsulation, Encapsulation::UdpTransport(_));
+                    tracing::debug!(peer = %path.remote, encapsulated, "ESP SAs installed");
+                    self.children.insert(
+                        child.inbound_spi,
+                        Child {
+                            outbound: child.outbound_spi,
+                            path,
+                            encapsulated,
+                        },
+                    );
+                    self.newest.insert(path.remote, child.inbound_spi);
+                }
+                IkeEvent::ChildSaDown {
+                    inbound_spi,
+                    outbound_spi,
+                } => {
+                    self.sadb.remove(Direction::Inbound, Spi(inbound_spi));
+                    self.sadb.remove(Direction::Outbound, Spi(outbound_spi));
+                    if let Some(child) = self.children.remove(&inbound_spi)
+                        && self.newest.get(&child.path.remote) == Some(&inbound_spi)
+                    {
+                        // Fall back to an older pair of the same peer, if one remains.
+                        let older = self
+                            .children
+                            .iter()
+                            .rev()
+                            .find(|(_, c)| c.path.remote == child.path.remote)
+                            .map(|(s, _)| *s);
+                        match older {
+                            Some(s) => self.newest.insert(child.path.remote, s),
+                            None => self.newest.remove(&child.path.remote),
+                        };
+                    }
+                }
+                IkeEvent::Phase1Down { peer, .. } => {
+                    self.lns.peer_gone(now, peer);
+                    self.inner_port.remove(&peer);
+                }
+                IkeEvent::PeerMoved { path, .. } => {
+                    tracing::debug!(peer = %path.remote, "peer address changed");
+                }
+                IkeEvent::Phase1Up { peer, .. } => tracing::debug!(%peer, "IKE SA up"),
+                IkeEvent::Refused { peer, refusal } => {
+                    tracing::debug!(%peer, %refusal, "IKE refused")
+                }
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests;
