@@ -351,6 +351,12 @@ pub struct Config {
 }
 
 impl Config {
+    /// The smallest network holding the pool and the local address (routed to the TUN device).
+    #[must_use]
+    pub fn pool_net(&self) -> Ipv4Net {
+        covering_net(self.pool_range, self.local_address)
+    }
+
     /// Loads `path` (or only the defaults when `None`), then applies the environment overrides
     /// read through `env` (a parameter so tests need not touch the process environment).
     pub fn load(

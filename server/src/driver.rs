@@ -1,0 +1,178 @@
+//! The thin tokio driver (STYLE.md §7): owns the sockets, the TUN device and the timer, and
+//! moves bytes between them and the [`Engine`]. One task; no locks; buffers allocated once.
+
+use crate::config::Config;
+use crate::engine::ipsec::{Engine, HEADROOM, Out, Route, TAILROOM};
+use crate::engine::lns::LnsEvent;
+use anyhow::Context as _;
+use netio::batch::{RecvBatch, SendBatch};
+use netio::esp_socket::RawEsp;
+use netio::route::RouteTable;
+use netio::tun::{Tun, TunConfig};
+use netio::udp::UdpSocket;
+use rand_chacha::ChaCha20Rng;
+use std::net::SocketAddr;
+use std::time::Instant;
+
+/// Slot size of every packet buffer: an MTU-sized packet plus room for every header we add.
+const SLOT: usize = 2048;
+/// Datagrams received per system call.
+const BATCH: usize = 32;
+
+/// The sockets and the device.
+struct Io {
+    ike: UdpSocket,
+    natt: UdpSocket,
+    esp: RawEsp,
+    tun: Tun,
+    ike_addr: SocketAddr,
+    natt_addr: SocketAddr,
+}
+
+fn now() -> Instant {
+    tokio::time::Instant::now().into_std()
+}
+
+/// Runs the server until Ctrl-C or SIGTERM.
+///
+/// # Errors
+/// When a socket, the TUN device or a route cannot be set up.
+pub async fn run(config: &Config, mut engine: Engine<ChaCha20Rng>) -> anyhow::Result<()> {
+    let tun = Tun::open(&TunConfig {
+        name: Some(config.tun_name.clone()),
+        address: config.local_address,
+        prefix_len: 32,
+        mtu: config.tun_mtu,
+    })
+    .context("opening the TUN device (needs CAP_NET_ADMIN)")?;
+    let mut routes = RouteTable::new().context("route table")?;
+    routes.add_via_device(config.pool_net(), tun.name()).context("routing the pool to the TUN device")?;
+    if config.ip_forward {
+        std::fs::write("/proc/sys/net/ipv4/ip_forward", "1").context("enabling IPv4 forwarding")?;
+    }
+    let ike_addr = SocketAddr::new(config.listen, 500);
+    let natt_addr = SocketAddr::new(config.listen, 4500);
+    let io = Io {
+        ike: UdpSocket::bind(ike_addr).with_context(|| format!("binding {ike_addr}"))?,
+        natt: UdpSocket::bind(natt_addr).with_context(|| format!("binding {natt_addr}"))?,
+        esp: RawEsp::bind(config.listen).context("opening the raw ESP socket")?,
+        tun,
+        ike_addr,
+        natt_addr,
+    };
+    tracing::info!(listen = %config.listen, tun = io.tun.name(), pool = %config.pool_net(), "l2sec-server running");
+    let result = serve(&io, &mut engine).await;
+    routes.restore();
+    result
+}
+
+async fn serve(io: &Io, engine: &mut Engine<ChaCha20Rng>) -> anyhow::Result<()> {
+    let mut ike_in = RecvBatch::new(BATCH, SLOT, HEADROOM);
+    let mut natt_in = RecvBatch::new(BATCH, SLOT, HEADROOM);
+    let mut esp_in = RecvBatch::new(BATCH, SLOT, HEADROOM);
+    let mut tun_buf = vec![0u8; SLOT];
+    let mut out_buf = vec![0u8; SLOT];
+    let mut esp_out = SendBatch::new(BATCH, SLOT);
+    let mut terminate = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())?;
+    loop {
+        let deadline = engine.poll_timeout().map(tokio::time::Instant::from_std);
+        let sleep = async {
+            match deadline {
+                Some(d) => tokio::time::sleep_until(d).await,
+                None => std::future::pending().await,
+            }
+        };
+        tokio::select! {
+            r = io.ike.recv_batch(&mut ike_in) => {
+                let n = r?;
+                for i in 0..n {
+                    let Some((meta, slot)) = ike_in.get_mut(i) else { continue };
+                    let result = engine.handle_udp(now(), io.ike_addr, meta.from, &mut slot[meta.range.clone()]);
+                    forward(io, result.ok().flatten().map(|r| r.start + meta.range.start..r.end + meta.range.start), slot).await;
+                }
+            }
+            r = io.natt.recv_batch(&mut natt_in) => {
+                let n = r?;
+                for i in 0..n {
+                    let Some((meta, slot)) = natt_in.get_mut(i) else { continue };
+                    let result = engine.handle_udp(now(), io.natt_addr, meta.from, &mut slot[meta.range.clone()]);
+                    forward(io, result.ok().flatten().map(|r| r.start + meta.range.start..r.end + meta.range.start), slot).await;
+                }
+            }
+            r = io.esp.recv_batch(&mut esp_in) => {
+                let n = r?;
+                for i in 0..n {
+                    let Some((meta, slot)) = esp_in.get_mut(i) else { continue };
+                    let result = engine.handle_esp(now(), meta.from.ip(), &mut slot[meta.range.clone()]);
+                    forward(io, result.ok().flatten().map(|r| r.start + meta.range.start..r.end + meta.range.start), slot).await;
+                }
+            }
+            r = io.tun.recv(&mut tun_buf[HEADROOM..SLOT - TAILROOM]) => {
+                let n = r?;
+                if let Ok(out) = engine.handle_tun(&mut tun_buf, HEADROOM..HEADROOM + n) {
+                    send(io, &out, &tun_buf, &mut esp_out).await;
+                }
+            }
+            () = sleep => engine.handle_timeout(now()),
+            _ = tokio::signal::ctrl_c() => break,
+            _ = terminate.recv() => break,
+        }
+        while let Some(out) = engine.poll_transmit(now(), &mut out_buf) {
+            send(io, &out, &out_buf, &mut esp_out).await;
+        }
+        while let Some(event) = engine.lns_mut().poll_event() {
+            log(&event);
+        }
+    }
+    tracing::info!("shutting down");
+    Ok(())
+}
+
+/// Writes a decapsulated IP packet to the TUN device.
+async fn forward(io: &Io, packet: Option<std::ops::Range<usize>>, slot: &[u8]) {
+    if let Some(p) = packet.and_then(|r| slot.get(r))
+        && let Err(e) = io.tun.send(p).await
+    {
+        tracing::debug!(%e, "TUN write failed");
+    }
+}
+
+async fn send(io: &Io, out: &Out, buf: &[u8], esp: &mut SendBatch) {
+    let Some(bytes) = buf.get(out.range.clone()) else { return };
+    let result = match out.route {
+        Route::Udp { local, remote, non_esp_marker } => {
+            let socket = if local.port() == 4500 { &io.natt } else { &io.ike };
+            if non_esp_marker {
+                let mut marked = Vec::with_capacity(bytes.len() + 4);
+                marked.extend_from_slice(&[0; 4]);
+                marked.extend_from_slice(bytes);
+                socket.send_to(&marked, remote).await
+            } else {
+                socket.send_to(bytes, remote).await
+            }
+        }
+        Route::Esp { remote } => {
+            esp.clear();
+            if let Some(slot) = esp.next_slot().and_then(|s| s.get_mut(..bytes.len())) {
+                slot.copy_from_slice(bytes);
+                esp.push(SocketAddr::new(remote, 0), 0..bytes.len());
+            }
+            io.esp.send_batch(esp).await
+        }
+    };
+    if let Err(e) = result {
+        tracing::debug!(%e, "send failed");
+    }
+}
+
+fn log(event: &LnsEvent) {
+    match event {
+        LnsEvent::Connected { peer, user, address, method } => {
+            tracing::info!(%peer, %user, %address, method = method.name(), "user connected");
+        }
+        LnsEvent::Disconnected { peer, user, address, reason } => {
+            tracing::info!(%peer, user = user.as_deref().unwrap_or("-"), address = ?address, ?reason, "user disconnected");
+        }
+        LnsEvent::AuthFailed { peer, user } => tracing::warn!(%peer, %user, "authentication failed"),
+    }
+}

@@ -1,0 +1,70 @@
+//! `l2sec-server`: the L2TP/IPsec LNS.
+#![forbid(unsafe_code)]
+
+use anyhow::Context as _;
+use clap::{Parser, Subcommand};
+use l2sec_server::config::Config;
+use l2sec_server::logging::{self, LogFormat};
+use l2sec_server::{driver, setup, state};
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+/// L2TP/IPsec server for the built-in VPN clients of Windows, macOS, iOS, Android and Linux.
+#[derive(Debug, Parser)]
+#[command(version, about)]
+struct Cli {
+    /// Log format.
+    #[arg(long, value_enum, default_value = "human", global = true)]
+    log_format: LogFormat,
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Runs the server (needs root or CAP_NET_ADMIN + CAP_NET_RAW + CAP_NET_BIND_SERVICE).
+    Run {
+        /// Configuration file (TOML); every field is optional.
+        #[arg(long, short)]
+        config: Option<PathBuf>,
+    },
+    /// Checks a configuration file and exits.
+    CheckConfig {
+        /// The file to check.
+        file: PathBuf,
+    },
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    logging::init(cli.log_format, "info");
+    let result = match cli.command {
+        Command::CheckConfig { file } => check(&file),
+        Command::Run { config } => run(config),
+    };
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            tracing::error!("{e:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn env(name: &str) -> Option<String> {
+    std::env::var(name).ok()
+}
+
+fn check(file: &std::path::Path) -> anyhow::Result<()> {
+    let config = Config::load(Some(file), env)?;
+    tracing::info!(pool = %config.pool_net(), rules = config.policy.rules().len(), "configuration is valid");
+    Ok(())
+}
+
+fn run(path: Option<PathBuf>) -> anyhow::Result<()> {
+    let config = Config::load(path.as_deref(), env)?;
+    let secrets = state::secrets(&config).context("preparing the PSK and users")?;
+    let engine = setup::engine(&config, secrets, state::seed()?).map_err(anyhow::Error::msg)?;
+    let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build()?;
+    runtime.block_on(driver::run(&config, engine))
+}
