@@ -4,4 +4,5 @@
 //! Filled as the engines land; the protocol crates carry their own unit and pair tests.
 #![forbid(unsafe_code)]
 
+pub mod netns;
 pub mod sim;

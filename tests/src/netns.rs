@@ -1,0 +1,136 @@
+//! Network namespaces for end-to-end tests: the reference topology, created with unique names and
+//! deleted when the guard drops (also when the test fails).
+//!
+//! ```text
+//!  {p}-mobile (2.2.2.10) ──veth── (2.2.2.2) {p}-lns (192.168.1.254) ──veth── (192.168.1.1) {p}-intranet
+//! ```
+
+use std::io;
+use std::process::{Command, Output};
+
+/// Runs `ip` with `args` and fails on a non-zero exit.
+///
+/// # Errors
+/// When `ip` is missing or the command fails.
+pub fn ip(args: &[&str]) -> io::Result<()> {
+    let out = Command::new("ip").args(args).output()?;
+    if out.status.success() {
+        Ok(())
+    } else {
+        Err(io::Error::other(format!(
+            "ip {}: {}",
+            args.join(" "),
+            String::from_utf8_lossy(&out.stderr).trim()
+        )))
+    }
+}
+
+/// Whether this process can create namespaces (root with `ip` available).
+#[must_use]
+pub fn available() -> bool {
+    Command::new("ip")
+        .args(["netns", "list"])
+        .output()
+        .is_ok_and(|o| o.status.success())
+        && Command::new("id")
+            .arg("-u")
+            .output()
+            .is_ok_and(|o| o.stdout.starts_with(b"0"))
+}
+
+/// The reference topology; dropping it deletes every namespace it made.
+#[derive(Debug)]
+pub struct Topology {
+    prefix: String,
+    made: Vec<String>,
+}
+
+impl Topology {
+    /// Creates `{prefix}-mobile`, `{prefix}-lns` and `{prefix}-intranet` with their links.
+    ///
+    /// # Errors
+    /// When a namespace or link cannot be created (whatever was made is removed).
+    pub fn reference(prefix: &str) -> io::Result<Self> {
+        let mut t = Self {
+            prefix: prefix.to_owned(),
+            made: Vec::new(),
+        };
+        for name in ["mobile", "lns", "intranet"] {
+            let ns = t.ns(name);
+            let _ = ip(&["netns", "del", &ns]);
+            ip(&["netns", "add", &ns])?;
+            t.made.push(ns.clone());
+            ip(&["-n", &ns, "link", "set", "lo", "up"])?;
+        }
+        let (mobile, lns, intranet) = (t.ns("mobile"), t.ns("lns"), t.ns("intranet"));
+        t.link(&mobile, "2.2.2.10/24", &lns, "2.2.2.2/24", "m")?;
+        t.link(&lns, "192.168.1.254/24", &intranet, "192.168.1.1/24", "i")?;
+        ip(&[
+            "-n",
+            &intranet,
+            "route",
+            "add",
+            "172.16.1.0/24",
+            "via",
+            "192.168.1.254",
+        ])?;
+        Ok(t)
+    }
+
+    /// The full name of namespace `role`.
+    #[must_use]
+    pub fn ns(&self, role: &str) -> String {
+        format!("{}-{role}", self.prefix)
+    }
+
+    fn link(&self, a: &str, a_addr: &str, b: &str, b_addr: &str, tag: &str) -> io::Result<()> {
+        let (ea, eb) = (
+            format!("{}{tag}a", self.prefix),
+            format!("{}{tag}b", self.prefix),
+        );
+        ip(&["link", "add", &ea, "type", "veth", "peer", "name", &eb])?;
+        ip(&["link", "set", &ea, "netns", a])?;
+        ip(&["link", "set", &eb, "netns", b])?;
+        ip(&["-n", a, "addr", "add", a_addr, "dev", &ea])?;
+        ip(&["-n", b, "addr", "add", b_addr, "dev", &eb])?;
+        ip(&["-n", a, "link", "set", &ea, "up"])?;
+        ip(&["-n", b, "link", "set", &eb, "up"])
+    }
+
+    /// Runs `program args…` inside namespace `role` and waits for it.
+    ///
+    /// # Errors
+    /// When it cannot be started.
+    pub fn run(&self, role: &str, program: &str, args: &[&str]) -> io::Result<Output> {
+        Command::new("ip")
+            .args(["netns", "exec", &self.ns(role), program])
+            .args(args)
+            .output()
+    }
+
+    /// Starts `program args…` inside namespace `role` in the background.
+    ///
+    /// # Errors
+    /// When it cannot be started.
+    pub fn spawn(
+        &self,
+        role: &str,
+        program: &str,
+        args: &[&str],
+    ) -> io::Result<std::process::Child> {
+        Command::new("ip")
+            .args(["netns", "exec", &self.ns(role), program])
+            .args(args)
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+    }
+}
+
+impl Drop for Topology {
+    fn drop(&mut self) {
+        for ns in self.made.drain(..) {
+            let _ = ip(&["netns", "del", &ns]);
+        }
+    }
+}
