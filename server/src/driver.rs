@@ -46,7 +46,9 @@ pub async fn run(config: &Config, mut engine: Engine<ChaCha20Rng>) -> anyhow::Re
     })
     .context("opening the TUN device (needs CAP_NET_ADMIN)")?;
     let mut routes = RouteTable::new().context("route table")?;
-    routes.add_via_device(config.pool_net(), tun.name()).context("routing the pool to the TUN device")?;
+    routes
+        .add_via_device(config.pool_net(), tun.name())
+        .context("routing the pool to the TUN device")?;
     if config.ip_forward {
         std::fs::write("/proc/sys/net/ipv4/ip_forward", "1").context("enabling IPv4 forwarding")?;
     }
@@ -138,10 +140,20 @@ async fn forward(io: &Io, packet: Option<std::ops::Range<usize>>, slot: &[u8]) {
 }
 
 async fn send(io: &Io, out: &Out, buf: &[u8], esp: &mut SendBatch) {
-    let Some(bytes) = buf.get(out.range.clone()) else { return };
+    let Some(bytes) = buf.get(out.range.clone()) else {
+        return;
+    };
     let result = match out.route {
-        Route::Udp { local, remote, non_esp_marker } => {
-            let socket = if local.port() == 4500 { &io.natt } else { &io.ike };
+        Route::Udp {
+            local,
+            remote,
+            non_esp_marker,
+        } => {
+            let socket = if local.port() == 4500 {
+                &io.natt
+            } else {
+                &io.ike
+            };
             if non_esp_marker {
                 let mut marked = Vec::with_capacity(bytes.len() + 4);
                 marked.extend_from_slice(&[0; 4]);
@@ -167,12 +179,24 @@ async fn send(io: &Io, out: &Out, buf: &[u8], esp: &mut SendBatch) {
 
 fn log(event: &LnsEvent) {
     match event {
-        LnsEvent::Connected { peer, user, address, method } => {
+        LnsEvent::Connected {
+            peer,
+            user,
+            address,
+            method,
+        } => {
             tracing::info!(%peer, %user, %address, method = method.name(), "user connected");
         }
-        LnsEvent::Disconnected { peer, user, address, reason } => {
+        LnsEvent::Disconnected {
+            peer,
+            user,
+            address,
+            reason,
+        } => {
             tracing::info!(%peer, user = user.as_deref().unwrap_or("-"), address = ?address, ?reason, "user disconnected");
         }
-        LnsEvent::AuthFailed { peer, user } => tracing::warn!(%peer, %user, "authentication failed"),
+        LnsEvent::AuthFailed { peer, user } => {
+            tracing::warn!(%peer, %user, "authentication failed")
+        }
     }
 }

@@ -65,6 +65,8 @@ fn run(path: Option<PathBuf>) -> anyhow::Result<()> {
     let config = Config::load(path.as_deref(), env)?;
     let secrets = state::secrets(&config).context("preparing the PSK and users")?;
     let engine = setup::engine(&config, secrets, state::seed()?).map_err(anyhow::Error::msg)?;
-    let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build()?;
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()?;
     runtime.block_on(driver::run(&config, engine))
 }

@@ -32,18 +32,32 @@ fn method(m: AuthMethod) -> Method {
 ///
 /// # Errors
 /// A message when the pool cannot be built (bad range, static addresses outside it).
-pub fn engine(config: &Config, secrets: Secrets, seed: [u8; 32]) -> Result<Engine<ChaCha20Rng>, String> {
+pub fn engine(
+    config: &Config,
+    secrets: Secrets,
+    seed: [u8; 32],
+) -> Result<Engine<ChaCha20Rng>, String> {
     let mut rng = ChaCha20Rng::from_seed(seed);
     let reserved: Vec<_> = secrets.users.static_addresses().collect();
-    let pool = Pool::new(config.pool_range.0, config.pool_range.1, &[config.local_address], &reserved)?;
+    let pool = Pool::new(
+        config.pool_range.0,
+        config.pool_range.1,
+        &[config.local_address],
+        &reserved,
+    )?;
     let l2tp = l2tp::Config {
         host_name: config.l2tp_host_name.as_bytes().to_vec(),
-        secret: config.l2tp_secret.as_ref().map(|s| l2tp::Secret::new(s.expose().as_bytes())),
+        secret: config
+            .l2tp_secret
+            .as_ref()
+            .map(|s| l2tp::Secret::new(s.expose().as_bytes())),
         hello_interval: config.hello_interval,
         limits: l2tp::Limits {
             max_tunnels: usize::try_from(config.max_tunnels).unwrap_or(usize::MAX),
-            max_tunnels_per_address: usize::try_from(config.max_tunnels_per_peer).unwrap_or(usize::MAX),
-            max_sessions_per_tunnel: usize::try_from(config.max_sessions_per_tunnel).unwrap_or(usize::MAX),
+            max_tunnels_per_address: usize::try_from(config.max_tunnels_per_peer)
+                .unwrap_or(usize::MAX),
+            max_sessions_per_tunnel: usize::try_from(config.max_sessions_per_tunnel)
+                .unwrap_or(usize::MAX),
             ..l2tp::Limits::default()
         },
         ..l2tp::Config::default()
@@ -61,8 +75,19 @@ pub fn engine(config: &Config, secrets: Secrets, seed: [u8; 32]) -> Result<Engin
         ..ppp::ServerConfig::default()
     };
     let dns = [config.dns.first().copied(), config.dns.get(1).copied()];
-    let lns_config = LnsConfig { l2tp: Arc::new(l2tp), ppp: Arc::new(ppp), local: config.local_address, dns };
-    let lns = Lns::new(lns_config, pool, secrets.users, config.policy.clone(), ChaCha20Rng::from_rng(&mut rng));
+    let lns_config = LnsConfig {
+        l2tp: Arc::new(l2tp),
+        ppp: Arc::new(ppp),
+        local: config.local_address,
+        dns,
+    };
+    let lns = Lns::new(
+        lns_config,
+        pool,
+        secrets.users,
+        config.policy.clone(),
+        ChaCha20Rng::from_rng(&mut rng),
+    );
     let mut ike = ike::endpoint::Config::new(secrets.psk.expose());
     ike.phase1.policy.lifetime = config.ike_lifetime;
     ike.phase2.lifetime = config.sa_lifetime;
@@ -78,8 +103,20 @@ mod tests {
     #[test]
     fn defaults_build_an_engine() {
         let config = Config::load(None, |_| None).unwrap();
-        let users = Users::parse("users.toml", "[[user]]\nname = \"hb@hb\"\npassword = \"admin@123\"\n").unwrap();
-        let engine = engine(&config, Secrets { psk: Secret::new(b"k"), users }, [7; 32]).unwrap();
+        let users = Users::parse(
+            "users.toml",
+            "[[user]]\nname = \"hb@hb\"\npassword = \"admin@123\"\n",
+        )
+        .unwrap();
+        let engine = engine(
+            &config,
+            Secrets {
+                psk: Secret::new(b"k"),
+                users,
+            },
+            [7; 32],
+        )
+        .unwrap();
         assert_eq!(engine.lns().pool().size(), 99, "172.16.1.2-100");
         assert_eq!(engine.child_sas(), 0);
     }

@@ -15,15 +15,22 @@ use std::path::Path;
 /// When the OS generator fails.
 pub fn seed() -> anyhow::Result<[u8; 32]> {
     let mut seed = [0u8; 32];
-    SystemRandom::new().fill(&mut seed).map_err(|_| anyhow::anyhow!("the system random generator failed"))?;
+    SystemRandom::new()
+        .fill(&mut seed)
+        .map_err(|_| anyhow::anyhow!("the system random generator failed"))?;
     Ok(seed)
 }
 
 fn random_text(len: usize) -> anyhow::Result<String> {
     const ALPHABET: &[u8] = b"abcdefghijkmnpqrstuvwxyzABCDEFGHJKLMNPQRSTUVWXYZ23456789";
     let mut bytes = vec![0u8; len];
-    SystemRandom::new().fill(&mut bytes).map_err(|_| anyhow::anyhow!("the system random generator failed"))?;
-    Ok(bytes.iter().map(|b| char::from(ALPHABET[usize::from(*b) % ALPHABET.len()])).collect())
+    SystemRandom::new()
+        .fill(&mut bytes)
+        .map_err(|_| anyhow::anyhow!("the system random generator failed"))?;
+    Ok(bytes
+        .iter()
+        .map(|b| char::from(ALPHABET[usize::from(*b) % ALPHABET.len()]))
+        .collect())
 }
 
 fn write_private(path: &Path, text: &str) -> anyhow::Result<()> {
@@ -32,7 +39,11 @@ fn write_private(path: &Path, text: &str) -> anyhow::Result<()> {
     if let Some(dir) = path.parent() {
         std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
     }
-    let mut f = std::fs::OpenOptions::new().write(true).create_new(true).mode(0o600).open(path)
+    let mut f = std::fs::OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .mode(0o600)
+        .open(path)
         .with_context(|| format!("creating {}", path.display()))?;
     f.write_all(text.as_bytes())?;
     Ok(())
@@ -50,9 +61,15 @@ pub fn secrets(config: &Config) -> anyhow::Result<Secrets> {
             if !path.exists() {
                 let psk = random_text(24)?;
                 write_private(&path, &psk)?;
-                #[expect(clippy::print_stderr, reason = "the generated secret is shown once, on purpose, to the operator")]
+                #[expect(
+                    clippy::print_stderr,
+                    reason = "the generated secret is shown once, on purpose, to the operator"
+                )]
                 {
-                    eprintln!("l2sec-server: generated pre-shared key (kept in {}): {psk}", path.display());
+                    eprintln!(
+                        "l2sec-server: generated pre-shared key (kept in {}): {psk}",
+                        path.display()
+                    );
                 }
             }
             Secret::new(std::fs::read_to_string(&path)?.trim().as_bytes())
@@ -63,12 +80,19 @@ pub fn secrets(config: &Config) -> anyhow::Result<Secrets> {
         let password = random_text(12)?;
         let text = format!("[[user]]\nname = \"vpn\"\npassword = \"{password}\"\n");
         write_private(users_path, &text)?;
-        #[expect(clippy::print_stderr, reason = "the generated user is shown once, on purpose, to the operator")]
+        #[expect(
+            clippy::print_stderr,
+            reason = "the generated user is shown once, on purpose, to the operator"
+        )]
         {
-            eprintln!("l2sec-server: generated user 'vpn' with password {password} (kept in {})", users_path.display());
+            eprintln!(
+                "l2sec-server: generated user 'vpn' with password {password} (kept in {})",
+                users_path.display()
+            );
         }
     }
-    let text = std::fs::read_to_string(users_path).with_context(|| format!("reading {}", users_path.display()))?;
+    let text = std::fs::read_to_string(users_path)
+        .with_context(|| format!("reading {}", users_path.display()))?;
     let users = Users::parse(&users_path.display().to_string(), &text)?;
     Ok(Secrets { psk, users })
 }

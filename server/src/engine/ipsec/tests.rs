@@ -146,12 +146,18 @@ struct World {
     server: Engine<ChaCha20Rng>,
     laptop: Laptop,
     tun: Vec<Vec<u8>>,
+    /// When false the laptop vanished: nothing reaches it or comes from it.
+    connected: bool,
 }
 
 impl World {
     /// Everything the laptop sends reaches the server and back, until quiet.
     fn exchange(&mut self) {
         let mut buf = [0u8; 4096];
+        if !self.connected {
+            while self.server.poll_transmit(self.now, &mut buf).is_some() {}
+            return;
+        }
         let server_ip: IpAddr = "2.2.2.2".parse().unwrap();
         let mut progress = true;
         while progress {
@@ -309,15 +315,16 @@ impl World {
             if done(self) {
                 return true;
             }
-            let next = [
-                self.server.poll_timeout(),
+            let laptop = [
                 self.laptop.ike.poll_timeout(),
                 self.laptop.l2tp.poll_timeout(),
                 self.laptop.ppp.as_ref().and_then(Session::poll_timeout),
-            ]
-            .into_iter()
-            .flatten()
-            .min();
+            ];
+            let next = [self.server.poll_timeout()]
+                .into_iter()
+                .chain(laptop.into_iter().filter(|_| self.connected))
+                .flatten()
+                .min();
             let Some(next) = next.filter(|n| *n <= end) else {
                 return done(self);
             };
@@ -349,6 +356,7 @@ fn reference_scenario_in_memory_ike_esp_l2tp_ppp_and_a_ping() {
         server: server(),
         laptop,
         tun: Vec::new(),
+        connected: true,
     };
     assert!(w.drive(Duration::from_secs(30), |w| w.laptop.ipv4().is_some()));
     let address = w.laptop.ipv4().unwrap();
@@ -398,5 +406,37 @@ fn reference_scenario_in_memory_ike_esp_l2tp_ppp_and_a_ping() {
             &mut plain
         ),
         Err(Drop::PlainL2tp)
+    );
+}
+
+#[test]
+fn a_vanished_client_is_found_dead_and_its_address_returns_to_the_pool() {
+    let now = t0();
+    let laptop = Laptop::new(now, "203.0.113.5:500".parse().unwrap());
+    let mut w = World {
+        now,
+        server: server(),
+        laptop,
+        tun: Vec::new(),
+        connected: true,
+    };
+    assert!(w.drive(Duration::from_secs(30), |w| w.laptop.ipv4().is_some()));
+    assert_eq!(w.server.lns().pool().in_use(), 1);
+    w.connected = false;
+    let start = w.now;
+    // LCP echo (30 s × 4), L2TP HELLO and IKE DPD all notice; the first one frees everything.
+    assert!(
+        w.drive(Duration::from_secs(600), |w| w.server.lns().pool().in_use()
+            == 0
+            && w.server.lns().sessions() == 0)
+    );
+    let freed_after = w.now - start;
+    assert!(
+        freed_after <= Duration::from_secs(200),
+        "freed after {freed_after:?}"
+    );
+    assert!(
+        w.drive(Duration::from_secs(600), |w| w.server.child_sas() == 0),
+        "ESP SAs go with the dead IKE SA"
     );
 }
