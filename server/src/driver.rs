@@ -23,6 +23,9 @@ const BATCH: usize = 32;
 struct Io {
     ike: UdpSocket,
     natt: UdpSocket,
+    /// UDP 1701, only when plain L2TP is allowed.
+    l2tp: Option<UdpSocket>,
+    l2tp_addr: SocketAddr,
     esp: RawEsp,
     tun: Tun,
     ike_addr: SocketAddr,
@@ -54,9 +57,18 @@ pub async fn run(config: &Config, mut engine: Engine<ChaCha20Rng>) -> anyhow::Re
     }
     let ike_addr = SocketAddr::new(config.listen, 500);
     let natt_addr = SocketAddr::new(config.listen, 4500);
+    let l2tp_addr = SocketAddr::new(config.listen, 1701);
+    let l2tp = if config.allow_plain_l2tp {
+        tracing::warn!("plain L2TP on UDP 1701 is allowed: those sessions are NOT encrypted");
+        Some(UdpSocket::bind(l2tp_addr).with_context(|| format!("binding {l2tp_addr}"))?)
+    } else {
+        None
+    };
     let io = Io {
         ike: UdpSocket::bind(ike_addr).with_context(|| format!("binding {ike_addr}"))?,
         natt: UdpSocket::bind(natt_addr).with_context(|| format!("binding {natt_addr}"))?,
+        l2tp,
+        l2tp_addr,
         esp: RawEsp::bind(config.listen).context("opening the raw ESP socket")?,
         tun,
         ike_addr,
@@ -72,6 +84,7 @@ async fn serve(io: &Io, engine: &mut Engine<ChaCha20Rng>) -> anyhow::Result<()> 
     let mut ike_in = RecvBatch::new(BATCH, SLOT, HEADROOM);
     let mut natt_in = RecvBatch::new(BATCH, SLOT, HEADROOM);
     let mut esp_in = RecvBatch::new(BATCH, SLOT, HEADROOM);
+    let mut l2tp_in = RecvBatch::new(BATCH, SLOT, HEADROOM);
     let mut tun_buf = vec![0u8; SLOT];
     let mut out_buf = vec![0u8; SLOT];
     let mut esp_out = SendBatch::new(BATCH, SLOT);
@@ -98,6 +111,14 @@ async fn serve(io: &Io, engine: &mut Engine<ChaCha20Rng>) -> anyhow::Result<()> 
                 for i in 0..n {
                     let Some((meta, slot)) = natt_in.get_mut(i) else { continue };
                     let result = engine.handle_udp(now(), io.natt_addr, meta.from, &mut slot[meta.range.clone()]);
+                    forward(io, result.ok().flatten().map(|r| r.start + meta.range.start..r.end + meta.range.start), slot).await;
+                }
+            }
+            r = async { match &io.l2tp { Some(s) => s.recv_batch(&mut l2tp_in).await, None => std::future::pending().await } } => {
+                let n = r?;
+                for i in 0..n {
+                    let Some((meta, slot)) = l2tp_in.get_mut(i) else { continue };
+                    let result = engine.handle_udp(now(), io.l2tp_addr, meta.from, &mut slot[meta.range.clone()]);
                     forward(io, result.ok().flatten().map(|r| r.start + meta.range.start..r.end + meta.range.start), slot).await;
                 }
             }

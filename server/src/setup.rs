@@ -93,7 +93,9 @@ pub fn engine(
     ike.phase2.lifetime = config.sa_lifetime;
     ike.dpd_interval = (!config.dpd_interval.is_zero()).then_some(config.dpd_interval);
     ike.dpd_timeout = config.dpd_timeout;
-    Ok(Engine::new(ike, lns, 65_536, rng))
+    let mut engine = Engine::new(ike, lns, 65_536, rng);
+    engine.allow_plain_l2tp(config.allow_plain_l2tp);
+    Ok(engine)
 }
 
 #[cfg(test)]

@@ -32,6 +32,8 @@ pub const TAILROOM: usize = 64;
 const L2TP_PORT: u16 = 1701;
 /// Length of the inner UDP header.
 const UDP_HEADER_LEN: usize = 8;
+/// Peers remembered as speaking plain L2TP.
+const MAX_PLAIN_PEERS: usize = 4096;
 
 /// How a datagram leaves.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -109,6 +111,10 @@ pub struct Engine<R> {
     newest: BTreeMap<SocketAddr, u32>,
     /// Peer → the client's inner L2TP port, learned from its first packet.
     inner_port: BTreeMap<SocketAddr, u16>,
+    /// Accept L2TP on UDP 1701 without IPsec (off unless configured: it is unencrypted).
+    allow_plain_l2tp: bool,
+    /// Peers that spoke plain L2TP, and the local address they reached.
+    plain_peers: BTreeMap<SocketAddr, SocketAddr>,
     rng: R,
 }
 
@@ -127,8 +133,16 @@ impl<R: CryptoRng> Engine<R> {
             children: BTreeMap::new(),
             newest: BTreeMap::new(),
             inner_port: BTreeMap::new(),
+            allow_plain_l2tp: false,
+            plain_peers: BTreeMap::new(),
             rng,
         }
+    }
+
+    /// Accepts L2TP on UDP 1701 outside IPsec (for testing or trusted networks only: nothing
+    /// is encrypted).
+    pub const fn allow_plain_l2tp(&mut self, allow: bool) {
+        self.allow_plain_l2tp = allow;
     }
 
     /// The LNS layer (pool, sessions, counters).
@@ -172,6 +186,16 @@ impl<R: CryptoRng> Engine<R> {
                 }
                 Udp4500::Esp => self.esp_in(now, remote, buf),
             },
+            L2TP_PORT if self.allow_plain_l2tp => {
+                if self.plain_peers.len() < MAX_PLAIN_PEERS
+                    || self.plain_peers.contains_key(&remote)
+                {
+                    self.plain_peers.insert(remote, local);
+                }
+                let result = self.lns.handle_l2tp(now, remote, buf).map_err(Drop::Lns);
+                self.pump(now);
+                result
+            }
             L2TP_PORT => Err(Drop::PlainL2tp),
             _ => {
                 let result = self.ike.handle_datagram(now, path, buf).map_err(Drop::Ike);
@@ -242,6 +266,20 @@ impl<R: CryptoRng> Engine<R> {
 
     /// Wraps the inner L2TP datagram at `buf[l2tp]` in UDP and ESP for `peer`.
     fn seal(&mut self, peer: SocketAddr, buf: &mut [u8], l2tp: Range<usize>) -> Result<Out, Drop> {
+        if let Some(local) = self
+            .plain_peers
+            .get(&peer)
+            .filter(|_| self.allow_plain_l2tp)
+        {
+            return Ok(Out {
+                route: Route::Udp {
+                    local: *local,
+                    remote: peer,
+                    non_esp_marker: false,
+                },
+                range: l2tp,
+            });
+        }
         let spi = *self.newest.get(&peer).ok_or(Drop::NoSa)?;
         let child = *self.children.get(&spi).ok_or(Drop::NoSa)?;
         let start = l2tp.start.checked_sub(UDP_HEADER_LEN).ok_or(Drop::NoRoom)?;

@@ -440,3 +440,48 @@ fn a_vanished_client_is_found_dead_and_its_address_returns_to_the_pool() {
         "ESP SAs go with the dead IKE SA"
     );
 }
+
+#[test]
+fn plain_l2tp_only_when_allowed() {
+    let now = t0();
+    let mut lac = l2tp::Endpoint::new(
+        Arc::new(l2tp::Config::default()),
+        ChaCha20Rng::seed_from_u64(9),
+    );
+    lac.connect(now, "2.2.2.2:1701".parse().unwrap()).unwrap();
+    let mut buf = [0u8; 2048];
+    let n = lac.poll_transmit(now, &mut buf).unwrap().len;
+    let sccrq = buf[..n].to_vec();
+    let (local, remote): (SocketAddr, SocketAddr) = (
+        "2.2.2.2:1701".parse().unwrap(),
+        "203.0.113.5:1701".parse().unwrap(),
+    );
+    let mut engine = server();
+    assert_eq!(
+        engine.handle_udp(now, local, remote, &mut sccrq.clone()),
+        Err(Drop::PlainL2tp)
+    );
+    assert!(
+        engine.poll_transmit(now, &mut buf).is_none(),
+        "refused without a reply"
+    );
+    engine.allow_plain_l2tp(true);
+    assert_eq!(
+        engine.handle_udp(now, local, remote, &mut sccrq.clone()),
+        Ok(None)
+    );
+    let out = engine.poll_transmit(now, &mut buf).expect("SCCRP");
+    assert_eq!(
+        out.route,
+        Route::Udp {
+            local,
+            remote,
+            non_esp_marker: false
+        }
+    );
+    let mut sccrp = buf[out.range].to_vec();
+    assert!(
+        lac.handle_datagram(now, "2.2.2.2:1701".parse().unwrap(), &mut sccrp)
+            .is_ok()
+    );
+}
