@@ -11,11 +11,12 @@
 //! exchanges are capped in total and per source address and expire after
 //! [`Config::exchange_timeout`].
 
+use crate::ikev1::cert::Certificates;
 use crate::ikev1::informational::{self, Deleted, Info};
 use crate::ikev1::keys::Secret;
 use crate::ikev1::main_mode::{
-    self, AuthSent, AwaitAuth, AwaitKe, InitSent, KeSent, NatState, Path, PeerId, Phase1Config,
-    Phase1Sa, Refusal,
+    self, AuthSent, Authentication, AwaitAuth, AwaitKe, InitSent, KeSent, NatState, Path, PeerId,
+    Phase1Config, Phase1Sa, Refusal,
 };
 use crate::ikev1::phase2::Phase2Policy;
 use crate::ikev1::quick_mode::{self, ChildSa, QuickInitiator, QuickResponder};
@@ -26,12 +27,13 @@ use crate::wire::{
 use rand_core::CryptoRng;
 use std::collections::{BTreeMap, BTreeSet, VecDeque};
 use std::net::SocketAddr;
-use std::time::{Duration, Instant};
+use std::sync::Arc;
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 /// Endpoint settings.
 #[derive(Debug, Clone)]
 pub struct Config {
-    /// Phase-1 policy and pre-shared key.
+    /// Phase-1 policy and authentication (pre-shared key or certificates).
     pub phase1: Phase1Config,
     /// ESP policy.
     pub phase2: Phase2Policy,
@@ -57,10 +59,22 @@ impl Config {
     /// Defaults around a pre-shared key.
     #[must_use]
     pub fn new(psk: &[u8]) -> Self {
+        Self::with_authentication(Authentication::PreSharedKey(Secret::new(psk)))
+    }
+
+    /// Defaults around certificates (RSA signatures, RFC 2409 §5.1). The driver must also
+    /// keep the endpoint's wall clock set ([`Endpoint::set_wall_clock`]): certificate validity
+    /// is checked against it.
+    #[must_use]
+    pub fn with_certificates(certificates: Arc<Certificates>) -> Self {
+        Self::with_authentication(Authentication::Certificates(certificates))
+    }
+
+    fn with_authentication(auth: Authentication) -> Self {
         Self {
             phase1: Phase1Config {
                 policy: main_mode_default_policy(),
-                psk: Secret::new(psk),
+                auth,
             },
             phase2: Phase2Policy::default(),
             max_half_open: 1024,
@@ -271,6 +285,10 @@ pub struct Endpoint<R> {
     out: VecDeque<(Transmit, Vec<u8>)>,
     events: VecDeque<Event>,
     stats: Stats,
+    /// The driver's pairing of a monotonic instant with the time of day, from which the wall
+    /// clock at any later `now` is derived (certificate validity). Unset, the wall clock reads
+    /// as the Unix epoch, when no certificate is valid: certificate checks fail closed.
+    wall_clock: Option<(Instant, SystemTime)>,
 }
 
 fn key_of(h: &Header<&[u8]>) -> Cookies {
@@ -289,6 +307,23 @@ impl<R: CryptoRng> Endpoint<R> {
             out: VecDeque::new(),
             events: VecDeque::new(),
             stats: Stats::default(),
+            wall_clock: None,
+        }
+    }
+
+    /// Tells the endpoint that the time of day was `wall` at `at`. Certificate validity is
+    /// checked at `wall + (now - at)`; a driver re-anchors now and then so that adjustments of
+    /// the system clock are followed.
+    pub fn set_wall_clock(&mut self, at: Instant, wall: SystemTime) {
+        self.wall_clock = Some((at, wall));
+    }
+
+    /// The time of day at `now`, as the driver last told it.
+    fn wall_clock_at(&self, now: Instant) -> SystemTime {
+        match self.wall_clock {
+            None => UNIX_EPOCH,
+            Some((at, wall)) if now >= at => wall.checked_add(now - at).unwrap_or(wall),
+            Some((at, wall)) => wall.checked_sub(at - now).unwrap_or(wall),
         }
     }
 
@@ -505,11 +540,12 @@ impl<R: CryptoRng> Endpoint<R> {
             return Ok(());
         }
         let mut buf = [0u8; MAX_MESSAGE];
+        let wall_clock = self.wall_clock_at(now);
         let result: Result<Option<(Half, usize)>, Refusal> = match &mut p.state {
             Half::AwaitKe(s) => s
                 .on_key_exchange(message, &mut self.rng, &mut buf)
                 .map(|(n, len)| Some((Half::AwaitAuth(Box::new(n)), len))),
-            Half::AwaitAuth(s) => match s.on_auth(message, &mut buf) {
+            Half::AwaitAuth(s) => match s.on_auth(message, &mut buf, wall_clock) {
                 Ok((sa, len)) => {
                     let out = buf[..len].to_vec();
                     let path = if p.path.remote == path.remote {
@@ -529,7 +565,7 @@ impl<R: CryptoRng> Endpoint<R> {
             Half::KeSent(s) => s
                 .on_key_exchange(message, &mut buf)
                 .map(|(n, len)| Some((Half::AuthSent(Box::new(n)), len))),
-            Half::AuthSent(s) => match s.on_auth(message) {
+            Half::AuthSent(s) => match s.on_auth(message, wall_clock) {
                 Ok(sa) => {
                     self.establish(now, sa, p.path, message.to_vec(), Vec::new());
                     return Ok(());
@@ -570,6 +606,11 @@ impl<R: CryptoRng> Endpoint<R> {
                     Refusal::AuthenticationFailed
                         | Refusal::NoProposalChosen
                         | Refusal::InvalidKeyInformation
+                        | Refusal::CertificateInvalid
+                        | Refusal::CertificateExpired
+                        | Refusal::UntrustedCertificate
+                        | Refusal::IdMismatch
+                        | Refusal::CertTypeUnsupported
                 ) && matches!(
                     p.state,
                     Half::AwaitAuth(_) | Half::AuthSent(_) | Half::InitSent(_) | Half::KeSent(_)

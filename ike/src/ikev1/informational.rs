@@ -192,7 +192,7 @@ mod tests {
     fn pair(rng: &mut ChaCha8Rng) -> (Phase1Sa, Phase1Sa) {
         let config = Phase1Config {
             policy: Phase1Policy::default(),
-            psk: Secret::new(b"k"),
+            auth: main_mode::Authentication::PreSharedKey(Secret::new(b"k")),
         };
         let ipath = Path {
             local: "10.0.0.2:500".parse().unwrap(),
@@ -208,8 +208,8 @@ mod tests {
         let (mut i2, n) = i1.on_choice(&b[..m], rng, &mut a).unwrap();
         let (r2, m) = r1.on_key_exchange(&a[..n], rng, &mut b).unwrap();
         let (i3, n) = i2.on_key_exchange(&b[..m], &mut a).unwrap();
-        let (rsa, m) = r2.on_auth(&a[..n], &mut b).unwrap();
-        (i3.on_auth(&b[..m]).unwrap(), rsa)
+        let (rsa, m) = r2.on_auth(&a[..n], &mut b, std::time::UNIX_EPOCH).unwrap();
+        (i3.on_auth(&b[..m], std::time::UNIX_EPOCH).unwrap(), rsa)
     }
 
     #[test]

@@ -1,42 +1,94 @@
-//! IKEv1 Main Mode with pre-shared keys (RFC 2409 §5, §5.4), both roles, one type per state.
+//! IKEv1 Main Mode with pre-shared keys (RFC 2409 §5.4) or RSA signatures and X.509
+//! certificates (RFC 2409 §5.1), both roles, one type per state.
 //!
 //! | # | direction | payloads | state after (responder / initiator) |
 //! |---|-----------|----------|--------------------------------------|
 //! | 1 | I → R | SA, VID… | `AwaitKe` / `InitSent` |
 //! | 2 | R → I | SA (one transform), VID… | |
-//! | 3 | I → R | KE, Ni, NAT-D… | `AwaitAuth` / `KeSent` |
-//! | 4 | R → I | KE, Nr, NAT-D… | |
-//! | 5 | I → R | *IDii, HASH_I [, N(INITIAL-CONTACT)]* | `Phase1Sa` / `AuthSent` |
-//! | 6 | R → I | *IDir, HASH_R* | — / `Phase1Sa` |
+//! | 3 | I → R | KE, Ni [, CR…], NAT-D… | `AwaitAuth` / `KeSent` |
+//! | 4 | R → I | KE, Nr [, CR…], NAT-D… | |
+//! | 5 | I → R | *IDii, HASH_I \| CERT…, SIG_I [, N(INITIAL-CONTACT)]* | `Phase1Sa` / `AuthSent` |
+//! | 6 | R → I | *IDir, HASH_R \| CERT…, SIG_R* | — / `Phase1Sa` |
+//!
+//! With certificates, CR payloads name our trusted CAs, and messages 5 and 6 carry our ID (the
+//! subject DN of our certificate unless configured otherwise), our chain in CERT payloads and
+//! SIG = the RSA signature of HASH_I / HASH_R (see [`super::rsa`]); the peer's chain, ID and
+//! signature are checked by [`super::cert::Certificates::verify_peer`] at a wall-clock time the
+//! caller passes in.
 //!
 //! Transitions borrow the current state and return the next one, so a malformed or forged
 //! message leaves the exchange exactly as it was. A [`Phase1Sa`] holds an [`Authenticated`]
-//! proof that only the HASH_I / HASH_R check can construct: no SA exists without verification.
+//! proof that only the HASH or SIG check can construct: no SA exists without verification.
 
+use super::cert::{Certificates, MAX_PEER_CERTIFICATES};
 use super::keys::{
     Phase1Auth, Phase1HashInputs, Phase1Inputs, Phase1Keys, Secret, exchange_iv, phase1_iv,
 };
 use super::nat::{NatTVersion, VID_DPD, nat_d};
-use super::proposal::{Phase1Policy, Phase1Suite, choose, decode};
+use super::proposal::{Phase1Policy, Phase1Suite, choose_for, decode};
 use crate::crypto::{Cipher, DhKeyPair};
 use crate::wire::{
-    Chain, Cookie, DOI_IPSEC, ExchangeType, FLAG_ENCRYPTION, HEADER_LEN, Header, IdType,
-    Identification, KEY_IKE, MessageId, MessageWriter, Notification, NotifyType, PayloadType,
-    Payloads, ProtocolId, SIT_IDENTITY_ONLY, SecurityAssociation,
+    AuthMethod, Chain, Cookie, DOI_IPSEC, ExchangeType, FLAG_ENCRYPTION, HEADER_LEN, Header,
+    IdType, Identification, KEY_IKE, MessageId, MessageWriter, Notification, NotifyType,
+    PayloadType, Payloads, ProtocolId, SIT_IDENTITY_ONLY, SecurityAssociation,
 };
 use rand_core::CryptoRng;
 use std::net::{IpAddr, SocketAddr};
-use std::time::Duration;
+use std::sync::Arc;
+use std::time::{Duration, SystemTime};
 use subtle::ConstantTimeEq;
+
+/// How phase 1 authenticates: one method per configuration.
+#[derive(Debug, Clone)]
+pub enum Authentication {
+    /// Pre-shared key (RFC 2409 §5.4); only PSK transforms are offered and accepted.
+    PreSharedKey(Secret),
+    /// RSA signatures with X.509 certificates (RFC 2409 §5.1); only RSA-signature transforms
+    /// are offered and accepted.
+    Certificates(Arc<Certificates>),
+}
+
+impl Authentication {
+    /// The Authentication Method attribute this choice offers and accepts (RFC 2409 App. A).
+    #[must_use]
+    pub const fn method(&self) -> AuthMethod {
+        match self {
+            Self::PreSharedKey(_) => AuthMethod::PSK,
+            Self::Certificates(_) => AuthMethod::RSA_SIGNATURES,
+        }
+    }
+
+    fn key_schedule(&self) -> Phase1Auth<'_> {
+        match self {
+            Self::PreSharedKey(psk) => Phase1Auth::PreSharedKey(psk.expose()),
+            Self::Certificates(_) => Phase1Auth::Signature,
+        }
+    }
+
+    /// Our ID payload body: our address with a PSK, the configured ID with certificates
+    /// (RFC 2407 §4.6.2; protocol and port 0 in phase 1).
+    fn id_body(&self, local: SocketAddr) -> Vec<u8> {
+        match self {
+            Self::PreSharedKey(_) => id_body(local),
+            Self::Certificates(c) => {
+                let id = c.local_id();
+                [&[id.id_type.0, 0, 0, 0][..], &id.data].concat()
+            }
+        }
+    }
+}
 
 /// Settings of one side of phase 1.
 #[derive(Debug, Clone)]
 pub struct Phase1Config {
     /// Accepted (responder) or offered (initiator) suites.
     pub policy: Phase1Policy,
-    /// The pre-shared key.
-    pub psk: Secret,
+    /// Pre-shared key or certificates.
+    pub auth: Authentication,
 }
+
+/// Certificate encoding "X.509 Certificate - Signature" (RFC 2408 §3.9).
+const CERT_X509_SIGNATURE: u8 = 4;
 
 /// The transport addresses of an exchange, as the driver sees them.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -68,6 +120,22 @@ pub enum Refusal {
     /// The message does not belong to this exchange (cookies, exchange type, flags).
     #[error("not for this exchange")]
     Unexpected,
+    /// A peer certificate that does not parse, lacks a usable RSA key, is not allowed to sign,
+    /// carries an unknown critical extension, or is missing.
+    #[error("invalid certificate")]
+    CertificateInvalid,
+    /// A certificate on the peer's path is outside its validity period.
+    #[error("certificate expired or not yet valid")]
+    CertificateExpired,
+    /// The peer's certificate does not chain to a CA we trust.
+    #[error("untrusted certificate")]
+    UntrustedCertificate,
+    /// The peer's ID is not named by its certificate, or not one our policy admits.
+    #[error("ID does not match the certificate or policy")]
+    IdMismatch,
+    /// A CERT payload in an encoding other than X.509 signature.
+    #[error("certificate type unsupported")]
+    CertTypeUnsupported,
 }
 
 impl Refusal {
@@ -81,6 +149,11 @@ impl Refusal {
             Self::InvalidIdInformation => Some(NotifyType::INVALID_ID_INFORMATION),
             Self::Malformed => Some(NotifyType::PAYLOAD_MALFORMED),
             Self::Unexpected => None,
+            Self::CertificateInvalid | Self::CertificateExpired | Self::UntrustedCertificate => {
+                Some(NotifyType::INVALID_CERTIFICATE)
+            }
+            Self::IdMismatch => Some(NotifyType::INVALID_ID_INFORMATION),
+            Self::CertTypeUnsupported => Some(NotifyType::CERT_TYPE_UNSUPPORTED),
         }
     }
 }
@@ -346,6 +419,107 @@ fn decrypt(
     Ok((body, next_iv))
 }
 
+/// CR payloads naming our trusted CAs (RFC 2408 §3.10), with certificates only.
+fn write_certificate_requests(
+    m: &mut MessageWriter<'_>,
+    auth: &Authentication,
+) -> Result<(), codec::NoSpace> {
+    if let Authentication::Certificates(c) = auth {
+        for dn in c.ca_names() {
+            m.payload(PayloadType::CR, |w| {
+                w.put_slice(&[CERT_X509_SIGNATURE])?;
+                w.put_slice(dn)
+            })?;
+        }
+    }
+    Ok(())
+}
+
+/// What vouches for our identity in message 5 or 6.
+enum Proof {
+    /// HASH_I or HASH_R itself (RFC 2409 §5.4).
+    Hash(Secret),
+    /// The RSA signature of HASH_I or HASH_R (RFC 2409 §5.1).
+    Signature(Vec<u8>),
+}
+
+fn our_proof(auth: &Authentication, hash: Secret) -> Result<Proof, Refusal> {
+    match auth {
+        Authentication::PreSharedKey(_) => Ok(Proof::Hash(hash)),
+        Authentication::Certificates(c) => c.sign(hash.expose()).map(Proof::Signature),
+    }
+}
+
+/// Writes ID and HASH, or ID, CERT… (our chain) and SIG.
+fn write_identity(
+    m: &mut MessageWriter<'_>,
+    auth: &Authentication,
+    id_b: &[u8],
+    proof: &Proof,
+) -> Result<(), codec::NoSpace> {
+    m.payload(PayloadType::ID, |w| w.put_slice(id_b))?;
+    match proof {
+        Proof::Hash(hash) => m.payload(PayloadType::HASH, |w| w.put_slice(hash.expose())),
+        Proof::Signature(sig) => {
+            if let Authentication::Certificates(c) = auth {
+                for der in c.chain() {
+                    m.payload(PayloadType::CERT, |w| {
+                        w.put_slice(&[CERT_X509_SIGNATURE])?;
+                        w.put_slice(der)
+                    })?;
+                }
+            }
+            m.payload(PayloadType::SIG, |w| w.put_slice(sig))
+        }
+    }
+}
+
+/// Checks the peer's ID and its HASH or SIG: the only place an [`Authenticated`] is made.
+/// `expected_hash` computes HASH_I or HASH_R over the peer's ID payload body.
+fn authenticate(
+    auth: &Authentication,
+    payloads: &[crate::wire::Payload<'_>],
+    expected_hash: impl FnOnce(&[u8]) -> Secret,
+    wall_clock: SystemTime,
+) -> Result<(Authenticated, PeerId), Refusal> {
+    let id_b = only(payloads, PayloadType::ID)?;
+    match auth {
+        Authentication::PreSharedKey(_) => {
+            let hash = only(payloads, PayloadType::HASH)?;
+            // RFC 2409 §5.4: the peer's HASH must equal the one we compute.
+            if !bool::from(expected_hash(id_b).expose().ct_eq(hash)) {
+                return Err(Refusal::AuthenticationFailed);
+            }
+            let authenticated = Authenticated(());
+            Ok((authenticated, check_peer_id(id_b)?))
+        }
+        Authentication::Certificates(c) => {
+            let signature = only(payloads, PayloadType::SIG)?;
+            let peer_id = check_peer_id(id_b)?;
+            let mut chain = Vec::new();
+            for p in payloads.iter().filter(|p| p.kind == PayloadType::CERT) {
+                let (&encoding, der) = p.body.split_first().ok_or(Refusal::Malformed)?;
+                // RFC 2408 §3.9: we take X.509 signature certificates and nothing else.
+                if encoding != CERT_X509_SIGNATURE {
+                    return Err(Refusal::CertTypeUnsupported);
+                }
+                if chain.len() == MAX_PEER_CERTIFICATES {
+                    return Err(Refusal::CertificateInvalid);
+                }
+                chain.push(der);
+            }
+            let key = c.verify_peer(&chain, &peer_id, wall_clock)?;
+            // RFC 2409 §5.1: SIG is the peer's signature over HASH_I or HASH_R, made with the
+            // key its certificate binds to its identity.
+            if !key.verify_raw(expected_hash(id_b).expose(), signature) {
+                return Err(Refusal::AuthenticationFailed);
+            }
+            let authenticated = Authenticated(());
+            Ok((authenticated, peer_id))
+        }
+    }
+}
+
 fn random_cookie<R: CryptoRng + ?Sized>(rng: &mut R) -> Cookie {
     loop {
         let mut c = [0u8; 8];
@@ -382,7 +556,7 @@ fn write_sa_with_one_transform(
 #[derive(Debug)]
 pub struct AwaitKe {
     path: Path,
-    psk: Secret,
+    auth: Authentication,
     cky_i: Cookie,
     cky_r: Cookie,
     suite: Phase1Suite,
@@ -413,7 +587,8 @@ pub fn respond<R: CryptoRng + ?Sized>(
     if sa.doi != DOI_IPSEC || sa.situation != SIT_IDENTITY_ONLY {
         return Err(Refusal::NoProposalChosen);
     }
-    let choice = choose(&config.policy, &sa).ok_or(Refusal::NoProposalChosen)?;
+    let choice =
+        choose_for(&config.policy, config.auth.method(), &sa).ok_or(Refusal::NoProposalChosen)?;
     let vendors = vendors(payloads.iter().copied());
     let cky_i = h.initiator_cookie();
     let cky_r = random_cookie(rng);
@@ -432,7 +607,7 @@ pub fn respond<R: CryptoRng + ?Sized>(
     let len = m.finish().map_err(|_| Refusal::Malformed)?.len();
     let state = AwaitKe {
         path,
-        psk: config.psk.clone(),
+        auth: config.auth.clone(),
         cky_i,
         cky_r,
         suite: choice.suite,
@@ -496,6 +671,7 @@ fn write_nat_d(
 #[derive(Debug)]
 pub struct AwaitAuth {
     path: Path,
+    auth: Authentication,
     cky_i: Cookie,
     cky_r: Cookie,
     suite: Phase1Suite,
@@ -557,7 +733,7 @@ impl AwaitKe {
         );
         let keys = Phase1Keys::derive(&Phase1Inputs {
             prf: self.suite.prf(),
-            auth: Phase1Auth::PreSharedKey(self.psk.expose()),
+            auth: self.auth.key_schedule(),
             ni: &ni,
             nr: &nr,
             gxy: shared.as_bytes(),
@@ -577,6 +753,7 @@ impl AwaitKe {
         let written = (|| {
             m.payload(PayloadType::KE, |w| w.put_slice(&gxr))?;
             m.payload(PayloadType::NONCE, |w| w.put_slice(&nr))?;
+            write_certificate_requests(&mut m, &self.auth)?;
             write_nat_d(&mut m, self.vendors.nat_t, &self.suite, cookies, self.path)
         })();
         written.map_err(|_| Refusal::Malformed)?;
@@ -584,6 +761,7 @@ impl AwaitKe {
         let iv = phase1_iv(self.suite.hash, &gxi, &gxr, self.suite.cipher.block_len());
         let state = AwaitAuth {
             path: self.path,
+            auth: self.auth.clone(),
             cky_i: self.cky_i,
             cky_r: self.cky_r,
             suite: self.suite,
@@ -607,13 +785,20 @@ impl AwaitAuth {
         self.nat
     }
 
-    /// Verifies message 5 and answers with message 6.
+    /// Verifies message 5 and answers with message 6. `wall_clock` is the current time of day,
+    /// against which certificate validity is checked (unused with a pre-shared key).
     ///
     /// # Errors
-    /// [`Refusal::AuthenticationFailed`] when HASH_I does not verify (a wrong pre-shared key
-    /// usually shows as a message that does not decrypt to a payload chain: also reported as
-    /// authentication failure).
-    pub fn on_auth(&self, message: &[u8], out: &mut [u8]) -> Result<(Phase1Sa, usize), Refusal> {
+    /// [`Refusal::AuthenticationFailed`] when HASH_I or SIG_I does not verify (a wrong pre-shared
+    /// key usually shows as a message that does not decrypt to a payload chain: also reported as
+    /// authentication failure); with certificates, the certificate refusals of
+    /// [`Certificates::verify_peer`] and [`Refusal::CertTypeUnsupported`].
+    pub fn on_auth(
+        &self,
+        message: &[u8],
+        out: &mut [u8],
+        wall_clock: SystemTime,
+    ) -> Result<(Phase1Sa, usize), Refusal> {
         let h = header(message, Some(self.cky_i), Some(self.cky_r))?;
         let cipher = Cipher::new(self.suite.cipher, self.keys.encryption_key().expose())
             .map_err(|_| Refusal::Malformed)?;
@@ -622,28 +807,28 @@ impl AwaitAuth {
         // Garbage after decryption almost always means the keys differ: the PSK is wrong.
         let payloads =
             collect(h.next_payload(), &plain).map_err(|_| Refusal::AuthenticationFailed)?;
-        let idii = only(&payloads, PayloadType::ID)?;
-        let hash = only(&payloads, PayloadType::HASH)?;
-        let expected = self.keys.phase1_hash(&Phase1HashInputs {
-            initiator: true,
-            gxi: &self.gxi,
-            gxr: &self.gxr,
-            cky_i: self.cky_i,
-            cky_r: self.cky_r,
-            sai_b: &self.sai_b,
-            id_b: idii,
-        });
-        if !bool::from(expected.expose().ct_eq(hash)) {
-            return Err(Refusal::AuthenticationFailed);
-        }
-        let authenticated = Authenticated(());
-        let peer_id = check_peer_id(idii)?;
+        let (authenticated, peer_id) = authenticate(
+            &self.auth,
+            &payloads,
+            |idii| {
+                self.keys.phase1_hash(&Phase1HashInputs {
+                    initiator: true,
+                    gxi: &self.gxi,
+                    gxr: &self.gxr,
+                    cky_i: self.cky_i,
+                    cky_r: self.cky_r,
+                    sai_b: &self.sai_b,
+                    id_b: idii,
+                })
+            },
+            wall_clock,
+        )?;
         let initial_contact = payloads
             .iter()
             .filter(|p| p.kind == PayloadType::NOTIFY)
             .filter_map(|p| Notification::parse(p.body).ok())
             .any(|n| n.kind == NotifyType::INITIAL_CONTACT);
-        let idir = id_body(self.path.local);
+        let idir = self.auth.id_body(self.path.local);
         let hash_r = self.keys.phase1_hash(&Phase1HashInputs {
             initiator: false,
             gxi: &self.gxi,
@@ -653,15 +838,13 @@ impl AwaitAuth {
             sai_b: &self.sai_b,
             id_b: &idir,
         });
+        let proof = our_proof(&self.auth, hash_r)?;
         let (len, last_block) = write_encrypted(
             out,
             (self.cky_i, self.cky_r),
             (&self.suite, &cipher),
             &iv6,
-            |m| {
-                m.payload(PayloadType::ID, |w| w.put_slice(&idir))?;
-                m.payload(PayloadType::HASH, |w| w.put_slice(hash_r.expose()))
-            },
+            |m| write_identity(m, &self.auth, &idir, &proof),
         )?;
         let sa = Phase1Sa {
             cky_i: self.cky_i,
@@ -685,7 +868,7 @@ impl AwaitAuth {
 #[derive(Debug)]
 pub struct InitSent {
     path: Path,
-    psk: Secret,
+    auth: Authentication,
     policy: Phase1Policy,
     cky_i: Cookie,
     sai_b: Vec<u8>,
@@ -714,6 +897,7 @@ pub fn initiate<R: CryptoRng + ?Sized>(
         .collect();
     let count = u8::try_from(suites.len()).map_err(|_| Refusal::Malformed)?;
     let lifetime = config.policy.lifetime;
+    let method = config.auth.method();
     let mut m = MessageWriter::new(
         out,
         cky_i,
@@ -734,7 +918,7 @@ pub fn initiate<R: CryptoRng + ?Sized>(
                     let number = u8::try_from(i + 1).unwrap_or(u8::MAX);
                     transforms.put(w, PayloadType::TRANSFORM, |w| {
                         w.put_slice(&[number, KEY_IKE, 0, 0])?;
-                        suite.write_attributes(w, lifetime)
+                        suite.write_attributes_for(w, lifetime, method)
                     })?;
                 }
                 Ok(())
@@ -761,7 +945,7 @@ pub fn initiate<R: CryptoRng + ?Sized>(
     Ok((
         InitSent {
             path,
-            psk: config.psk.clone(),
+            auth: config.auth.clone(),
             policy: config.policy.clone(),
             cky_i,
             sai_b,
@@ -774,7 +958,7 @@ pub fn initiate<R: CryptoRng + ?Sized>(
 #[derive(Debug)]
 pub struct KeSent {
     path: Path,
-    psk: Secret,
+    auth: Authentication,
     cky_i: Cookie,
     cky_r: Cookie,
     suite: Phase1Suite,
@@ -820,13 +1004,14 @@ impl InitSent {
         let written = (|| {
             m.payload(PayloadType::KE, |w| w.put_slice(pair.public_value()))?;
             m.payload(PayloadType::NONCE, |w| w.put_slice(&ni))?;
+            write_certificate_requests(&mut m, &self.auth)?;
             write_nat_d(&mut m, vendors.nat_t, &suite, cookies, self.path)
         })();
         written.map_err(|_| Refusal::Malformed)?;
         let len = m.finish().map_err(|_| Refusal::Malformed)?.len();
         let state = KeSent {
             path: self.path,
-            psk: self.psk.clone(),
+            auth: self.auth.clone(),
             cky_i: self.cky_i,
             cky_r,
             suite,
@@ -864,6 +1049,9 @@ impl InitSent {
             return Err(Refusal::NoProposalChosen);
         }
         let offer = decode(transform.attributes());
+        if offer.auth != self.auth.method() {
+            return Err(Refusal::NoProposalChosen);
+        }
         let suite = offer
             .suite
             .filter(|s| self.policy.suites.contains(s))
@@ -881,6 +1069,7 @@ impl InitSent {
 /// Initiator after message 5.
 #[derive(Debug)]
 pub struct AuthSent {
+    auth: Authentication,
     cky_i: Cookie,
     cky_r: Cookie,
     suite: Phase1Suite,
@@ -895,7 +1084,7 @@ pub struct AuthSent {
 }
 
 impl KeSent {
-    /// Takes message 4 and sends message 5 (IDii, HASH_I, INITIAL-CONTACT).
+    /// Takes message 4 and sends message 5 (IDii, HASH_I or CERT… and SIG_I, INITIAL-CONTACT).
     ///
     /// # Errors
     /// [`Refusal::InvalidKeyInformation`] for a bad KE or nonce (the exchange cannot go on:
@@ -930,7 +1119,7 @@ impl KeSent {
         );
         let keys = Phase1Keys::derive(&Phase1Inputs {
             prf: self.suite.prf(),
-            auth: Phase1Auth::PreSharedKey(self.psk.expose()),
+            auth: self.auth.key_schedule(),
             ni: &self.ni,
             nr: &nr,
             gxy: shared.as_bytes(),
@@ -941,7 +1130,7 @@ impl KeSent {
         let cipher = Cipher::new(self.suite.cipher, keys.encryption_key().expose())
             .map_err(|_| Refusal::Malformed)?;
         let iv = phase1_iv(self.suite.hash, &gxi, &gxr, self.suite.cipher.block_len());
-        let idii = id_body(self.path.local);
+        let idii = self.auth.id_body(self.path.local);
         let hash_i = keys.phase1_hash(&Phase1HashInputs {
             initiator: true,
             gxi: &gxi,
@@ -951,9 +1140,9 @@ impl KeSent {
             sai_b: &self.sai_b,
             id_b: &idii,
         });
+        let proof = our_proof(&self.auth, hash_i)?;
         let (len, iv6) = write_encrypted(out, cookies, (&self.suite, &cipher), &iv, |m| {
-            m.payload(PayloadType::ID, |w| w.put_slice(&idii))?;
-            m.payload(PayloadType::HASH, |w| w.put_slice(hash_i.expose()))?;
+            write_identity(m, &self.auth, &idii, &proof)?;
             m.payload(PayloadType::NOTIFY, |w| {
                 w.put_u32(DOI_IPSEC)?;
                 w.put_slice(&[ProtocolId::ISAKMP.0, 16])?;
@@ -963,6 +1152,7 @@ impl KeSent {
             })
         })?;
         let state = AuthSent {
+            auth: self.auth.clone(),
             cky_i: self.cky_i,
             cky_r: self.cky_r,
             suite: self.suite,
@@ -987,33 +1177,35 @@ impl AuthSent {
         self.nat
     }
 
-    /// Verifies message 6: the SA is established.
+    /// Verifies message 6: the SA is established. `wall_clock` is the current time of day,
+    /// against which certificate validity is checked (unused with a pre-shared key).
     ///
     /// # Errors
-    /// [`Refusal::AuthenticationFailed`] when HASH_R does not verify.
-    pub fn on_auth(&self, message: &[u8]) -> Result<Phase1Sa, Refusal> {
+    /// [`Refusal::AuthenticationFailed`] when HASH_R or SIG_R does not verify; with
+    /// certificates, the certificate refusals of [`Certificates::verify_peer`].
+    pub fn on_auth(&self, message: &[u8], wall_clock: SystemTime) -> Result<Phase1Sa, Refusal> {
         let h = header(message, Some(self.cky_i), Some(self.cky_r))?;
         let cipher = Cipher::new(self.suite.cipher, self.keys.encryption_key().expose())
             .map_err(|_| Refusal::Malformed)?;
         let (plain, last_block) = decrypt(&h, &cipher, self.suite.cipher.block_len(), &self.iv)?;
         let payloads =
             collect(h.next_payload(), &plain).map_err(|_| Refusal::AuthenticationFailed)?;
-        let idir = only(&payloads, PayloadType::ID)?;
-        let hash = only(&payloads, PayloadType::HASH)?;
-        let expected = self.keys.phase1_hash(&Phase1HashInputs {
-            initiator: false,
-            gxi: &self.gxi,
-            gxr: &self.gxr,
-            cky_i: self.cky_i,
-            cky_r: self.cky_r,
-            sai_b: &self.sai_b,
-            id_b: idir,
-        });
-        if !bool::from(expected.expose().ct_eq(hash)) {
-            return Err(Refusal::AuthenticationFailed);
-        }
-        let authenticated = Authenticated(());
-        let peer_id = check_peer_id(idir)?;
+        let (authenticated, peer_id) = authenticate(
+            &self.auth,
+            &payloads,
+            |idir| {
+                self.keys.phase1_hash(&Phase1HashInputs {
+                    initiator: false,
+                    gxi: &self.gxi,
+                    gxr: &self.gxr,
+                    cky_i: self.cky_i,
+                    cky_r: self.cky_r,
+                    sai_b: &self.sai_b,
+                    id_b: idir,
+                })
+            },
+            wall_clock,
+        )?;
         Ok(Phase1Sa {
             cky_i: self.cky_i,
             cky_r: self.cky_r,

@@ -32,7 +32,7 @@ impl Phase1Suite {
         }
     }
 
-    /// Writes this suite as transform attributes (initiator offers).
+    /// Writes this suite as transform attributes with pre-shared-key authentication.
     ///
     /// # Errors
     /// [`codec::NoSpace`].
@@ -40,6 +40,19 @@ impl Phase1Suite {
         &self,
         w: &mut codec::Writer<'_>,
         lifetime: Duration,
+    ) -> Result<(), codec::NoSpace> {
+        self.write_attributes_for(w, lifetime, AuthMethod::PSK)
+    }
+
+    /// Writes this suite as transform attributes (initiator offers) with authentication `auth`.
+    ///
+    /// # Errors
+    /// [`codec::NoSpace`].
+    pub fn write_attributes_for(
+        &self,
+        w: &mut codec::Writer<'_>,
+        lifetime: Duration,
+        auth: AuthMethod,
     ) -> Result<(), codec::NoSpace> {
         let (enc, key_bits) = match self.cipher {
             CipherAlgorithm::TripleDesCbc => (EncryptionAlgorithm::TRIPLE_DES_CBC, None),
@@ -59,7 +72,7 @@ impl Phase1Suite {
             HashAlgorithm::Sha512 => WireHash::SHA2_512,
         };
         AttributeWriter::short(w, Phase1Attribute::HASH.0, hash.0)?;
-        AttributeWriter::short(w, Phase1Attribute::AUTH_METHOD.0, AuthMethod::PSK.0)?;
+        AttributeWriter::short(w, Phase1Attribute::AUTH_METHOD.0, auth.0)?;
         AttributeWriter::short(w, Phase1Attribute::GROUP.0, self.group.id())?;
         AttributeWriter::short(w, Phase1Attribute::LIFE_TYPE.0, LifeType::SECONDS.0)?;
         AttributeWriter::number(
@@ -208,11 +221,22 @@ pub struct Choice<'a> {
 /// offers by preference, RFC 2408 §4.2).
 #[must_use]
 pub fn choose<'a>(policy: &Phase1Policy, sa: &SecurityAssociation<'a>) -> Option<Choice<'a>> {
+    choose_for(policy, AuthMethod::PSK, sa)
+}
+
+/// Picks the first offered transform with authentication method `auth` that our policy
+/// accepts (RFC 2408 §4.2: offers come in the peer's order of preference).
+#[must_use]
+pub fn choose_for<'a>(
+    policy: &Phase1Policy,
+    auth: AuthMethod,
+    sa: &SecurityAssociation<'a>,
+) -> Option<Choice<'a>> {
     for proposal in sa.proposals().filter(|p| p.protocol == ProtocolId::ISAKMP) {
         for transform in proposal.transforms().filter(|t| t.id == KEY_IKE) {
             let offer = decode(transform.attributes());
             let Some(suite) = offer.suite else { continue };
-            if offer.auth != AuthMethod::PSK || !policy.suites.contains(&suite) {
+            if offer.auth != auth || !policy.suites.contains(&suite) {
                 continue;
             }
             let lifetime = offer

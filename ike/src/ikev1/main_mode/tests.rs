@@ -9,7 +9,7 @@ fn config(psk: &str, suites: Vec<Phase1Suite>) -> Phase1Config {
             suites,
             ..Phase1Policy::default()
         },
-        psk: Secret::new(psk.as_bytes()),
+        auth: Authentication::PreSharedKey(Secret::new(psk.as_bytes())),
     }
 }
 
@@ -49,8 +49,8 @@ fn handshake(
     let (mut i2, n) = i1.on_choice(&b[..m], &mut rng, &mut a)?;
     let (r2, m) = r1.on_key_exchange(&a[..n], &mut rng, &mut b)?;
     let (i3, n) = i2.on_key_exchange(&b[..m], &mut a)?;
-    let (rsa, m) = r2.on_auth(&a[..n], &mut b)?;
-    let isa = i3.on_auth(&b[..m])?;
+    let (rsa, m) = r2.on_auth(&a[..n], &mut b, std::time::UNIX_EPOCH)?;
+    let isa = i3.on_auth(&b[..m], std::time::UNIX_EPOCH)?;
     Ok((isa, rsa))
 }
 
@@ -191,10 +191,10 @@ fn tampered_or_foreign_messages_leave_the_responder_state_intact() {
     // IKEv1 has no MAC over the ciphertext: a change in the first block garbles the ID
     // payload, which HASH_I covers.
     msg5[HEADER_LEN] ^= 1;
-    assert!(r2.on_auth(&msg5, &mut b).is_err());
+    assert!(r2.on_auth(&msg5, &mut b, std::time::UNIX_EPOCH).is_err());
     msg5[HEADER_LEN] ^= 1;
-    let (rsa, m) = r2.on_auth(&msg5, &mut b).unwrap();
-    assert!(i3.on_auth(&b[..m]).is_ok());
+    let (rsa, m) = r2.on_auth(&msg5, &mut b, std::time::UNIX_EPOCH).unwrap();
+    assert!(i3.on_auth(&b[..m], std::time::UNIX_EPOCH).is_ok());
     assert_eq!(
         rsa.suite,
         Phase1Policy::default().suites[0],

@@ -13,7 +13,7 @@ const SERVER: &str = "2.2.2.2:500";
 fn phase1(nat: bool, rng: &mut ChaCha8Rng) -> (Phase1Sa, Phase1Sa, Path, Path) {
     let config = Phase1Config {
         policy: Phase1Policy::default(),
-        psk: Psk::new(b"k"),
+        auth: main_mode::Authentication::PreSharedKey(Psk::new(b"k")),
     };
     let client: SocketAddr = CLIENT.parse().unwrap();
     let server: SocketAddr = SERVER.parse().unwrap();
@@ -38,8 +38,13 @@ fn phase1(nat: bool, rng: &mut ChaCha8Rng) -> (Phase1Sa, Phase1Sa, Path, Path) {
     let (mut i2, n) = i1.on_choice(&b[..m], rng, &mut a).unwrap();
     let (r2, m) = r1.on_key_exchange(&a[..n], rng, &mut b).unwrap();
     let (i3, n) = i2.on_key_exchange(&b[..m], &mut a).unwrap();
-    let (rsa, m) = r2.on_auth(&a[..n], &mut b).unwrap();
-    (i3.on_auth(&b[..m]).unwrap(), rsa, ipath, rpath)
+    let (rsa, m) = r2.on_auth(&a[..n], &mut b, std::time::UNIX_EPOCH).unwrap();
+    (
+        i3.on_auth(&b[..m], std::time::UNIX_EPOCH).unwrap(),
+        rsa,
+        ipath,
+        rpath,
+    )
 }
 
 fn quick(
