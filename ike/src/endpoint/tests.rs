@@ -28,18 +28,21 @@ struct Net {
 
 impl Net {
     fn new(seed: u64, loss: f64) -> Self {
+        Self::with_configs(
+            seed,
+            loss,
+            Config::new(b"interop-test-psk"),
+            Config::new(b"interop-test-psk"),
+        )
+    }
+
+    fn with_configs(seed: u64, loss: f64, client: Config, server: Config) -> Self {
         let now = t0();
         Self {
             start: now,
             now,
-            client: Endpoint::new(
-                Config::new(b"interop-test-psk"),
-                ChaCha8Rng::seed_from_u64(seed),
-            ),
-            server: Endpoint::new(
-                Config::new(b"interop-test-psk"),
-                ChaCha8Rng::seed_from_u64(seed + 1000),
-            ),
+            client: Endpoint::new(client, ChaCha8Rng::seed_from_u64(seed)),
+            server: Endpoint::new(server, ChaCha8Rng::seed_from_u64(seed + 1000)),
             link: ChaCha8Rng::seed_from_u64(seed + 2000),
             loss,
             in_flight: Vec::new(),
@@ -342,4 +345,53 @@ fn aggressive_mode_is_refused_with_a_notify() {
         crate::wire::Notification::parse(n.body).unwrap().kind,
         NotifyType::UNSUPPORTED_EXCHANGE_TYPE
     );
+}
+
+#[test]
+fn endpoints_with_certificates_negotiate_esp_and_refuse_without_a_wall_clock() {
+    use crate::ikev1::test_pki::{Pki, subject, wall_clock};
+    let pki = Pki::new();
+    let mut n = Net::with_configs(
+        7,
+        0.0,
+        Config::with_certificates(pki.client_credentials()),
+        Config::with_certificates(pki.server_credentials()),
+    );
+    n.client.set_wall_clock(n.now, wall_clock());
+    // The server's anchor is an hour earlier on its monotonic clock: the same time of day.
+    n.server.set_wall_clock(
+        n.now + Duration::from_secs(3600),
+        wall_clock() + Duration::from_secs(3600),
+    );
+    connect(&mut n);
+    assert!(
+        n.drive(Duration::from_secs(10), both_have_children),
+        "client {:?} / server {:?}",
+        n.client_events,
+        n.server_events
+    );
+    let peer = n.server_events.iter().find_map(|e| match e {
+        Event::Phase1Up { peer_id, .. } => Some(peer_id.clone()),
+        _ => None,
+    });
+    assert_eq!(peer.map(|p| p.data), Some(subject(&pki.client)));
+
+    // Without a wall clock the server cannot judge validity and refuses (fail closed).
+    let mut n = Net::with_configs(
+        8,
+        0.0,
+        Config::with_certificates(pki.client_credentials()),
+        Config::with_certificates(pki.server_credentials()),
+    );
+    n.client.set_wall_clock(n.now, wall_clock());
+    connect(&mut n);
+    n.drive(Duration::from_secs(10), both_have_children);
+    assert!(child(&n.server_events).is_none());
+    assert!(n.server_events.iter().any(|e| matches!(
+        e,
+        Event::Refused {
+            refusal: Refusal::CertificateExpired,
+            ..
+        }
+    )));
 }

@@ -2,6 +2,7 @@ use super::*;
 use crate::crypto::{CipherAlgorithm, DhGroup, HashAlgorithm};
 use rand_chacha::ChaCha8Rng;
 use rand_chacha::rand_core::SeedableRng;
+use std::sync::Arc;
 
 fn config(psk: &str, suites: Vec<Phase1Suite>) -> Phase1Config {
     Phase1Config {
@@ -200,4 +201,321 @@ fn tampered_or_foreign_messages_leave_the_responder_state_intact() {
         Phase1Policy::default().suites[0],
         "the first offer wins"
     );
+}
+
+// ---- Certificates (RSA signatures, RFC 2409 §5.1) ----
+
+use crate::ikev1::cert::{Certificates, PeerPolicy};
+use crate::ikev1::test_pki::{Key, Leaf, Pki, ca, subject, wall_clock};
+
+fn cert_config(certs: Arc<Certificates>, suites: Vec<Phase1Suite>) -> Phase1Config {
+    Phase1Config {
+        policy: Phase1Policy {
+            suites,
+            ..Phase1Policy::default()
+        },
+        auth: Authentication::Certificates(certs),
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Side {
+    Initiator,
+    Responder,
+}
+
+/// Runs messages 1–6 at the test wall clock; `edit5` / `edit6` may rewrite the decrypted
+/// message 5 / 6 before it is re-encrypted and delivered. Returns both SAs or the first
+/// refusal with the side that refused.
+fn cert_handshake(
+    initiator: &Phase1Config,
+    responder: &Phase1Config,
+    seed: u64,
+    edit5: impl FnOnce(&mut [u8], &[(PayloadType, std::ops::Range<usize>)]),
+    edit6: impl FnOnce(&mut [u8], &[(PayloadType, std::ops::Range<usize>)]),
+) -> Result<(Phase1Sa, Phase1Sa), (Side, Refusal)> {
+    let mut rng = ChaCha8Rng::seed_from_u64(seed);
+    let (ipath, rpath) = paths(false);
+    let (mut a, mut b) = ([0u8; 4096], [0u8; 4096]);
+    let i = |e| (Side::Initiator, e);
+    let r = |e| (Side::Responder, e);
+    let (i1, n) = initiate(initiator, ipath, &mut rng, &mut a).map_err(i)?;
+    let (r1, m) = respond(responder, rpath, &a[..n], &mut rng, &mut b).map_err(r)?;
+    let (mut i2, n) = i1.on_choice(&b[..m], &mut rng, &mut a).map_err(i)?;
+    let (r2, m) = r1.on_key_exchange(&a[..n], &mut rng, &mut b).map_err(r)?;
+    let (i3, n) = i2.on_key_exchange(&b[..m], &mut a).map_err(i)?;
+    let msg5 = rewrite(&a[..n], &r2.suite, &r2.keys, &r2.iv, edit5);
+    let (rsa, m) = r2.on_auth(&msg5, &mut b, wall_clock()).map_err(r)?;
+    let msg6 = rewrite(&b[..m], &i3.suite, &i3.keys, &i3.iv, edit6);
+    let isa = i3.on_auth(&msg6, wall_clock()).map_err(i)?;
+    Ok((isa, rsa))
+}
+
+/// Decrypts an encrypted Main Mode message, lets `edit` change the plaintext (given the
+/// payloads' positions), and encrypts it again with the same IV.
+fn rewrite(
+    message: &[u8],
+    suite: &Phase1Suite,
+    keys: &Phase1Keys,
+    iv: &[u8],
+    edit: impl FnOnce(&mut [u8], &[(PayloadType, std::ops::Range<usize>)]),
+) -> Vec<u8> {
+    let h = Header::new_checked(message).unwrap();
+    let cipher = Cipher::new(suite.cipher, keys.encryption_key().expose()).unwrap();
+    let (mut plain, _) = decrypt(&h, &cipher, suite.cipher.block_len(), iv).unwrap();
+    let bodies: Vec<_> = collect(h.next_payload(), &plain)
+        .unwrap()
+        .iter()
+        .map(|p| {
+            let start = p.body.as_ptr().addr() - plain.as_ptr().addr();
+            (p.kind, start..start + p.body.len())
+        })
+        .collect();
+    edit(&mut plain, &bodies);
+    cipher.encrypt_cbc(iv, &mut plain).unwrap();
+    [&message[..HEADER_LEN], &plain].concat()
+}
+
+fn keep(_: &mut [u8], _: &[(PayloadType, std::ops::Range<usize>)]) {}
+
+/// Where the body of the first payload of `kind` lies in the plaintext.
+fn body(
+    bodies: &[(PayloadType, std::ops::Range<usize>)],
+    kind: PayloadType,
+) -> std::ops::Range<usize> {
+    bodies.iter().find(|b| b.0 == kind).unwrap().1.clone()
+}
+
+#[test]
+fn certificates_authenticate_both_sides_for_several_suites() {
+    let pki = Pki::new();
+    let suites = [
+        (
+            CipherAlgorithm::AesCbc256,
+            HashAlgorithm::Sha256,
+            DhGroup::Modp2048,
+        ),
+        (
+            CipherAlgorithm::AesCbc128,
+            HashAlgorithm::Sha1,
+            DhGroup::Ecp256,
+        ),
+        (
+            CipherAlgorithm::TripleDesCbc,
+            HashAlgorithm::Md5,
+            DhGroup::Modp1024,
+        ),
+        (
+            CipherAlgorithm::AesCbc192,
+            HashAlgorithm::Sha512,
+            DhGroup::Ecp384,
+        ),
+    ];
+    for (seed, (cipher, hash, group)) in (20..).zip(suites) {
+        let suite = Phase1Suite {
+            cipher,
+            hash,
+            group,
+        };
+        let (isa, rsa) = cert_handshake(
+            &cert_config(pki.client_credentials(), vec![suite]),
+            &cert_config(pki.server_credentials(), Phase1Policy::default().suites),
+            seed,
+            keep,
+            keep,
+        )
+        .unwrap_or_else(|e| panic!("{suite:?}: {e:?}"));
+        assert_eq!((isa.suite, rsa.suite), (suite, suite));
+        assert_eq!(isa.keys.skeyid_d(), rsa.keys.skeyid_d());
+        assert_eq!(isa.last_block, rsa.last_block);
+        assert_eq!(rsa.peer_id.id_type, IdType::DER_ASN1_DN);
+        assert_eq!(rsa.peer_id.data, subject(&pki.client));
+        assert_eq!(isa.peer_id.data, subject(&pki.server));
+        assert!(rsa.initial_contact);
+    }
+}
+
+#[test]
+fn the_auth_method_must_match_on_both_sides() {
+    let pki = Pki::new();
+    let suites = Phase1Policy::default().suites;
+    let err = cert_handshake(
+        &config("k", suites.clone()),
+        &cert_config(pki.server_credentials(), suites.clone()),
+        30,
+        keep,
+        keep,
+    )
+    .unwrap_err();
+    assert_eq!(err, (Side::Responder, Refusal::NoProposalChosen));
+    let err = cert_handshake(
+        &cert_config(pki.client_credentials(), suites.clone()),
+        &config("k", suites),
+        31,
+        keep,
+        keep,
+    )
+    .unwrap_err();
+    assert_eq!(err, (Side::Responder, Refusal::NoProposalChosen));
+}
+
+#[test]
+fn a_client_certificate_from_another_ca_is_refused_by_the_responder() {
+    let pki = Pki::new();
+    let (_, rogue_ca) = ca("l2sec test CA", Key::Rogue);
+    let forged = Leaf::client().issue(&rogue_ca, Key::Rogue);
+    let client = Certificates::new(
+        vec![forged],
+        &Key::Client.der(),
+        vec![pki.ca.clone()],
+        PeerPolicy::AnyCertified,
+    )
+    .unwrap();
+    let suites = Phase1Policy::default().suites;
+    let err = cert_handshake(
+        &cert_config(Arc::new(client), suites.clone()),
+        &cert_config(pki.server_credentials(), suites),
+        32,
+        keep,
+        keep,
+    )
+    .unwrap_err();
+    assert_eq!(err, (Side::Responder, Refusal::UntrustedCertificate));
+    assert_eq!(err.1.notify(), Some(NotifyType::INVALID_CERTIFICATE));
+}
+
+#[test]
+fn an_expired_server_certificate_is_refused_by_the_initiator() {
+    let pki = Pki::new();
+    let expired = Leaf {
+        not_after: (2025, 3, 1),
+        ..Leaf::server()
+    }
+    .issue(&pki.ca_params, Key::Ca);
+    let server = Certificates::new(
+        vec![expired],
+        &Key::Server.der(),
+        vec![pki.ca.clone()],
+        PeerPolicy::AnyCertified,
+    )
+    .unwrap();
+    let suites = Phase1Policy::default().suites;
+    let err = cert_handshake(
+        &cert_config(pki.client_credentials(), suites.clone()),
+        &cert_config(Arc::new(server), suites),
+        33,
+        keep,
+        keep,
+    )
+    .unwrap_err();
+    assert_eq!(err, (Side::Initiator, Refusal::CertificateExpired));
+}
+
+#[test]
+fn ids_the_policy_or_certificate_does_not_admit_are_refused() {
+    let pki = Pki::new();
+    let suites = Phase1Policy::default().suites;
+    // The server admits only a client named "someone else".
+    let picky = Certificates::new(
+        vec![pki.server.clone()],
+        &Key::Server.der(),
+        vec![pki.ca.clone()],
+        PeerPolicy::Only(PeerId {
+            id_type: IdType::USER_FQDN,
+            data: b"someone@example.com".to_vec(),
+        }),
+    )
+    .unwrap();
+    let err = cert_handshake(
+        &cert_config(pki.client_credentials(), suites.clone()),
+        &cert_config(Arc::new(picky), suites.clone()),
+        34,
+        keep,
+        keep,
+    )
+    .unwrap_err();
+    assert_eq!(err, (Side::Responder, Refusal::IdMismatch));
+    assert_eq!(err.1.notify(), Some(NotifyType::INVALID_ID_INFORMATION));
+    // The client expects the server's DN; a certified impostor server is refused by ID.
+    let other = Leaf {
+        cn: "other.example.com",
+        dns: vec!["other.example.com"],
+        ..Leaf::server()
+    }
+    .issue(&pki.ca_params, Key::Ca);
+    let impostor = Certificates::new(
+        vec![other],
+        &Key::Server.der(),
+        vec![pki.ca.clone()],
+        PeerPolicy::AnyCertified,
+    )
+    .unwrap();
+    let err = cert_handshake(
+        &cert_config(pki.client_credentials(), suites.clone()),
+        &cert_config(Arc::new(impostor), suites),
+        35,
+        keep,
+        keep,
+    )
+    .unwrap_err();
+    assert_eq!(err, (Side::Initiator, Refusal::IdMismatch));
+}
+
+#[test]
+fn a_tampered_signature_fails_authentication_on_either_side() {
+    let pki = Pki::new();
+    let suites = Phase1Policy::default().suites;
+    let flip_sig = |plain: &mut [u8], p: &[(PayloadType, std::ops::Range<usize>)]| {
+        plain[body(p, PayloadType::SIG).start + 17] ^= 0x01;
+    };
+    let (i, r) = (
+        cert_config(pki.client_credentials(), suites.clone()),
+        cert_config(pki.server_credentials(), suites),
+    );
+    let err = cert_handshake(&i, &r, 36, flip_sig, keep).unwrap_err();
+    assert_eq!(err, (Side::Responder, Refusal::AuthenticationFailed));
+    assert_eq!(err.1.notify(), Some(NotifyType::AUTHENTICATION_FAILED));
+    let err = cert_handshake(&i, &r, 37, keep, flip_sig).unwrap_err();
+    assert_eq!(err, (Side::Initiator, Refusal::AuthenticationFailed));
+    // A changed ID (still naming nothing the certificate names) is an ID mismatch, and a CERT
+    // payload of another encoding is refused as such.
+    let change_id = |plain: &mut [u8], p: &[(PayloadType, std::ops::Range<usize>)]| {
+        plain[body(p, PayloadType::ID).end - 1] ^= 0x01;
+    };
+    let err = cert_handshake(&i, &r, 38, change_id, keep).unwrap_err();
+    assert_eq!(err, (Side::Responder, Refusal::IdMismatch));
+    let pgp = |plain: &mut [u8], p: &[(PayloadType, std::ops::Range<usize>)]| {
+        plain[body(p, PayloadType::CERT).start] = 2; // PGP certificate (RFC 2408 §3.9)
+    };
+    let err = cert_handshake(&i, &r, 39, pgp, keep).unwrap_err();
+    assert_eq!(err, (Side::Responder, Refusal::CertTypeUnsupported));
+    assert_eq!(err.1.notify(), Some(NotifyType::CERT_TYPE_UNSUPPORTED));
+}
+
+#[test]
+fn certificate_requests_name_our_ca_in_messages_3_and_4() {
+    let pki = Pki::new();
+    let suites = Phase1Policy::default().suites;
+    let (ic, rc) = (
+        cert_config(pki.client_credentials(), suites.clone()),
+        cert_config(pki.server_credentials(), suites),
+    );
+    let mut rng = ChaCha8Rng::seed_from_u64(40);
+    let (ipath, rpath) = paths(false);
+    let (mut a, mut b) = ([0u8; 4096], [0u8; 4096]);
+    let (i1, n) = initiate(&ic, ipath, &mut rng, &mut a).unwrap();
+    let (r1, m) = respond(&rc, rpath, &a[..n], &mut rng, &mut b).unwrap();
+    let (_i2, n) = i1.on_choice(&b[..m], &mut rng, &mut a).unwrap();
+    let (_r2, m) = r1.on_key_exchange(&a[..n], &mut rng, &mut b).unwrap();
+    let expected = [&[4u8][..], &subject(&pki.ca)].concat();
+    for message in [&a[..n], &b[..m]] {
+        let h = Header::new_checked(message).unwrap();
+        let crs: Vec<_> = collect(h.next_payload(), h.body())
+            .unwrap()
+            .into_iter()
+            .filter(|p| p.kind == PayloadType::CR)
+            .map(|p| p.body.to_vec())
+            .collect();
+        assert_eq!(crs, vec![expected.clone()]);
+    }
 }
