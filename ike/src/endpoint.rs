@@ -578,17 +578,24 @@ impl<R: CryptoRng> Endpoint<R> {
                 self.stats.dh_computations +=
                     u64::from(matches!(state, Half::AwaitAuth(_) | Half::KeSent(_)));
                 let out = buf[..len].to_vec();
-                self.send(p.path, &out);
-                let ours = matches!(state, Half::KeSent(_) | Half::AuthSent(_));
-                let new_key = match &state {
-                    Half::KeSent(_) => key,
-                    _ => key,
+                // RFC 3947 §4: an initiator that detected a NAT moves to port 4500 for message 5
+                // and everything after it (with the non-ESP marker).
+                let path = match &state {
+                    Half::AuthSent(s) if s.nat().encapsulate() && p.path.local.port() != 4500 => {
+                        Path {
+                            local: SocketAddr::new(p.path.local.ip(), 4500),
+                            remote: SocketAddr::new(p.path.remote.ip(), 4500),
+                        }
+                    }
+                    _ => p.path,
                 };
+                self.send(path, &out);
+                let ours = matches!(state, Half::KeSent(_) | Half::AuthSent(_));
                 self.pending.insert(
-                    new_key,
+                    key,
                     Pending {
                         state,
-                        path: p.path,
+                        path,
                         last_in: message.to_vec(),
                         last_out: out,
                         // Progress earns the next step a full timeout.

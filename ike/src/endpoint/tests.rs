@@ -24,6 +24,9 @@ struct Net {
     server_events: Vec<Event>,
     connected: bool,
     start: Instant,
+    /// When set, the client sits behind a NAT with this public address: its ports 500 and 4500
+    /// appear as 40500 and 44500.
+    nat: Option<std::net::IpAddr>,
 }
 
 impl Net {
@@ -49,6 +52,7 @@ impl Net {
             client_events: Vec::new(),
             server_events: Vec::new(),
             connected: true,
+            nat: None,
         }
     }
 
@@ -98,10 +102,24 @@ impl Net {
         self.in_flight.sort_by_key(|f| f.0);
         while self.in_flight.first().is_some_and(|f| f.0 <= self.now) {
             let (_, to_server, t, bytes) = self.in_flight.remove(0);
-            // The receiver sees the datagram from the sender's address to its own.
-            let path = Path {
-                local: t.remote,
-                remote: t.local,
+            // The receiver sees the datagram from the sender's address to its own (through the
+            // NAT, if any).
+            let path = match (self.nat, to_server) {
+                (Some(public), true) => Path {
+                    local: t.remote,
+                    remote: SocketAddr::new(public, 40_000 + t.local.port()),
+                },
+                (Some(_), false) => Path {
+                    local: SocketAddr::new(
+                        CLIENT.parse::<SocketAddr>().unwrap().ip(),
+                        t.remote.port() - 40_000,
+                    ),
+                    remote: t.local,
+                },
+                (None, _) => Path {
+                    local: t.remote,
+                    remote: t.local,
+                },
             };
             let to = if to_server {
                 &mut self.server
@@ -394,4 +412,58 @@ fn endpoints_with_certificates_negotiate_esp_and_refuse_without_a_wall_clock() {
             ..
         }
     )));
+}
+
+#[test]
+fn behind_a_nat_the_initiator_floats_to_4500_and_esp_is_udp_encapsulated() {
+    let mut n = Net::new(12, 0.0);
+    n.nat = Some("198.51.100.7".parse().unwrap());
+    connect(&mut n);
+    assert!(
+        n.drive(Duration::from_secs(10), both_have_children),
+        "{:?} / {:?}",
+        n.client_events,
+        n.server_events
+    );
+    let (c, s) = (
+        child(&n.client_events).unwrap(),
+        child(&n.server_events).unwrap(),
+    );
+    assert!(matches!(
+        c.encapsulation,
+        crate::ikev1::phase2::Encapsulation::UdpTransport(_)
+    ));
+    assert_eq!(c.encapsulation, s.encapsulation);
+    let server_path = n
+        .server_events
+        .iter()
+        .find_map(|e| {
+            if let Event::ChildSaUp { path, .. } = e {
+                Some(*path)
+            } else {
+                None
+            }
+        })
+        .unwrap();
+    assert_eq!(
+        server_path.remote,
+        "198.51.100.7:44500".parse().unwrap(),
+        "ESP goes to the NAT's 4500 mapping"
+    );
+    assert_eq!(server_path.local.port(), 4500);
+    let client_path = n
+        .client_events
+        .iter()
+        .find_map(|e| {
+            if let Event::ChildSaUp { path, .. } = e {
+                Some(*path)
+            } else {
+                None
+            }
+        })
+        .unwrap();
+    assert_eq!(
+        (client_path.local.port(), client_path.remote.port()),
+        (4500, 4500)
+    );
 }
