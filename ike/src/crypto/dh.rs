@@ -42,11 +42,13 @@ pub enum DhGroup {
     Ecp256,
     /// Group 20: 384-bit random ECP group, NIST P-384 (RFC 5903 §3.2).
     Ecp384,
+    /// Curve25519 (group 31, RFC 8031 encoding: the 32-byte u coordinate), strongSwan's default.
+    Curve25519,
 }
 
 impl DhGroup {
     /// Every group.
-    pub const ALL: [Self; 7] = [
+    pub const ALL: [Self; 8] = [
         Self::Modp1024,
         Self::Modp1536,
         Self::Modp2048,
@@ -54,6 +56,7 @@ impl DhGroup {
         Self::Modp4096,
         Self::Ecp256,
         Self::Ecp384,
+        Self::Curve25519,
     ];
 
     /// The group for an IKE group number, if we implement it.
@@ -67,6 +70,7 @@ impl DhGroup {
             16 => Some(Self::Modp4096),
             19 => Some(Self::Ecp256),
             20 => Some(Self::Ecp384),
+            31 => Some(Self::Curve25519),
             _ => None,
         }
     }
@@ -82,6 +86,7 @@ impl DhGroup {
             Self::Modp4096 => 16,
             Self::Ecp256 => 19,
             Self::Ecp384 => 20,
+            Self::Curve25519 => 31,
         }
     }
 
@@ -96,6 +101,7 @@ impl DhGroup {
             Self::Modp4096 => 512,
             Self::Ecp256 => 64,
             Self::Ecp384 => 96,
+            Self::Curve25519 => 32,
         }
     }
 
@@ -105,6 +111,7 @@ impl DhGroup {
         match self {
             Self::Ecp256 => 32,
             Self::Ecp384 => 48,
+            Self::Curve25519 => 32,
             Self::Modp1024 | Self::Modp1536 | Self::Modp2048 | Self::Modp3072 | Self::Modp4096 => {
                 self.public_len()
             }
@@ -119,14 +126,14 @@ impl DhGroup {
             Self::Modp1024 | Self::Modp1536 | Self::Modp2048 => 256,
             Self::Modp3072 => 384,
             Self::Modp4096 => 512,
-            Self::Ecp256 | Self::Ecp384 => 0,
+            Self::Ecp256 | Self::Ecp384 | Self::Curve25519 => 0,
         }
     }
 
     /// Whether this is an elliptic-curve group.
     #[must_use]
     pub const fn is_ecp(self) -> bool {
-        matches!(self, Self::Ecp256 | Self::Ecp384)
+        matches!(self, Self::Ecp256 | Self::Ecp384 | Self::Curve25519)
     }
 }
 
@@ -264,7 +271,7 @@ fn modp_dispatch(
         DhGroup::Modp2048 => modp_pow(&P14, base, exponent, bits, out),
         DhGroup::Modp3072 => modp_pow(&P15, base, exponent, bits, out),
         DhGroup::Modp4096 => modp_pow(&P16, base, exponent, bits, out),
-        DhGroup::Ecp256 | DhGroup::Ecp384 => None,
+        DhGroup::Ecp256 | DhGroup::Ecp384 | DhGroup::Curve25519 => None,
     };
     done.ok_or(DhError::InvalidPublicValue)
 }
@@ -276,7 +283,7 @@ fn modp_valid(group: DhGroup, y: &[u8]) -> bool {
         DhGroup::Modp2048 => modp_in_range(&P14, y),
         DhGroup::Modp3072 => modp_in_range(&P15, y),
         DhGroup::Modp4096 => modp_in_range(&P16, y),
-        DhGroup::Ecp256 | DhGroup::Ecp384 => false,
+        DhGroup::Ecp256 | DhGroup::Ecp384 | DhGroup::Curve25519 => false,
     }
 }
 
@@ -312,7 +319,7 @@ impl DhKeyPair {
     /// [`DhError::KeyGeneration`] if ring fails to generate an ECP key.
     pub fn generate<R: CryptoRng + ?Sized>(group: DhGroup, rng: &mut R) -> Result<Self, DhError> {
         match group {
-            DhGroup::Ecp256 | DhGroup::Ecp384 => Self::generate_ecp(group),
+            DhGroup::Ecp256 | DhGroup::Ecp384 | DhGroup::Curve25519 => Self::generate_ecp(group),
             DhGroup::Modp1024
             | DhGroup::Modp1536
             | DhGroup::Modp2048
@@ -359,10 +366,10 @@ impl DhKeyPair {
     }
 
     fn generate_ecp(group: DhGroup) -> Result<Self, DhError> {
-        let alg = if group == DhGroup::Ecp256 {
-            &agreement::ECDH_P256
-        } else {
-            &agreement::ECDH_P384
+        let alg = match group {
+            DhGroup::Ecp256 => &agreement::ECDH_P256,
+            DhGroup::Curve25519 => &agreement::X25519,
+            _ => &agreement::ECDH_P384,
         };
         let rng = ring::rand::SystemRandom::new();
         let key = agreement::EphemeralPrivateKey::generate(alg, &rng)
@@ -370,9 +377,11 @@ impl DhKeyPair {
         let sec1 = key
             .compute_public_key()
             .map_err(|_| DhError::KeyGeneration)?;
-        // RFC 5903 §7: the KE payload carries x || y, without SEC1's 0x04 prefix.
-        let xy = match sec1.as_ref().split_first() {
-            Some((0x04, xy)) if xy.len() == group.public_len() => xy,
+        // RFC 5903 §7: the KE payload carries x || y, without SEC1's 0x04 prefix; RFC 8031 §2:
+        // Curve25519 carries the 32-byte u coordinate as is.
+        let xy = match (group, sec1.as_ref().split_first()) {
+            (DhGroup::Curve25519, _) if sec1.as_ref().len() == group.public_len() => sec1.as_ref(),
+            (_, Some((0x04, xy))) if xy.len() == group.public_len() => xy,
             _ => return Err(DhError::KeyGeneration),
         };
         let mut public = [0u8; MAX_PUBLIC_LEN];
@@ -443,12 +452,16 @@ impl DhKeyPair {
             Private::Ecp(key) => {
                 let alg = key.algorithm();
                 let mut sec1 = [0u8; 1 + 96];
-                sec1[0] = 0x04;
-                sec1.get_mut(1..=want)
-                    .ok_or(DhError::InvalidPublicValue)?
-                    .copy_from_slice(peer);
-                let peer_key =
-                    agreement::UnparsedPublicKey::new(alg, sec1.get(..=want).unwrap_or(&[]));
+                let encoded = if self.group == DhGroup::Curve25519 {
+                    peer
+                } else {
+                    sec1[0] = 0x04;
+                    sec1.get_mut(1..=want)
+                        .ok_or(DhError::InvalidPublicValue)?
+                        .copy_from_slice(peer);
+                    sec1.get(..=want).unwrap_or(&[])
+                };
+                let peer_key = agreement::UnparsedPublicKey::new(alg, encoded);
                 let len = secret.len;
                 let out = secret
                     .bytes

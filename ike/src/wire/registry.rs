@@ -329,6 +329,8 @@ codec::wire_enum! {
         ECP_256 = 19,
         /// 384-bit random ECP (P-384).
         ECP_384 = 20,
+        /// Curve25519 (RFC 8031).
+        CURVE_25519 = 31,
     }
 }
 

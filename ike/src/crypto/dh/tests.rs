@@ -22,7 +22,7 @@ fn prime_bytes(group: DhGroup) -> Vec<u8> {
         DhGroup::Modp2048 => G14_HEX,
         DhGroup::Modp3072 => G15_HEX,
         DhGroup::Modp4096 => G16_HEX,
-        DhGroup::Ecp256 | DhGroup::Ecp384 => unreachable!(),
+        DhGroup::Ecp256 | DhGroup::Ecp384 | DhGroup::Curve25519 => unreachable!(),
     };
     unhex(hex)
 }
