@@ -75,12 +75,19 @@ pub async fn run(config: &Config, mut engine: Engine<ChaCha20Rng>) -> anyhow::Re
         natt_addr,
     };
     tracing::info!(listen = %config.listen, tun = io.tun.name(), pool = %config.pool_net(), "l2sec-server running");
-    let result = serve(&io, &mut engine).await;
+    if let Some(path) = &config.keylog_file {
+        tracing::warn!(path = %path.display(), "ESP keys are written to a key log: anyone who reads it can decrypt the traffic");
+    }
+    let result = serve(&io, &mut engine, config.keylog_file.as_deref()).await;
     routes.restore();
     result
 }
 
-async fn serve(io: &Io, engine: &mut Engine<ChaCha20Rng>) -> anyhow::Result<()> {
+async fn serve(
+    io: &Io,
+    engine: &mut Engine<ChaCha20Rng>,
+    keylog: Option<&std::path::Path>,
+) -> anyhow::Result<()> {
     let mut ike_in = RecvBatch::new(BATCH, SLOT, HEADROOM);
     let mut natt_in = RecvBatch::new(BATCH, SLOT, HEADROOM);
     let mut esp_in = RecvBatch::new(BATCH, SLOT, HEADROOM);
@@ -146,6 +153,12 @@ async fn serve(io: &Io, engine: &mut Engine<ChaCha20Rng>) -> anyhow::Result<()> 
         while let Some(event) = engine.lns_mut().poll_event() {
             log(&event);
         }
+        if let Some(path) = keylog {
+            let lines = engine.take_keylog();
+            if !lines.is_empty() {
+                append(path, &lines);
+            }
+        }
     }
     tracing::info!("shutting down");
     Ok(())
@@ -195,6 +208,25 @@ async fn send(io: &Io, out: &Out, buf: &[u8], esp: &mut SendBatch) {
     };
     if let Err(e) = result {
         tracing::debug!(%e, "send failed");
+    }
+}
+
+/// Appends key-log lines (Wireshark's `esp_sa` UAT format, one SA per line).
+fn append(path: &std::path::Path, lines: &[String]) {
+    use std::io::Write as _;
+    use std::os::unix::fs::OpenOptionsExt as _;
+    let file = std::fs::OpenOptions::new()
+        .create(true)
+        .append(true)
+        .mode(0o600)
+        .open(path);
+    match file {
+        Ok(mut f) => {
+            for line in lines {
+                let _ = writeln!(f, "{line}");
+            }
+        }
+        Err(e) => tracing::warn!(%e, path = %path.display(), "cannot write the key log"),
     }
 }
 

@@ -95,6 +95,9 @@ pub fn engine(
     ike.dpd_timeout = config.dpd_timeout;
     let mut engine = Engine::new(ike, lns, 65_536, rng);
     engine.allow_plain_l2tp(config.allow_plain_l2tp);
+    if config.keylog_file.is_some() {
+        engine.enable_keylog();
+    }
     Ok(engine)
 }
 

@@ -115,7 +115,32 @@ pub struct Engine<R> {
     allow_plain_l2tp: bool,
     /// Peers that spoke plain L2TP, and the local address they reached.
     plain_peers: BTreeMap<SocketAddr, SocketAddr>,
+    /// Wireshark `esp_sa` lines for a debugging key log, when enabled (bounded).
+    keylog: Option<Vec<String>>,
     rng: R,
+}
+
+/// Wireshark's names for an ESP transform (its `esp_sa` table: encryption, authentication).
+fn wireshark_names(t: ike::esp::Transform) -> (&'static str, &'static str) {
+    use ike::crypto::{CipherAlgorithm as C, IntegrityAlgorithm as I};
+    let cipher = match t.cipher() {
+        C::AesCbc128 | C::AesCbc192 | C::AesCbc256 => "AES-CBC [RFC3602]",
+        C::TripleDesCbc => "TripleDES-CBC [RFC2451]",
+        C::AesGcm16_128 | C::AesGcm16_256 => "AES-GCM with 16 octet ICV [RFC4106]",
+    };
+    let integrity = match t.integrity() {
+        Some(I::HmacSha1_96) => "HMAC-SHA-1-96 [RFC2404]",
+        Some(I::HmacSha256_128) => "HMAC-SHA-256-128 [RFC4868]",
+        Some(I::HmacSha256_96) => "HMAC-SHA-256-96 [draft-ietf-ipsec-ciph-sha-256-00]",
+        Some(I::HmacSha384_192) => "HMAC-SHA-384-192 [RFC4868]",
+        Some(I::HmacSha512_256) => "HMAC-SHA-512-256 [RFC4868]",
+        None => "NULL",
+    };
+    (cipher, integrity)
+}
+
+fn hex(bytes: &[u8]) -> String {
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
 }
 
 impl<R: CryptoRng> Engine<R> {
@@ -135,8 +160,23 @@ impl<R: CryptoRng> Engine<R> {
             inner_port: BTreeMap::new(),
             allow_plain_l2tp: false,
             plain_peers: BTreeMap::new(),
+            keylog: None,
             rng,
         }
+    }
+
+    /// Records ESP keys as Wireshark `esp_sa` lines (debugging only: whoever reads them can
+    /// decrypt the traffic). Drain them with [`Engine::take_keylog`].
+    pub fn enable_keylog(&mut self) {
+        self.keylog = Some(Vec::new());
+    }
+
+    /// The key-log lines recorded since the last call.
+    pub fn take_keylog(&mut self) -> Vec<String> {
+        self.keylog
+            .as_mut()
+            .map(core::mem::take)
+            .unwrap_or_default()
     }
 
     /// Accepts L2TP on UDP 1701 outside IPsec (for testing or trusted networks only: nothing
@@ -383,6 +423,20 @@ impl<R: CryptoRng> Engine<R> {
                     let encapsulated =
                         matches!(child.encapsulation, Encapsulation::UdpTransport(_));
                     tracing::debug!(peer = %path.remote, encapsulated, "ESP SAs installed");
+                    if let Some(log) = self.keylog.as_mut().filter(|l| l.len() < 1024) {
+                        let (cipher, integrity) = wireshark_names(transform);
+                        let (us, them) = (path.local.ip(), path.remote.ip());
+                        for (src, dst, spi, keys) in [
+                            (them, us, child.inbound_spi, child.inbound_keys()),
+                            (us, them, child.outbound_spi, child.outbound_keys()),
+                        ] {
+                            log.push(format!(
+                                "\"IPv4\",\"{src}\",\"{dst}\",\"{spi:#010x}\",\"{cipher}\",\"0x{}\",\"{integrity}\",\"0x{}\"",
+                                hex(keys.encryption),
+                                hex(keys.integrity)
+                            ));
+                        }
+                    }
                     self.children.insert(
                         child.inbound_spi,
                         Child {

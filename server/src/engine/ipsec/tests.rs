@@ -358,9 +358,22 @@ fn reference_scenario_in_memory_ike_esp_l2tp_ppp_and_a_ping() {
         tun: Vec::new(),
         connected: true,
     };
+    w.server.enable_keylog();
     assert!(w.drive(Duration::from_secs(30), |w| w.laptop.ipv4().is_some()));
     let address = w.laptop.ipv4().unwrap();
     assert_eq!(address, Ipv4Addr::new(172, 16, 1, 2));
+    // The key log has one Wireshark esp_sa line per direction.
+    let keylog = w.server.take_keylog();
+    assert_eq!(keylog.len(), 2);
+    let (spi, _) = w.laptop.outbound.unwrap();
+    assert!(
+        keylog[0].starts_with(&format!(
+            "\"IPv4\",\"203.0.113.5\",\"2.2.2.2\",\"{spi:#010x}\""
+        )),
+        "{}",
+        keylog[0]
+    );
+    assert!(keylog.iter().all(|l| l.split("\",\"").count() == 8));
     assert_eq!(w.server.child_sas(), 1);
     // A ping from the pool address to the intranet server comes out of TUN intact.
     let ping = icmp(address, Ipv4Addr::new(192, 168, 1, 1));
