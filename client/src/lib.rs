@@ -2,8 +2,9 @@
 //!
 //! It composes the initiator sides of `ike` (Main Mode + Quick Mode), `l2tp` (LAC) and `ppp`
 //! (peer role) into a client engine, driven by a thin driver that owns the sockets, the TUN
-//! device, routes and DNS (to come with the server/client issue). Available today: connection
-//! [`profile`]s.
+//! device, routes and DNS. Available today: connection [`profile`]s and the sans-IO [`engine`]
+//! for one connection.
 #![forbid(unsafe_code)]
 
+pub mod engine;
 pub mod profile;
