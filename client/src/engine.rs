@@ -349,7 +349,7 @@ pub struct Engine<R> {
     cky_i: Cookie,
     /// The ISAKMP SA once established.
     cookies: Option<(Cookie, Cookie)>,
-    /// Server messages of our Main Mode accepted before it completed (message 2, 4).
+    /// Server messages of our Main Mode accepted before it completed (message 2, 4, repeats).
     replies: u8,
     nat: NatObserver,
     sadb: SaDb,
@@ -1042,10 +1042,12 @@ impl<R: CryptoRng> Engine<R> {
                     // The endpoint forgets an exchange that expired or ran out of
                     // retransmissions: how far it got tells why.
                     Context::Timer => {
-                        let reason = match self.replies {
-                            0 => DownReason::ServerUnreachable,
-                            1 => DownReason::Timeout,
-                            _ => DownReason::NoAuthenticationReply,
+                        let reason = if self.replies == 0 {
+                            DownReason::ServerUnreachable
+                        } else if self.nat.key_exchanged() {
+                            DownReason::NoAuthenticationReply
+                        } else {
+                            DownReason::Timeout
                         };
                         self.fail(now, Stage::Ike, reason);
                     }

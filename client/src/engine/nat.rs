@@ -23,12 +23,19 @@ pub(super) struct NatObserver {
     suite: Option<Phase1Suite>,
     /// NAT detection from message 4, once seen.
     detected: Option<NatState>,
+    /// Message 4 (the responder's KE) arrived: our message 5 is the next step.
+    key_exchanged: bool,
 }
 
 impl NatObserver {
     /// The chosen suite, once message 2 was seen.
     pub(super) const fn suite(&self) -> Option<Phase1Suite> {
         self.suite
+    }
+
+    /// Whether the server's key exchange (message 4) arrived.
+    pub(super) const fn key_exchanged(&self) -> bool {
+        self.key_exchanged
     }
 
     /// Whether a NAT sits on the path: IKE must float to port 4500 (RFC 3947 §4).
@@ -57,6 +64,7 @@ impl NatObserver {
                         .and_then(|p| p.transforms().next())
                         .and_then(|t| decode(t.attributes()).suite);
                 }
+                PayloadType::KE if self.suite.is_some() => self.key_exchanged = true,
                 PayloadType::NAT_D | PayloadType::NAT_D_DRAFT => {
                     if let Some(slot) = nat_ds.get_mut(count) {
                         *slot = payload.body;

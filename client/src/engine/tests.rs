@@ -819,3 +819,60 @@ fn converges_with_ten_percent_loss_both_ways() {
         w.ping(i);
     }
 }
+
+#[test]
+fn hostile_datagrams_are_dropped_without_harm_at_every_stage() {
+    let mut w = World::new(ServerSetup::default(), 12);
+    let i = w.add(LaptopSetup::default(), 12);
+    let mut junk = ChaCha20Rng::seed_from_u64(12);
+    let server_500 = server_ike();
+    let server_4500 = SocketAddr::new(SERVER_IP, 4500);
+    let local_500: SocketAddr = "203.0.113.5:500".parse().unwrap();
+    let local_4500: SocketAddr = "203.0.113.5:4500".parse().unwrap();
+    let feed = |w: &mut World, junk: &mut ChaCha20Rng| {
+        let now = w.now;
+        let engine = &mut w.laptops[i].engine;
+        for len in [0usize, 1, 3, 4, 5, 8, 27, 28, 29, 60, 200] {
+            let mut bytes = vec![0u8; len];
+            junk.fill_bytes(&mut bytes);
+            let _ = engine.handle_udp(now, local_500, server_500, &mut bytes.clone());
+            let _ = engine.handle_udp(now, local_4500, server_4500, &mut bytes.clone());
+            let _ = engine.handle_esp(now, SERVER_IP, &mut bytes.clone());
+            // The same with the non-ESP marker, and from a stranger.
+            let mut marked = [&[0u8; 4][..], &bytes].concat();
+            let _ = engine.handle_udp(now, local_4500, server_4500, &mut marked);
+            assert_eq!(
+                engine.handle_udp(
+                    now,
+                    local_500,
+                    "192.0.2.66:500".parse().unwrap(),
+                    &mut bytes
+                ),
+                Err(Drop::UnknownPeer)
+            );
+        }
+        // A Main Mode message 1 would make a responder of us: refused.
+        let mut other = Ike::new(
+            ike::endpoint::Config::new(PSK),
+            ChaCha20Rng::seed_from_u64(99),
+        );
+        let path = Path {
+            local: server_500,
+            remote: local_500,
+        };
+        other.connect(now, path).unwrap();
+        let mut buf = vec![0u8; 4096];
+        let t = other.poll_transmit(&mut buf).unwrap();
+        assert_eq!(
+            engine.handle_udp(now, local_500, server_500, &mut buf[..t.len]),
+            Err(Drop::NotOurs)
+        );
+    };
+    feed(&mut w, &mut junk);
+    w.connect(i);
+    feed(&mut w, &mut junk);
+    w.drive(Duration::from_secs(5), |_| false);
+    assert!(w.laptops[i].engine.is_up());
+    assert!(w.laptops[i].down().is_none());
+    w.ping(i);
+}
