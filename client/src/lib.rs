@@ -2,9 +2,10 @@
 //!
 //! It composes the initiator sides of `ike` (Main Mode + Quick Mode), `l2tp` (LAC) and `ppp`
 //! (peer role) into a client engine, driven by a thin driver that owns the sockets, the TUN
-//! device, routes and DNS. Available today: connection [`profile`]s and the sans-IO [`engine`]
-//! for one connection.
+//! device, routes and DNS: connection [`profile`]s, the sans-IO [`engine`] for one connection and
+//! the tokio [`driver`].
 #![forbid(unsafe_code)]
 
+pub mod driver;
 pub mod engine;
 pub mod profile;
