@@ -50,10 +50,13 @@ enum Command {
 }
 
 fn main() -> ExitCode {
+    // Colours only for a terminal: logs piped to files stay plain text.
+    let ansi = std::io::IsTerminal::is_terminal(&std::io::stderr());
     tracing_subscriber::fmt()
         .with_env_filter(
             tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "info".into()),
         )
+        .with_ansi(ansi)
         .with_writer(std::io::stderr)
         .init();
     let Command::Connect {

@@ -4,6 +4,9 @@
 //! ```text
 //!  {p}-mobile (2.2.2.10) ──veth── (2.2.2.2) {p}-lns (192.168.1.254) ──veth── (192.168.1.1) {p}-intranet
 //! ```
+//!
+//! With a NAT ([`Topology::reference_behind_nat`]) the laptop sits in 10.0.0.0/24 behind
+//! `{p}-nat`, which masquerades it to 2.2.2.3 with nftables.
 
 use std::io;
 use std::process::{Command, Output};
@@ -51,11 +54,28 @@ impl Topology {
     /// # Errors
     /// When a namespace or link cannot be created (whatever was made is removed).
     pub fn reference(prefix: &str) -> io::Result<Self> {
+        Self::build(prefix, false)
+    }
+
+    /// The reference topology with the laptop behind a masquerading NAT.
+    ///
+    /// # Errors
+    /// As [`Topology::reference`], or when nftables is missing.
+    pub fn reference_behind_nat(prefix: &str) -> io::Result<Self> {
+        Self::build(prefix, true)
+    }
+
+    fn build(prefix: &str, nat: bool) -> io::Result<Self> {
         let mut t = Self {
             prefix: prefix.to_owned(),
             made: Vec::new(),
         };
-        for name in ["mobile", "lns", "intranet"] {
+        let names: &[&str] = if nat {
+            &["mobile", "nat", "lns", "intranet"]
+        } else {
+            &["mobile", "lns", "intranet"]
+        };
+        for name in names {
             let ns = t.ns(name);
             let _ = ip(&["netns", "del", &ns]);
             ip(&["netns", "add", &ns])?;
@@ -63,7 +83,29 @@ impl Topology {
             ip(&["-n", &ns, "link", "set", "lo", "up"])?;
         }
         let (mobile, lns, intranet) = (t.ns("mobile"), t.ns("lns"), t.ns("intranet"));
-        t.link(&mobile, "2.2.2.10/24", &lns, "2.2.2.2/24", "m")?;
+        if nat {
+            let router = t.ns("nat");
+            t.link(&mobile, "10.0.0.2/24", &router, "10.0.0.1/24", "m")?;
+            t.link(&router, "2.2.2.3/24", &lns, "2.2.2.2/24", "o")?;
+            ip(&["-n", &mobile, "route", "add", "default", "via", "10.0.0.1"])?;
+            let out = Command::new("ip")
+                .args(["netns", "exec", &router, "sh", "-c"])
+                .arg(format!(
+                    "echo 1 > /proc/sys/net/ipv4/ip_forward && nft add table ip nat && \
+                     nft 'add chain ip nat post {{ type nat hook postrouting priority 100; }}' && \
+                     nft add rule ip nat post oifname {p}oa masquerade",
+                    p = t.prefix
+                ))
+                .output()?;
+            if !out.status.success() {
+                return Err(io::Error::other(format!(
+                    "nftables: {}",
+                    String::from_utf8_lossy(&out.stderr).trim()
+                )));
+            }
+        } else {
+            t.link(&mobile, "2.2.2.10/24", &lns, "2.2.2.2/24", "m")?;
+        }
         t.link(&lns, "192.168.1.254/24", &intranet, "192.168.1.1/24", "i")?;
         ip(&[
             "-n",

@@ -1,7 +1,13 @@
 //! The reference scenario end to end with the real binaries in network namespaces: the laptop
 //! (`mobile`) runs `l2sec-client`, the LNS (`lns`, 2.2.2.2) runs `l2sec-server`, and the
 //! intranet server 192.168.1.1 answers pings through the tunnel.
-#![allow(clippy::unwrap_used, clippy::expect_used, clippy::print_stderr, clippy::panic, reason = "test harness")]
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::print_stderr,
+    clippy::panic,
+    reason = "test harness"
+)]
 
 use l2sec_tests::netns::{Topology, available};
 use std::io::Read as _;
@@ -12,7 +18,11 @@ use std::time::Duration;
 fn binary(name: &str) -> PathBuf {
     let exe = std::env::current_exe().unwrap();
     let bin = exe.parent().and_then(Path::parent).unwrap().join(name);
-    assert!(bin.exists(), "{} is missing: build it with `cargo build -p {name}`", bin.display());
+    assert!(
+        bin.exists(),
+        "{} is missing: build it with `cargo build -p {name}`",
+        bin.display()
+    );
     bin
 }
 
@@ -34,12 +44,25 @@ struct Scenario {
 
 impl Scenario {
     fn start(tag: &str, auth: &str) -> Self {
+        Self::start_in(tag, auth, false)
+    }
+
+    fn start_in(tag: &str, auth: &str, nat: bool) -> Self {
         let prefix = format!("l2{tag}{}", std::process::id() % 10_000);
-        let topo = Topology::reference(&prefix).unwrap();
+        let topo = if nat {
+            Topology::reference_behind_nat(&prefix)
+        } else {
+            Topology::reference(&prefix)
+        }
+        .unwrap();
         let state = std::env::temp_dir().join(format!("{prefix}-state"));
         let _ = std::fs::remove_dir_all(&state);
         std::fs::create_dir_all(&state).unwrap();
-        std::fs::write(state.join("users.toml"), "[[user]]\nname = \"hb@hb\"\npassword = \"admin@123\"\n").unwrap();
+        std::fs::write(
+            state.join("users.toml"),
+            "[[user]]\nname = \"hb@hb\"\npassword = \"admin@123\"\n",
+        )
+        .unwrap();
         let config = state.join("server.toml");
         std::fs::write(
             &config,
@@ -49,15 +72,31 @@ impl Scenario {
             ),
         )
         .unwrap();
-        let server = topo.spawn("lns", binary("l2sec-server").to_str().unwrap(), &["run", "--config", config.to_str().unwrap()]).unwrap();
-        let s = Self { topo, state, server: Some(server) };
-        assert!(s.wait_for("lns", &format!("{prefix}s"), "172.16.1.1"), "server did not start");
+        let server = topo
+            .spawn(
+                "lns",
+                binary("l2sec-server").to_str().unwrap(),
+                &["run", "--config", config.to_str().unwrap()],
+            )
+            .unwrap();
+        let s = Self {
+            topo,
+            state,
+            server: Some(server),
+        };
+        assert!(
+            s.wait_for("lns", &format!("{prefix}s"), "172.16.1.1"),
+            "server did not start"
+        );
         s
     }
 
     fn wait_for(&self, role: &str, dev: &str, text: &str) -> bool {
         for _ in 0..100 {
-            let out = self.topo.run(role, "ip", &["-4", "addr", "show", "dev", dev]).unwrap();
+            let out = self
+                .topo
+                .run(role, "ip", &["-4", "addr", "show", "dev", dev])
+                .unwrap();
             if String::from_utf8_lossy(&out.stdout).contains(text) {
                 return true;
             }
@@ -68,8 +107,23 @@ impl Scenario {
 
     fn client(&self, password: &str) -> Child {
         std::process::Command::new("ip")
-            .args(["netns", "exec", &self.topo.ns("mobile"), binary("l2sec-client").to_str().unwrap()])
-            .args(["connect", "--server", "2.2.2.2", "--user", "hb@hb", "--route", "192.168.1.0/24", "--tun", "l2c0"])
+            .args([
+                "netns",
+                "exec",
+                &self.topo.ns("mobile"),
+                binary("l2sec-client").to_str().unwrap(),
+            ])
+            .args([
+                "connect",
+                "--server",
+                "2.2.2.2",
+                "--user",
+                "hb@hb",
+                "--route",
+                "192.168.1.0/24",
+                "--tun",
+                "l2c0",
+            ])
             .env("L2SEC_PSK", "e2e-psk")
             .env("L2SEC_PASSWORD", password)
             .stdout(std::process::Stdio::null())
@@ -102,16 +156,34 @@ fn laptop_reaches_the_intranet_server_through_the_tunnel_with_each_auth_method()
         let mut s = Scenario::start(tag, auth);
         let client = s.client("admin@123");
         let up = s.wait_for("mobile", "l2c0", "172.16.1.2");
-        let ping = up.then(|| s.topo.run("mobile", "ping", &["-c", "3", "-W", "2", "192.168.1.1"]).unwrap());
+        let ping = up.then(|| {
+            s.topo
+                .run("mobile", "ping", &["-c", "3", "-W", "2", "192.168.1.1"])
+                .unwrap()
+        });
         // The intranet server sees the pool address, not the laptop's public one.
-        let reverse = up.then(|| s.topo.run("intranet", "ping", &["-c", "1", "-W", "2", "172.16.1.2"]).unwrap());
+        let reverse = up.then(|| {
+            s.topo
+                .run("intranet", "ping", &["-c", "1", "-W", "2", "172.16.1.2"])
+                .unwrap()
+        });
         let client_log = output(client);
         let server_log = s.server_log();
-        assert!(up, "{auth}: no address\nclient:\n{client_log}\nserver:\n{server_log}");
+        assert!(
+            up,
+            "{auth}: no address\nclient:\n{client_log}\nserver:\n{server_log}"
+        );
         let ping = ping.unwrap();
-        assert!(ping.status.success(), "{auth}: ping failed: {}\nclient:\n{client_log}\nserver:\n{server_log}", String::from_utf8_lossy(&ping.stdout));
+        assert!(
+            ping.status.success(),
+            "{auth}: ping failed: {}\nclient:\n{client_log}\nserver:\n{server_log}",
+            String::from_utf8_lossy(&ping.stdout)
+        );
         assert!(String::from_utf8_lossy(&ping.stdout).contains("3 received"));
-        assert!(reverse.unwrap().status.success(), "{auth}: the intranet cannot reach the client");
+        assert!(
+            reverse.unwrap().status.success(),
+            "{auth}: the intranet cannot reach the client"
+        );
         assert!(server_log.contains("user connected"), "{server_log}");
     }
 }
@@ -136,6 +208,48 @@ fn wrong_password_fails_at_the_ppp_stage() {
     let server_log = s.server_log();
     let status = status.unwrap_or_else(|| panic!("the client did not give up:\n{client_log}"));
     assert!(!status.success());
-    assert!(client_log.contains("Ppp") && client_log.contains("AuthFailed"), "{client_log}");
+    assert!(
+        client_log.contains("Ppp") && client_log.contains("AuthFailed"),
+        "{client_log}"
+    );
     assert!(server_log.contains("authentication failed"), "{server_log}");
+}
+
+#[test]
+fn behind_a_nat_the_laptop_uses_udp_4500_and_reaches_the_intranet() {
+    if !available()
+        || std::process::Command::new("nft")
+            .arg("--version")
+            .output()
+            .is_err()
+    {
+        eprintln!("SKIPPED: needs root, iproute2 and nftables");
+        return;
+    }
+    let mut s = Scenario::start_in("n", "mschapv2", true);
+    let client = s.client("admin@123");
+    let up = s.wait_for("mobile", "l2c0", "172.16.1.2");
+    let ping = up.then(|| {
+        s.topo
+            .run("mobile", "ping", &["-c", "3", "-W", "2", "192.168.1.1"])
+            .unwrap()
+    });
+    let client_log = output(client);
+    let server_log = s.server_log();
+    assert!(
+        up,
+        "no address behind the NAT\nclient:\n{client_log}\nserver:\n{server_log}"
+    );
+    assert!(
+        ping.unwrap().status.success(),
+        "ping failed behind the NAT\n{client_log}"
+    );
+    assert!(
+        client_log.contains("encapsulated=true"),
+        "ESP must be UDP-encapsulated behind a NAT:\n{client_log}"
+    );
+    assert!(
+        server_log.contains("peer=2.2.2.3"),
+        "the server sees the NAT's address:\n{server_log}"
+    );
 }
