@@ -377,8 +377,15 @@ impl<R: CryptoRng> Lns<R> {
             } => {
                 if let Some(mut link) = self.links.remove(&(tunnel, session)) {
                     link.ppp.lower_layer_down(now);
-                    while link.ppp.poll_event().is_some() {}
-                    self.release(link, DownReason::LowerLayerDown);
+                    // A peer that sent LCP Terminate-Request before its CDN hung up cleanly:
+                    // PPP's own reason says so.
+                    let mut reason = DownReason::LowerLayerDown;
+                    while let Some(event) = link.ppp.poll_event() {
+                        if let PppEvent::Down(r) = event {
+                            reason = r;
+                        }
+                    }
+                    self.release(link, reason);
                 }
             }
             l2tp::Event::TunnelDown { tunnel, .. } => {

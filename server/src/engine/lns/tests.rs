@@ -293,7 +293,7 @@ fn reference_flow_pap_address_ping_and_teardown() {
     assert!(
         events
             .iter()
-            .any(|e| matches!(e, LnsEvent::Disconnected { address: Some(a), .. } if *a == address))
+            .any(|e| matches!(e, LnsEvent::Disconnected { address: Some(a), reason: DownReason::PeerTerminated, .. } if *a == address))
     );
 }
 
