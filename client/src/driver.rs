@@ -100,6 +100,12 @@ pub async fn run(config: &DriverConfig, mut engine: Engine<ChaCha20Rng>) -> anyh
                         mtu: 1400,
                     })
                     .context("opening the TUN device")?;
+                    // The PPP peer (the server's side of the link) is reachable through the link.
+                    if let Ok(peer_net) = Ipv4Net::new(peer, 32) {
+                        routes
+                            .add_via_device(peer_net, device.name())
+                            .context("route to the PPP peer")?;
+                    }
                     if config.routes.is_empty() {
                         if let IpAddr::V4(server) = config.server {
                             routes

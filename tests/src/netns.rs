@@ -6,7 +6,8 @@
 //! ```
 //!
 //! With a NAT ([`Topology::reference_behind_nat`]) the laptop sits in 10.0.0.0/24 behind
-//! `{p}-nat`, which masquerades it to 2.2.2.3 with nftables.
+//! `{p}-nat`, which masquerades it to 2.2.2.3 with nftables. A `{p}-dmz` host (10.99.0.1, behind
+//! the LNS at 10.99.0.254) is a network the default policy does not open to the pool.
 
 use std::io;
 use std::process::{Command, Output};
@@ -71,9 +72,9 @@ impl Topology {
             made: Vec::new(),
         };
         let names: &[&str] = if nat {
-            &["mobile", "nat", "lns", "intranet"]
+            &["mobile", "nat", "lns", "intranet", "dmz"]
         } else {
-            &["mobile", "lns", "intranet"]
+            &["mobile", "lns", "intranet", "dmz"]
         };
         for name in names {
             let ns = t.ns(name);

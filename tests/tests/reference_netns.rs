@@ -121,6 +121,8 @@ impl Scenario {
                 "hb@hb",
                 "--route",
                 "192.168.1.0/24",
+                "--route",
+                "10.99.0.0/24",
                 "--tun",
                 "l2c0",
             ])
@@ -251,5 +253,57 @@ fn behind_a_nat_the_laptop_uses_udp_4500_and_reaches_the_intranet() {
     assert!(
         server_log.contains("peer=2.2.2.3"),
         "the server sees the NAT's address:\n{server_log}"
+    );
+}
+
+#[test]
+fn policy_keeps_the_dmz_and_the_servers_own_ports_out_of_reach() {
+    if !available() {
+        eprintln!("SKIPPED: needs root and iproute2 to create network namespaces");
+        return;
+    }
+    let mut s = Scenario::start("z", "pap");
+    let client = s.client("admin@123");
+    let up = s.wait_for("mobile", "l2c0", "172.16.1.2");
+    let intranet = up.then(|| {
+        s.topo
+            .run("mobile", "ping", &["-c", "1", "-W", "2", "192.168.1.1"])
+            .unwrap()
+    });
+    // The dmz is routed into the tunnel by the client, but the server's policy drops it.
+    let dmz = up.then(|| {
+        s.topo
+            .run("mobile", "ping", &["-c", "2", "-W", "1", "10.99.0.1"])
+            .unwrap()
+    });
+    // The LNS answers pings on its PPP address (allowed) but no other port: nc cannot connect.
+    let lns_ping = up.then(|| {
+        s.topo
+            .run("mobile", "ping", &["-c", "1", "-W", "2", "172.16.1.1"])
+            .unwrap()
+    });
+    let lns_tcp = up.then(|| {
+        s.topo
+            .run("mobile", "nc", &["-z", "-w", "2", "172.16.1.1", "22"])
+            .unwrap()
+    });
+    let client_log = output(client);
+    let server_log = s.server_log();
+    assert!(up, "no address\n{client_log}\n{server_log}");
+    assert!(
+        intranet.unwrap().status.success(),
+        "the intranet must be reachable"
+    );
+    assert!(
+        !dmz.unwrap().status.success(),
+        "the dmz must not be reachable from the pool"
+    );
+    assert!(
+        lns_ping.unwrap().status.success(),
+        "the default policy allows ICMP to the LNS"
+    );
+    assert!(
+        !lns_tcp.unwrap().status.success(),
+        "the LNS's other ports are closed to the pool"
     );
 }
