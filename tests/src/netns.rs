@@ -177,3 +177,117 @@ impl Drop for Topology {
         }
     }
 }
+
+/// Many laptops: `nat` of them behind one masquerading NAT, `direct` of them on the outside
+/// network, all reaching the LNS at 2.2.2.2 (which also reaches `{p}-intranet` 192.168.1.1).
+///
+/// ```text
+///  {p}-m0..  10.0.0.10+i ─┐
+///                  br in {p}-nat (10.0.0.1 | 2.2.2.3, masquerade) ─┐
+///  {p}-d0..  2.2.2.20+j ────────────────────────── br in {p}-lns (2.2.2.2) ── {p}-intranet
+/// ```
+#[derive(Debug)]
+pub struct Fleet {
+    /// The namespaces (deleted on drop).
+    pub topology: Topology,
+    /// Laptop namespace roles behind the NAT (`m0`, `m1`, …).
+    pub behind_nat: Vec<String>,
+    /// Laptop namespace roles on the outside (`d0`, …).
+    pub direct: Vec<String>,
+}
+
+impl Fleet {
+    /// Builds it.
+    ///
+    /// # Errors
+    /// When a namespace, link or the nftables rule cannot be created.
+    pub fn new(prefix: &str, nat: usize, direct: usize) -> io::Result<Self> {
+        let mut t = Topology {
+            prefix: prefix.to_owned(),
+            made: Vec::new(),
+        };
+        let behind: Vec<String> = (0..nat).map(|i| format!("m{i}")).collect();
+        let outside: Vec<String> = (0..direct).map(|j| format!("d{j}")).collect();
+        let mut roles: Vec<String> = vec!["nat".into(), "lns".into(), "intranet".into()];
+        roles.extend(behind.iter().cloned());
+        roles.extend(outside.iter().cloned());
+        for role in &roles {
+            let ns = t.ns(role);
+            let _ = ip(&["netns", "del", &ns]);
+            ip(&["netns", "add", &ns])?;
+            t.made.push(ns.clone());
+            ip(&["-n", &ns, "link", "set", "lo", "up"])?;
+        }
+        let (router, lns, intranet) = (t.ns("nat"), t.ns("lns"), t.ns("intranet"));
+        // A bridge on each side: the NAT's inside, and the "internet" in front of the LNS.
+        for (ns, br, addr) in [
+            (&router, "brin", "10.0.0.1/24"),
+            (&lns, "brout", "2.2.2.2/24"),
+        ] {
+            ip(&["-n", ns, "link", "add", br, "type", "bridge"])?;
+            ip(&["-n", ns, "addr", "add", addr, "dev", br])?;
+            ip(&["-n", ns, "link", "set", br, "up"])?;
+        }
+        let attach =
+            |ns: &str, addr: &str, bridge_ns: &str, bridge: &str, tag: &str| -> io::Result<()> {
+                let (a, b) = (format!("{prefix}{tag}a"), format!("{prefix}{tag}b"));
+                ip(&["link", "add", &a, "type", "veth", "peer", "name", &b])?;
+                ip(&["link", "set", &a, "netns", ns])?;
+                ip(&["link", "set", &b, "netns", bridge_ns])?;
+                ip(&["-n", ns, "addr", "add", addr, "dev", &a])?;
+                ip(&["-n", ns, "link", "set", &a, "up"])?;
+                ip(&["-n", bridge_ns, "link", "set", &b, "master", bridge])?;
+                ip(&["-n", bridge_ns, "link", "set", &b, "up"])
+            };
+        attach(&router, "2.2.2.3/24", &lns, "brout", "o")?;
+        for (i, role) in behind.iter().enumerate() {
+            let ns = t.ns(role);
+            attach(
+                &ns,
+                &format!("10.0.0.{}/24", 10 + i),
+                &router,
+                "brin",
+                &format!("m{i}"),
+            )?;
+            ip(&["-n", &ns, "route", "add", "default", "via", "10.0.0.1"])?;
+        }
+        for (j, role) in outside.iter().enumerate() {
+            attach(
+                &t.ns(role),
+                &format!("2.2.2.{}/24", 20 + j),
+                &lns,
+                "brout",
+                &format!("d{j}"),
+            )?;
+        }
+        t.link(&lns, "192.168.1.254/24", &intranet, "192.168.1.1/24", "i")?;
+        ip(&[
+            "-n",
+            &intranet,
+            "route",
+            "add",
+            "172.16.1.0/24",
+            "via",
+            "192.168.1.254",
+        ])?;
+        let out = Command::new("ip")
+            .args(["netns", "exec", &router, "sh", "-c"])
+            .arg(format!(
+                "echo 1 > /proc/sys/net/ipv4/ip_forward && nft add table ip nat && \
+                 nft 'add chain ip nat post {{ type nat hook postrouting priority 100; }}' && \
+                 nft add rule ip nat post oifname {prefix}oa masquerade"
+            ))
+            .output()?;
+        if !out.status.success() {
+            return Err(io::Error::other(format!(
+                "nftables: {}",
+                String::from_utf8_lossy(&out.stderr).trim()
+            )));
+        }
+        Ok(Self {
+            topology: t,
+            behind_nat: behind,
+            direct: outside,
+        })
+    }
+}
