@@ -267,3 +267,71 @@ fn a_pool_of_two_refuses_the_third_laptop_clearly() {
     );
     assert!(ab_still, "the first two are unaffected");
 }
+
+#[test]
+fn a_killed_laptop_is_found_dead_and_its_address_is_freed() {
+    if skip() {
+        return;
+    }
+    let prefix = format!("l2k{}", std::process::id() % 10_000);
+    let fleet = Fleet::new(&prefix, 0, 1).unwrap();
+    let state = std::env::temp_dir().join(format!("{prefix}-state"));
+    let _ = std::fs::remove_dir_all(&state);
+    std::fs::create_dir_all(&state).unwrap();
+    std::fs::write(
+        state.join("users.toml"),
+        "[[user]]\nname = \"hb@hb\"\npassword = \"admin@123\"\n",
+    )
+    .unwrap();
+    let config = state.join("server.toml");
+    // Short keepalives so the test takes seconds: LCP echo every 1 s, dead after 2 misses.
+    std::fs::write(
+        &config,
+        format!(
+            "[server]\nlisten = \"2.2.2.2\"\nstate_dir = \"{s}\"\n\n[ipsec]\npsk = \"fleet-psk\"\n\n[ppp]\necho_interval = \"1s\"\necho_failures = 2\n\n[users]\nfile = \"{s}/users.toml\"\n\n[tun]\nname = \"{prefix}s\"\n",
+            s = state.display()
+        ),
+    )
+    .unwrap();
+    let server = fleet
+        .topology
+        .spawn(
+            "lns",
+            binary("l2sec-server").to_str().unwrap(),
+            &["run", "--config", config.to_str().unwrap()],
+        )
+        .unwrap();
+    let mut run = Run {
+        fleet,
+        state,
+        server: Some(server),
+    };
+    assert!(run.address("lns", &format!("{prefix}s"), 50).is_some());
+    let mut laptop = run.client("d0");
+    let first = run.address("d0", "l2c0", 100);
+    // SIGKILL: no CDN, no StopCCN, no IKE delete.
+    let _ = laptop.kill();
+    let _ = laptop.wait();
+    std::thread::sleep(Duration::from_secs(8));
+    // The laptop can come back and connect again.
+    let _ = run.fleet.topology.run("d0", "ip", &["link", "del", "l2c0"]);
+    let again = run.client("d0");
+    let second = run.address("d0", "l2c0", 100);
+    stop(again);
+    let server_log = stop(run.server.take().unwrap());
+    let released = server_log
+        .lines()
+        .find(|l| l.contains("user disconnected"))
+        .is_some_and(|l| {
+            l.contains(&format!(
+                "address=Some({})",
+                first.clone().unwrap_or_default()
+            )) && l.contains("EchoTimeout")
+        });
+    assert!(first.is_some(), "{server_log}");
+    assert!(
+        released,
+        "the dead laptop was noticed by LCP echo and its address released:\n{server_log}"
+    );
+    assert!(second.is_some(), "the laptop connects again:\n{server_log}");
+}
