@@ -117,6 +117,10 @@ impl Run {
     }
 
     fn client(&self, role: &str) -> Child {
+        self.client_with(role, &[])
+    }
+
+    fn client_with(&self, role: &str, extra: &[&str]) -> Child {
         Command::new("ip")
             .args([
                 "netns",
@@ -137,6 +141,7 @@ impl Run {
                 "--tun",
                 "l2c0",
             ])
+            .args(extra)
             .env("L2SEC_PSK", "fleet-psk")
             .env("L2SEC_PASSWORD", "admin@123")
             .stdout(Stdio::null())
@@ -241,7 +246,7 @@ fn a_pool_of_two_refuses_the_third_laptop_clearly() {
     let b = run.client("d1");
     let got_a = run.address("d0", "l2c0", 100);
     let got_b = run.address("d1", "l2c0", 100);
-    let mut c = run.client("d2");
+    let mut c = run.client_with("d2", &["--no-reconnect"]);
     let mut status = None;
     for _ in 0..200 {
         if let Ok(Some(st)) = c.try_wait() {
@@ -334,4 +339,49 @@ fn a_killed_laptop_is_found_dead_and_its_address_is_freed() {
         "the dead laptop was noticed by LCP echo and its address released:\n{server_log}"
     );
     assert!(second.is_some(), "the laptop connects again:\n{server_log}");
+}
+
+#[test]
+fn the_laptop_reconnects_by_itself_after_the_server_restarts() {
+    if skip() {
+        return;
+    }
+    let mut run = Run::start("r", 0, 1, "172.16.1.100");
+    let laptop = run.client_with("d0", &["--echo-interval", "1"]);
+    let first = run.address("d0", "l2c0", 100);
+    // Restart the server: all its state is gone; the laptop notices by LCP echo and comes back.
+    let old_log = stop(run.server.take().unwrap());
+    let config = run.state.join("server.toml");
+    let server = run
+        .fleet
+        .topology
+        .spawn(
+            "lns",
+            binary("l2sec-server").to_str().unwrap(),
+            &["run", "--config", config.to_str().unwrap()],
+        )
+        .unwrap();
+    run.server = Some(server);
+    let mut back = false;
+    for _ in 0..300 {
+        let ping = run
+            .fleet
+            .topology
+            .run("d0", "ping", &["-c", "1", "-W", "1", "192.168.1.1"])
+            .unwrap();
+        if ping.status.success() {
+            back = true;
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    let laptop_log = stop(laptop);
+    let new_log = stop(run.server.take().unwrap());
+    assert!(first.is_some(), "{old_log}");
+    assert!(
+        back,
+        "the laptop did not come back:\n{laptop_log}\nserver:\n{new_log}"
+    );
+    assert!(laptop_log.contains("reconnecting"), "{laptop_log}");
+    assert!(new_log.contains("user connected"), "{new_log}");
 }
