@@ -28,7 +28,16 @@ struct Cli {
 enum Command {
     /// Connects and stays connected until Ctrl-C (needs root or CAP_NET_ADMIN/CAP_NET_RAW).
     Connect(Connect),
+    /// Tells a running `connect` to tear the connection down cleanly (PPP, L2TP, IKE) and exit.
+    Disconnect {
+        /// The pid file the running client wrote.
+        #[arg(long, default_value = DEFAULT_PID_FILE)]
+        pid_file: std::path::PathBuf,
+    },
 }
+
+/// Where `connect` records its pid for `disconnect`.
+const DEFAULT_PID_FILE: &str = "/run/l2sec-client.pid";
 
 #[derive(Debug, clap::Args)]
 struct Connect {
@@ -59,6 +68,9 @@ struct Connect {
     /// Do not reconnect when the connection breaks (wrong credentials never reconnect).
     #[arg(long)]
     no_reconnect: bool,
+    /// Where to record our pid for `l2sec-client disconnect`.
+    #[arg(long, default_value = DEFAULT_PID_FILE)]
+    pid_file: std::path::PathBuf,
 }
 
 fn main() -> ExitCode {
@@ -71,8 +83,16 @@ fn main() -> ExitCode {
         .with_ansi(ansi)
         .with_writer(std::io::stderr)
         .init();
-    let Command::Connect(args) = Cli::parse().command;
-    match connect(&args) {
+    let args = match Cli::parse().command {
+        Command::Connect(args) => args,
+        Command::Disconnect { pid_file } => return disconnect(&pid_file),
+    };
+    if let Err(e) = std::fs::write(&args.pid_file, format!("{}\n", std::process::id())) {
+        tracing::warn!(%e, path = %args.pid_file.display(), "cannot write the pid file; `disconnect` will not find us");
+    }
+    let result = connect(&args);
+    let _ = std::fs::remove_file(&args.pid_file);
+    match result {
         Ok((Stage::Disconnected, DownReason::Requested)) => ExitCode::SUCCESS,
         Ok((stage, reason)) => {
             tracing::error!(?stage, ?reason, "connection failed");
@@ -80,6 +100,27 @@ fn main() -> ExitCode {
         }
         Err(e) => {
             tracing::error!("{e:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+/// Sends SIGTERM to the client recorded in `pid_file`: it disconnects in order and exits.
+fn disconnect(pid_file: &std::path::Path) -> ExitCode {
+    let pid = std::fs::read_to_string(pid_file)
+        .ok()
+        .and_then(|t| t.trim().parse::<u32>().ok());
+    let Some(pid) = pid else {
+        tracing::error!(path = %pid_file.display(), "no running client found");
+        return ExitCode::FAILURE;
+    };
+    match std::process::Command::new("kill")
+        .args(["-TERM", &pid.to_string()])
+        .status()
+    {
+        Ok(s) if s.success() => ExitCode::SUCCESS,
+        _ => {
+            tracing::error!(pid, "could not signal the client");
             ExitCode::FAILURE
         }
     }

@@ -125,7 +125,9 @@ impl Scenario {
                 "10.99.0.0/24",
                 "--tun",
                 "l2c0",
+                "--pid-file",
             ])
+            .arg(self.state.join("client.pid"))
             .env("L2SEC_PSK", "e2e-psk")
             .env("L2SEC_PASSWORD", password)
             .stdout(std::process::Stdio::null())
@@ -169,11 +171,46 @@ fn laptop_reaches_the_intranet_server_through_the_tunnel_with_each_auth_method()
                 .run("intranet", "ping", &["-c", "1", "-W", "2", "172.16.1.2"])
                 .unwrap()
         });
+        // `l2sec-client disconnect` ends the connection cleanly: the client exits with success
+        // and the server sees the user hang up.
+        let mut client = client;
+        let pid_file = s.state.join("client.pid");
+        let disconnect = s
+            .topo
+            .run(
+                "mobile",
+                binary("l2sec-client").to_str().unwrap(),
+                &["disconnect", "--pid-file", pid_file.to_str().unwrap()],
+            )
+            .unwrap();
+        let mut exited = None;
+        for _ in 0..100 {
+            if let Ok(Some(st)) = client.try_wait() {
+                exited = Some(st);
+                break;
+            }
+            std::thread::sleep(Duration::from_millis(100));
+        }
+        std::thread::sleep(Duration::from_millis(300));
         let client_log = output(client);
         let server_log = s.server_log();
         assert!(
             up,
             "{auth}: no address\nclient:\n{client_log}\nserver:\n{server_log}"
+        );
+        assert!(
+            disconnect.status.success(),
+            "{auth}: disconnect found no client"
+        );
+        assert!(
+            exited.is_some_and(|st| st.success()),
+            "{auth}: the client did not exit cleanly:\n{client_log}"
+        );
+        assert!(
+            server_log
+                .lines()
+                .any(|l| l.contains("user disconnected") && l.contains("PeerTerminated")),
+            "{auth}: the server sees a clean hang-up:\n{server_log}"
         );
         let ping = ping.unwrap();
         assert!(
