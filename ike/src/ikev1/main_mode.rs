@@ -872,6 +872,7 @@ pub struct InitSent {
     policy: Phase1Policy,
     cky_i: Cookie,
     sai_b: Vec<u8>,
+    initial_contact: bool,
 }
 
 /// Most transforms we offer in message 1 (the policy's first ones).
@@ -949,6 +950,7 @@ pub fn initiate<R: CryptoRng + ?Sized>(
             policy: config.policy.clone(),
             cky_i,
             sai_b,
+            initial_contact: true,
         },
         len,
     ))
@@ -968,6 +970,7 @@ pub struct KeSent {
     pair: Option<DhKeyPair>,
     ni: Vec<u8>,
     vendors: Vendors,
+    initial_contact: bool,
 }
 
 impl InitSent {
@@ -975,6 +978,12 @@ impl InitSent {
     #[must_use]
     pub const fn cookie(&self) -> Cookie {
         self.cky_i
+    }
+
+    /// Whether message 5 carries INITIAL-CONTACT (RFC 2407 §4.6.3.3): yes for a first contact,
+    /// no for a rekey, or the peer would delete the SAs still carrying our traffic.
+    pub const fn set_initial_contact(&mut self, initial_contact: bool) {
+        self.initial_contact = initial_contact;
     }
 
     /// Takes message 2 (the responder's choice) and sends message 3.
@@ -1020,6 +1029,7 @@ impl InitSent {
             pair: Some(pair),
             ni,
             vendors,
+            initial_contact: self.initial_contact,
         };
         Ok((state, len))
     }
@@ -1143,6 +1153,9 @@ impl KeSent {
         let proof = our_proof(&self.auth, hash_i)?;
         let (len, iv6) = write_encrypted(out, cookies, (&self.suite, &cipher), &iv, |m| {
             write_identity(m, &self.auth, &idii, &proof)?;
+            if !self.initial_contact {
+                return Ok(());
+            }
             m.payload(PayloadType::NOTIFY, |w| {
                 w.put_u32(DOI_IPSEC)?;
                 w.put_slice(&[ProtocolId::ISAKMP.0, 16])?;
