@@ -525,12 +525,14 @@ impl<R: CryptoRng> Engine<R> {
         if self.finished {
             return Err(Drop::NotOurs);
         }
-        // Only our own exchange gets through: a client never acts as a responder.
+        // Only our own exchanges get through: the first one, our phase-1 rekeys, and once
+        // connected a phase-1 rekey the server starts.
         let (cky_i, cky_r) = nat::cookies(message).ok_or(Drop::Ike(IkeDiscard::Malformed))?;
-        if cky_i != self.cky_i {
+        let servers_rekey = cky_r.is_zero() && cky_i != self.cky_i && self.cookies.is_some();
+        if cky_i != self.cky_i && !servers_rekey && !self.ike.knows((cky_i, cky_r)) {
             return Err(Drop::NotOurs);
         }
-        if cky_r.is_zero() {
+        if cky_r.is_zero() && !servers_rekey {
             // RFC 2408 §5.2: a refusal of message 1 comes in the clear, with our cookie.
             if self.cookies.is_none()
                 && nat::clear_notify(message) == Some(NotifyType::NO_PROPOSAL_CHOSEN)
@@ -1029,6 +1031,12 @@ impl<R: CryptoRng> Engine<R> {
                     if self.teardown.is_none() {
                         self.fail(now, Stage::Ike, DownReason::Ike(reason));
                     }
+                }
+            }
+            IkeEvent::Phase1Rekeyed { old, new } => {
+                if Some(old) == self.cookies {
+                    tracing::info!("IKE SA rekeyed");
+                    self.cookies = Some(new);
                 }
             }
             IkeEvent::PeerMoved { path, .. } => {

@@ -53,6 +53,19 @@ pub struct Config {
     pub dpd_interval: Option<Duration>,
     /// DPD: how long R-U-THERE may go unanswered before the peer is declared dead.
     pub dpd_timeout: Duration,
+    /// Rekey the SAs we initiated (phase 1 and phase 2) before they expire, by
+    /// [`rekey_margin`] of their lifetime. The peer's rekeys are always accepted.
+    pub rekey: bool,
+}
+
+/// How long before its expiry an SA we initiated is rekeyed: a tenth of its lifetime, at most
+/// nine minutes (strongSwan's default margin), at least one second.
+#[must_use]
+pub fn rekey_margin(lifetime: Duration) -> Duration {
+    (lifetime / 10)
+        .min(Duration::from_secs(540))
+        .max(Duration::from_secs(1))
+        .min(lifetime / 2)
 }
 
 impl Config {
@@ -85,6 +98,7 @@ impl Config {
             max_retransmits: 8,
             dpd_interval: Some(Duration::from_secs(30)),
             dpd_timeout: Duration::from_secs(120),
+            rekey: true,
         }
     }
 }
@@ -150,6 +164,14 @@ pub enum Event {
         inbound_spi: u32,
         /// Our outbound SPI.
         outbound_spi: u32,
+    },
+    /// An ISAKMP SA was replaced by a newer one of the same peer (a phase-1 rekey by either
+    /// side): its ESP SAs now belong to `new`, and nothing above IPsec needs to change.
+    Phase1Rekeyed {
+        /// The SA that ended.
+        old: (Cookie, Cookie),
+        /// Its successor.
+        new: (Cookie, Cookie),
     },
     /// An ISAKMP SA ended.
     Phase1Down {
@@ -229,6 +251,8 @@ struct Pending {
     /// For exchanges we drive: when to resend `last_out`, and how often we did.
     resend_at: Option<Instant>,
     resends: u8,
+    /// A Main Mode we started to rekey this established SA.
+    replaces: Option<Cookies>,
 }
 
 #[derive(Debug)]
@@ -250,16 +274,35 @@ struct QuickPending {
     resends: u8,
 }
 
+/// A pair of ESP SAs negotiated under an ISAKMP SA.
+#[derive(Debug, Clone, Copy)]
+struct Child {
+    inbound: u32,
+    outbound: u32,
+    /// Hard expiry: both SAs are removed (and the peer told).
+    expires: Instant,
+    /// When to start a Quick Mode that replaces it (pairs we initiated, until replaced).
+    rekey_at: Option<Instant>,
+}
+
 #[derive(Debug)]
 struct Established {
     sa: Phase1Sa,
     path: Path,
+    /// Order of establishment (the newest SA of a peer succeeds the older ones).
+    serial: u64,
     /// The last Main Mode message and our answer (the initiator may repeat message 5).
     last_in: Vec<u8>,
     last_out: Vec<u8>,
     quick: BTreeMap<u32, QuickPending>,
-    children: Vec<(u32, u32)>,
+    children: Vec<Child>,
     expires: Instant,
+    /// When to start a Main Mode that replaces this SA (SAs we initiated, until replaced).
+    rekey_at: Option<Instant>,
+    /// Past its lifetime but still holding live ESP SAs (RFC 2409 does not tie them to the
+    /// ISAKMP SA): it negotiates nothing more and waits for a successor to adopt the ESP SAs,
+    /// or for them to expire too.
+    expired: bool,
     last_heard: Instant,
     dpd_seq: u32,
     /// An unanswered R-U-THERE: when the first went out and when to repeat it.
@@ -289,6 +332,7 @@ pub struct Endpoint<R> {
     /// clock at any later `now` is derived (certificate validity). Unset, the wall clock reads
     /// as the Unix epoch, when no certificate is valid: certificate checks fail closed.
     wall_clock: Option<(Instant, SystemTime)>,
+    serial: u64,
 }
 
 fn key_of(h: &Header<&[u8]>) -> Cookies {
@@ -308,6 +352,7 @@ impl<R: CryptoRng> Endpoint<R> {
             events: VecDeque::new(),
             stats: Stats::default(),
             wall_clock: None,
+            serial: 0,
         }
     }
 
@@ -340,6 +385,14 @@ impl<R: CryptoRng> Endpoint<R> {
     /// Half-open exchanges.
     pub fn half_open(&self) -> usize {
         self.pending.len()
+    }
+
+    /// Whether a message with these cookies belongs to an exchange or SA of ours (a driver
+    /// that only talks to one peer filters strays with it).
+    pub fn knows(&self, cookies: Cookies) -> bool {
+        self.established.contains_key(&cookies)
+            || self.pending.contains_key(&cookies)
+            || self.pending.contains_key(&(cookies.0, Cookie::default()))
     }
 
     /// The next event.
@@ -387,9 +440,20 @@ impl<R: CryptoRng> Endpoint<R> {
     /// # Errors
     /// [`Discard::Malformed`] if the message cannot be built.
     pub fn connect(&mut self, now: Instant, path: Path) -> Result<Cookies, Discard> {
+        self.start_main_mode(now, path, None)
+    }
+
+    fn start_main_mode(
+        &mut self,
+        now: Instant,
+        path: Path,
+        replaces: Option<Cookies>,
+    ) -> Result<Cookies, Discard> {
         let mut buf = [0u8; MAX_MESSAGE];
-        let (state, n) = main_mode::initiate(&self.config.phase1, path, &mut self.rng, &mut buf)
-            .map_err(Discard::Refused)?;
+        let (mut state, n) =
+            main_mode::initiate(&self.config.phase1, path, &mut self.rng, &mut buf)
+                .map_err(Discard::Refused)?;
+        state.set_initial_contact(replaces.is_none());
         let key = (state.cookie(), Cookie::default());
         let out = buf[..n].to_vec();
         self.send(path, &out);
@@ -403,6 +467,7 @@ impl<R: CryptoRng> Endpoint<R> {
                 expires: now + self.config.exchange_timeout,
                 resend_at: Some(now + self.config.retransmit),
                 resends: 0,
+                replaces,
             },
         );
         Ok(key)
@@ -501,6 +566,7 @@ impl<R: CryptoRng> Endpoint<R> {
                         expires: now + self.config.exchange_timeout,
                         resend_at: None,
                         resends: 0,
+                        replaces: None,
                     },
                 );
                 Ok(())
@@ -554,7 +620,7 @@ impl<R: CryptoRng> Endpoint<R> {
                         path
                     };
                     self.send(path, &out);
-                    self.establish(now, sa, path, message.to_vec(), out);
+                    self.establish(now, sa, path, message.to_vec(), out, None);
                     return Ok(());
                 }
                 Err(e) => Err(e),
@@ -567,7 +633,7 @@ impl<R: CryptoRng> Endpoint<R> {
                 .map(|(n, len)| Some((Half::AuthSent(Box::new(n)), len))),
             Half::AuthSent(s) => match s.on_auth(message, wall_clock) {
                 Ok(sa) => {
-                    self.establish(now, sa, p.path, message.to_vec(), Vec::new());
+                    self.establish(now, sa, p.path, message.to_vec(), Vec::new(), p.replaces);
                     return Ok(());
                 }
                 Err(e) => Err(e),
@@ -602,6 +668,7 @@ impl<R: CryptoRng> Endpoint<R> {
                         expires: now + self.config.exchange_timeout,
                         resend_at: ours.then(|| now + self.config.retransmit),
                         resends: 0,
+                        replaces: p.replaces,
                     },
                 );
                 Ok(())
@@ -638,20 +705,21 @@ impl<R: CryptoRng> Endpoint<R> {
         path: Path,
         last_in: Vec<u8>,
         last_out: Vec<u8>,
+        replaces: Option<Cookies>,
     ) {
         let cookies = (sa.cky_i, sa.cky_r);
         if self.established.len() >= self.config.max_established {
             self.stats.limited += 1;
             return;
         }
-        // RFC 2407 §4.6.3.3: INITIAL-CONTACT means earlier SAs of this identity are gone.
+        // RFC 2407 §4.6.3.3: INITIAL-CONTACT means earlier SAs of this identity are gone. Road
+        // warriors behind one NAT may share an identity and an address: only the same address
+        // and port is the same peer.
         if sa.initial_contact && !sa.we_initiated {
             let stale: Vec<Cookies> = self
                 .established
                 .iter()
-                .filter(|(_, e)| {
-                    e.sa.peer_id == sa.peer_id && e.path.remote.ip() == path.remote.ip()
-                })
+                .filter(|(_, e)| e.sa.peer_id == sa.peer_id && e.path.remote == path.remote)
                 .map(|(k, _)| *k)
                 .collect();
             for k in stale {
@@ -666,27 +734,113 @@ impl<R: CryptoRng> Endpoint<R> {
         });
         let we_initiated = sa.we_initiated;
         let expires = now + sa.lifetime;
+        let rekey_at = (we_initiated && self.config.rekey)
+            .then(|| expires.checked_sub(rekey_margin(sa.lifetime)))
+            .flatten();
+        self.serial += 1;
         self.established.insert(
             cookies,
             Established {
                 sa,
                 path,
+                serial: self.serial,
                 last_in,
                 last_out,
                 quick: BTreeMap::new(),
                 children: Vec::new(),
                 expires,
+                rekey_at,
+                expired: false,
                 last_heard: now,
                 dpd_seq: 0,
                 dpd_probe: None,
             },
         );
+        // A rekey we started: the old SA hands its ESP SAs over and is deleted (RFC 2409 leaves
+        // phase-2 SAs alive when their ISAKMP SA goes; they are simply managed from here on).
+        let mut adopted = false;
+        if let Some(old) = replaces.filter(|old| self.established.contains_key(old)) {
+            adopted = self
+                .established
+                .get(&old)
+                .is_some_and(|e| !e.children.is_empty());
+            if self.established.get(&old).is_some_and(|e| !e.expired) {
+                self.delete_isakmp(old);
+            }
+            self.retire(old, cookies);
+        }
+        // Expired SAs of this peer still carrying ESP (its rekey came late) hand them over.
+        let orphans: Vec<Cookies> = self
+            .established
+            .iter()
+            .filter(|(k, e)| {
+                e.expired
+                    && **k != cookies
+                    && e.path.remote == path.remote
+                    && self
+                        .established
+                        .get(&cookies)
+                        .is_some_and(|n| n.sa.peer_id == e.sa.peer_id)
+            })
+            .map(|(k, _)| *k)
+            .collect();
+        for old in orphans {
+            adopted = true;
+            self.retire(old, cookies);
+        }
+        if adopted {
+            return;
+        }
         if we_initiated {
             let _ = self.start_quick(now, cookies);
         }
     }
 
+    /// The newest other established SA of the same peer (identity and address), which takes
+    /// over when `key` ends.
+    fn successor(&self, key: Cookies) -> Option<Cookies> {
+        let e = self.established.get(&key)?;
+        self.established
+            .iter()
+            .filter(|(k, o)| {
+                **k != key
+                    && !o.expired
+                    && o.serial > e.serial
+                    && o.sa.peer_id == e.sa.peer_id
+                    && o.path.remote == e.path.remote
+            })
+            .max_by_key(|(_, o)| o.serial)
+            .map(|(k, _)| *k)
+    }
+
+    /// Ends `old` in favour of `new`: its ESP SAs move over, its exchanges are dropped.
+    fn retire(&mut self, old: Cookies, new: Cookies) {
+        let Some(gone) = self.established.remove(&old) else {
+            return;
+        };
+        if let Some(e) = self.established.get_mut(&new) {
+            e.children.extend(gone.children);
+        }
+        self.events.push_back(Event::Phase1Rekeyed { old, new });
+    }
+
+    /// Tells the peer that the ISAKMP SA `key` is deleted (it stays in our table).
+    fn delete_isakmp(&mut self, key: Cookies) {
+        let Some(e) = self.established.get(&key) else {
+            return;
+        };
+        let mut buf = [0u8; MAX_MESSAGE];
+        if let Ok(n) = informational::write_delete(&e.sa, Deleted::Isakmp, &mut self.rng, &mut buf)
+        {
+            let (path, out) = (e.path, buf[..n].to_vec());
+            self.send(path, &out);
+        }
+    }
+
     fn start_quick(&mut self, now: Instant, key: Cookies) -> Result<(), Discard> {
+        if self.established.get(&key).is_none_or(|e| e.expired) {
+            return Err(Discard::UnknownSa);
+        }
         let spi = self.allocate_spi();
         let Some(e) = self.established.get_mut(&key) else {
             return Err(Discard::UnknownSa);
@@ -730,7 +884,7 @@ impl<R: CryptoRng> Endpoint<R> {
     ) -> Result<(), Discard> {
         let exchange = h.exchange_type();
         let mid = h.message_id();
-        let Some(e) = self.established.get_mut(&key) else {
+        let Some(e) = self.established.get_mut(&key).filter(|e| !e.expired) else {
             return Err(Discard::UnknownSa);
         };
         if exchange == ExchangeType::MAIN_MODE {
@@ -772,6 +926,7 @@ impl<R: CryptoRng> Endpoint<R> {
                         Quick::Done => return Err(Discard::UnknownSa),
                     };
                     let (child, reply) = result.map_err(Discard::Refused)?;
+                    let we_initiated = reply.is_some();
                     let p = e.path;
                     e.last_heard = now;
                     if let Some(n) = reply {
@@ -788,7 +943,7 @@ impl<R: CryptoRng> Endpoint<R> {
                     } else {
                         e.quick.remove(&mid.0);
                     }
-                    self.child_up(key, child);
+                    self.child_up(now, key, child, we_initiated);
                     self.follow(key, path);
                     return Ok(());
                 }
@@ -877,19 +1032,32 @@ impl<R: CryptoRng> Endpoint<R> {
         }
     }
 
-    fn child_up(&mut self, key: Cookies, child: ChildSa) {
+    fn child_up(&mut self, now: Instant, key: Cookies, child: ChildSa, we_initiated: bool) {
+        let rekey = self.config.rekey;
         let Some(e) = self.established.get_mut(&key) else {
             return;
         };
         if e.children.len() >= MAX_CHILDREN {
-            let (i, o) = e.children.remove(0);
-            self.spis.remove(&i);
+            let old = e.children.remove(0);
+            self.spis.remove(&old.inbound);
             self.events.push_back(Event::ChildSaDown {
-                inbound_spi: i,
-                outbound_spi: o,
+                inbound_spi: old.inbound,
+                outbound_spi: old.outbound,
             });
         }
-        e.children.push((child.inbound_spi, child.outbound_spi));
+        // The newest pair carries the traffic; older ones only drain until they expire.
+        for older in &mut e.children {
+            older.rekey_at = None;
+        }
+        let expires = now + child.lifetime;
+        e.children.push(Child {
+            inbound: child.inbound_spi,
+            outbound: child.outbound_spi,
+            expires,
+            rekey_at: (we_initiated && rekey)
+                .then(|| expires.checked_sub(rekey_margin(child.lifetime)))
+                .flatten(),
+        });
         let path = e.path;
         self.events.push_back(Event::ChildSaUp {
             cookies: key,
@@ -924,13 +1092,13 @@ impl<R: CryptoRng> Endpoint<R> {
                     return;
                 };
                 let (gone, kept): (Vec<_>, Vec<_>) =
-                    e.children.iter().partition(|(_, o)| spis.contains(o));
+                    e.children.iter().partition(|c| spis.contains(&c.outbound));
                 e.children = kept;
-                for (i, o) in gone {
-                    self.spis.remove(&i);
+                for c in gone {
+                    self.spis.remove(&c.inbound);
                     self.events.push_back(Event::ChildSaDown {
-                        inbound_spi: i,
-                        outbound_spi: o,
+                        inbound_spi: c.inbound,
+                        outbound_spi: c.outbound,
                     });
                 }
             }
@@ -939,14 +1107,22 @@ impl<R: CryptoRng> Endpoint<R> {
     }
 
     fn drop_sa(&mut self, key: Cookies, reason: DownReason) {
+        // A newer SA of the same peer carries on (the peer rekeyed phase 1 and deleted or let
+        // expire the old one): the ESP SAs and everything above them live on.
+        if !matches!(reason, DownReason::Replaced | DownReason::Closed)
+            && let Some(new) = self.successor(key)
+        {
+            self.retire(key, new);
+            return;
+        }
         let Some(e) = self.established.remove(&key) else {
             return;
         };
-        for (i, o) in e.children {
-            self.spis.remove(&i);
+        for c in e.children {
+            self.spis.remove(&c.inbound);
             self.events.push_back(Event::ChildSaDown {
-                inbound_spi: i,
-                outbound_spi: o,
+                inbound_spi: c.inbound,
+                outbound_spi: c.outbound,
             });
         }
         self.events.push_back(Event::Phase1Down {
@@ -962,7 +1138,7 @@ impl<R: CryptoRng> Endpoint<R> {
             return;
         };
         let mut buf = [0u8; MAX_MESSAGE];
-        let spis: Vec<u32> = e.children.iter().map(|c| c.0).collect();
+        let spis: Vec<u32> = e.children.iter().map(|c| c.inbound).collect();
         let path = e.path;
         let mut messages = Vec::new();
         if !spis.is_empty()
@@ -978,7 +1154,18 @@ impl<R: CryptoRng> Endpoint<R> {
         for m in messages {
             self.send(path, &m);
         }
+        // A rekey of it in flight would only bring back what the caller is closing.
+        self.pending.retain(|_, p| p.replaces != Some(key));
         self.drop_sa(key, DownReason::Closed);
+    }
+
+    /// The key that encrypts the ISAKMP messages of an SA, for a debugging key log (Wireshark's
+    /// `ikev1_decryption_table`: initiator cookie and this key). Whoever holds it can read
+    /// the phase-1 and phase-2 negotiation of that SA.
+    pub fn isakmp_encryption_key(&self, cookies: Cookies) -> Option<&Secret> {
+        self.established
+            .get(&cookies)
+            .map(|e| e.sa.keys.encryption_key())
     }
 
     /// The earliest deadline.
@@ -989,6 +1176,10 @@ impl<R: CryptoRng> Endpoint<R> {
             .flat_map(|p| [Some(p.expires), p.resend_at])
             .flatten();
         let established = self.established.values().flat_map(|e| {
+            if e.expired {
+                let children = e.children.iter().map(|c| c.expires).min();
+                return [children, e.rekey_at, None, None, None];
+            }
             let dpd = self.config.dpd_interval.map(|i| match e.dpd_probe {
                 Some((first, again)) => again.min(first + self.config.dpd_timeout),
                 None => e.last_heard + i,
@@ -999,7 +1190,13 @@ impl<R: CryptoRng> Endpoint<R> {
                 .flat_map(|q| [Some(q.expires), q.resend_at])
                 .flatten()
                 .min();
-            [Some(e.expires), dpd, quick]
+            let children = e
+                .children
+                .iter()
+                .flat_map(|c| [Some(c.expires), c.rekey_at])
+                .flatten()
+                .min();
+            [Some(e.expires), dpd, quick, children, e.rekey_at]
         });
         pending.chain(established.flatten()).min()
     }
@@ -1037,8 +1234,65 @@ impl<R: CryptoRng> Endpoint<R> {
             let Some(e) = self.established.get_mut(&key) else {
                 continue;
             };
-            if e.expires <= now {
-                self.drop_sa(key, DownReason::Expired);
+            if e.expires <= now && !e.expired {
+                if e.children.is_empty() {
+                    self.drop_sa(key, DownReason::Expired);
+                    continue;
+                }
+                e.expired = true;
+                e.quick.clear();
+                e.dpd_probe = None;
+            }
+            // Expired ESP pairs go (the peer is told); pairs we initiated are replaced first.
+            let (expired, kept): (Vec<Child>, Vec<Child>) =
+                e.children.iter().partition(|c| c.expires <= now);
+            e.children = kept;
+            let mut rekey_child = false;
+            let zombie = e.expired;
+            for c in e.children.iter_mut().filter(|_| !zombie) {
+                if c.rekey_at.is_some_and(|t| t <= now) {
+                    // Tried again after an exchange timeout if the first attempt fails.
+                    c.rekey_at =
+                        Some(now + self.config.exchange_timeout).filter(|t| *t < c.expires);
+                    rekey_child = true;
+                }
+            }
+            let rekey_phase1 = e.rekey_at.is_some_and(|t| t <= now);
+            if rekey_phase1 {
+                e.rekey_at = Some(now + self.config.exchange_timeout);
+            }
+            if !expired.is_empty() {
+                let spis: Vec<u32> = expired.iter().map(|c| c.inbound).collect();
+                if let Ok(n) =
+                    informational::write_delete(&e.sa, Deleted::Esp(&spis), &mut self.rng, &mut buf)
+                {
+                    let (path, out) = (e.path, buf[..n].to_vec());
+                    self.send(path, &out);
+                }
+                for c in expired {
+                    self.spis.remove(&c.inbound);
+                    self.events.push_back(Event::ChildSaDown {
+                        inbound_spi: c.inbound,
+                        outbound_spi: c.outbound,
+                    });
+                }
+            }
+            if rekey_child {
+                let _ = self.start_quick(now, key);
+            }
+            if rekey_phase1 && !self.pending.values().any(|p| p.replaces == Some(key)) {
+                let path = self.established.get(&key).map(|e| e.path);
+                if let Some(path) = path {
+                    let _ = self.start_main_mode(now, path, Some(key));
+                }
+            }
+            let Some(e) = self.established.get_mut(&key) else {
+                continue;
+            };
+            if e.expired {
+                if e.children.is_empty() {
+                    self.drop_sa(key, DownReason::Expired);
+                }
                 continue;
             }
             let mut resend = Vec::new();

@@ -467,3 +467,266 @@ fn behind_a_nat_the_initiator_floats_to_4500_and_esp_is_udp_encapsulated() {
         (4500, 4500)
     );
 }
+
+/// One side's ESP state as a driver keeps it: every installed pair, the newest sends.
+#[derive(Default)]
+struct EspSide {
+    db: Option<crate::esp::SaDb>,
+    newest_outbound: Option<u32>,
+    opened: u64,
+}
+
+impl EspSide {
+    fn apply(&mut self, events: &[Event], seen: &mut usize, rng: &mut ChaCha8Rng) {
+        let db = self.db.get_or_insert_with(|| crate::esp::SaDb::new(64));
+        for e in &events[*seen..] {
+            match e {
+                Event::ChildSaUp { child, .. } => {
+                    let t = child.transform;
+                    let i = crate::esp::Sa::inbound(
+                        crate::esp::Spi(child.inbound_spi),
+                        t,
+                        child.inbound_keys(),
+                    )
+                    .unwrap();
+                    let o = crate::esp::Sa::outbound(
+                        crate::esp::Spi(child.outbound_spi),
+                        t,
+                        child.outbound_keys(),
+                        rng,
+                    )
+                    .unwrap();
+                    db.insert(i).unwrap();
+                    db.insert(o).unwrap();
+                    self.newest_outbound = Some(child.outbound_spi);
+                }
+                Event::ChildSaDown {
+                    inbound_spi,
+                    outbound_spi,
+                } => {
+                    db.remove(
+                        crate::esp::Direction::Inbound,
+                        crate::esp::Spi(*inbound_spi),
+                    );
+                    db.remove(
+                        crate::esp::Direction::Outbound,
+                        crate::esp::Spi(*outbound_spi),
+                    );
+                    assert_ne!(
+                        self.newest_outbound,
+                        Some(*outbound_spi),
+                        "the pair carrying traffic was removed"
+                    );
+                }
+                _ => {}
+            }
+        }
+        *seen = events.len();
+    }
+
+    fn seal(&mut self, payload: &[u8], rng: &mut ChaCha8Rng) -> Vec<u8> {
+        let spi = self.newest_outbound.expect("an ESP SA to send on");
+        let sa = self
+            .db
+            .as_mut()
+            .unwrap()
+            .outbound_mut(crate::esp::Spi(spi))
+            .unwrap();
+        let o = sa.overhead();
+        let mut buf = vec![0u8; o.head + payload.len() + o.tail];
+        buf[o.head..o.head + payload.len()].copy_from_slice(payload);
+        let r = sa
+            .seal(
+                &mut buf,
+                o.head..o.head + payload.len(),
+                crate::esp::IpProtocol(17),
+                rng,
+            )
+            .unwrap();
+        buf[r].to_vec()
+    }
+
+    fn open(&mut self, mut packet: Vec<u8>, expected: &[u8]) {
+        let (_, opened) = self
+            .db
+            .as_mut()
+            .unwrap()
+            .open(&mut packet)
+            .expect("every packet opens during a rekey");
+        assert_eq!(&packet[opened.payload], expected);
+        self.opened += 1;
+    }
+}
+
+/// Lifetimes short enough to rekey often: phase 1 60 s, phase 2 20 s.
+fn short_lived(psk: &[u8]) -> Config {
+    let mut c = Config::new(psk);
+    c.phase1.policy.lifetime = Duration::from_secs(60);
+    c.phase2.lifetime = Duration::from_secs(20);
+    c
+}
+
+#[test]
+fn rekeys_of_both_phases_under_traffic_lose_no_packet() {
+    let mut n = Net::with_configs(
+        11,
+        0.0,
+        short_lived(b"interop-test-psk"),
+        short_lived(b"interop-test-psk"),
+    );
+    connect(&mut n);
+    assert!(n.drive(Duration::from_secs(10), both_have_children));
+    let (mut client, mut server) = (EspSide::default(), EspSide::default());
+    let (mut seen_c, mut seen_s) = (0, 0);
+    let mut rng = ChaCha8Rng::seed_from_u64(99);
+    let mut wire: Vec<(Instant, bool, Vec<u8>, Vec<u8>)> = Vec::new();
+    let end = n.now + Duration::from_secs(300);
+    let mut next_packet = n.now;
+    let mut sent = 0u64;
+    while n.now < end {
+        // Both sides send a packet every 50 ms; each takes 30 ms across, like IKE.
+        while next_packet <= n.now {
+            client.apply(&n.client_events, &mut seen_c, &mut rng);
+            server.apply(&n.server_events, &mut seen_s, &mut rng);
+            let payload = sent.to_be_bytes().repeat(8);
+            wire.push((
+                next_packet + Duration::from_millis(30),
+                true,
+                client.seal(&payload, &mut rng),
+                payload.clone(),
+            ));
+            wire.push((
+                next_packet + Duration::from_millis(30),
+                false,
+                server.seal(&payload, &mut rng),
+                payload,
+            ));
+            sent += 2;
+            next_packet += Duration::from_millis(50);
+        }
+        // Advance IKE to the next packet time at most, delivering ESP as it lands.
+        let target = next_packet;
+        while n.now < target {
+            let before = n.now;
+            n.collect();
+            let due = [
+                n.in_flight.iter().map(|f| f.0).min(),
+                n.client.poll_timeout(),
+                n.server.poll_timeout(),
+            ]
+            .into_iter()
+            .flatten()
+            .min();
+            if due.is_none_or(|d| d > target) {
+                n.now = target;
+            } else {
+                n.step();
+            }
+            client.apply(&n.client_events, &mut seen_c, &mut rng);
+            server.apply(&n.server_events, &mut seen_s, &mut rng);
+            wire.sort_by_key(|w| w.0);
+            while wire.first().is_some_and(|w| w.0 <= n.now) {
+                let (_, to_server, packet, payload) = wire.remove(0);
+                if to_server {
+                    server.open(packet, &payload);
+                } else {
+                    client.open(packet, &payload);
+                }
+            }
+            assert!(n.now >= before);
+        }
+        n.client.handle_timeout(n.now);
+        n.server.handle_timeout(n.now);
+    }
+    assert!(n.drive(Duration::from_secs(1), |_| true));
+    let count = |events: &[Event], f: fn(&Event) -> bool| events.iter().filter(|e| f(e)).count();
+    let child_ups = count(&n.server_events, |e| matches!(e, Event::ChildSaUp { .. }));
+    let rekeyed = count(&n.server_events, |e| {
+        matches!(e, Event::Phase1Rekeyed { .. })
+    });
+    let client_rekeyed = count(&n.client_events, |e| {
+        matches!(e, Event::Phase1Rekeyed { .. })
+    });
+    // 300 s: phase 2 rekeyed every 18 s, phase 1 every 54 s.
+    assert!(child_ups >= 15, "{child_ups} ESP pairs");
+    assert!(
+        rekeyed >= 5 && client_rekeyed == rekeyed,
+        "{rekeyed}/{client_rekeyed}"
+    );
+    for events in [&n.server_events, &n.client_events] {
+        assert!(
+            !events.iter().any(|e| matches!(e, Event::Phase1Down { .. })),
+            "{events:?}"
+        );
+    }
+    // Old pairs expire: at most the current one and the one draining.
+    assert!(n.server.established() == 1 && n.client.established() == 1);
+    assert_eq!(client.opened + server.opened, sent);
+    assert!(sent > 11_000);
+}
+
+#[test]
+fn rekeys_converge_over_a_lossy_link() {
+    let config = || {
+        // Margins scale with lifetimes (12 s for phase 1 here, 9 minutes in real use):
+        // retransmit faster so that a lossy exchange fits the short window as it would the
+        // long one.
+        let mut c = short_lived(b"interop-test-psk");
+        c.phase1.policy.lifetime = Duration::from_secs(120);
+        c.retransmit = Duration::from_millis(500);
+        c
+    };
+    for seed in 0..50 {
+        let mut n = Net::with_configs(seed, 0.1, config(), config());
+        connect(&mut n);
+        assert!(
+            n.drive(Duration::from_secs(60), both_have_children),
+            "seed {seed}"
+        );
+        // 600 s: about 33 phase-2 and 5 phase-1 rekeys, a tenth of every message lost.
+        let end = n.now + Duration::from_secs(600);
+        n.drive(Duration::from_secs(600), |n| n.now >= end);
+        for (side, events) in [("server", &n.server_events), ("client", &n.client_events)] {
+            assert!(
+                !events.iter().any(|e| matches!(e, Event::Phase1Down { .. })),
+                "seed {seed}: the {side} lost its SA: {:?}",
+                events
+                    .iter()
+                    .filter(|e| matches!(
+                        e,
+                        Event::Phase1Down { .. }
+                            | Event::Phase1Rekeyed { .. }
+                            | Event::Phase1Up { .. }
+                    ))
+                    .map(|e| match e {
+                        Event::Phase1Down {
+                            reason, cookies, ..
+                        } => format!("down {reason:?} {:?}", cookies.0.0[0]),
+                        Event::Phase1Rekeyed { old, new } =>
+                            format!("rekeyed {:?}->{:?}", old.0.0[0], new.0.0[0]),
+                        Event::Phase1Up { cookies, .. } => format!("up {:?}", cookies.0.0[0]),
+                        _ => String::new(),
+                    })
+                    .collect::<Vec<_>>()
+            );
+        }
+        // A Quick Mode may be in flight at the end: once the losses stop, both sides agree on
+        // the pair carrying traffic within a few retransmissions.
+        n.loss = 0.0;
+        let agree = |n: &Net| {
+            let newest = |events: &[Event]| {
+                events.iter().rev().find_map(|e| match e {
+                    Event::ChildSaUp { child, .. } => Some((child.inbound_spi, child.outbound_spi)),
+                    _ => None,
+                })
+            };
+            let (c, s) = (newest(&n.client_events), newest(&n.server_events));
+            c.zip(s).is_some_and(|(c, s)| (c.0, c.1) == (s.1, s.0))
+        };
+        assert!(
+            n.drive(Duration::from_secs(10), agree),
+            "seed {seed}: newest pairs differ"
+        );
+        assert!(n.server.established() <= 2 && n.client.established() <= 2);
+    }
+}

@@ -473,6 +473,7 @@ impl<R: CryptoRng> Engine<R> {
                     self.lns.peer_gone(now, peer);
                     self.inner_port.remove(&peer);
                 }
+                IkeEvent::Phase1Rekeyed { .. } => tracing::debug!("IKE SA rekeyed"),
                 IkeEvent::PeerMoved { path, .. } => {
                     tracing::debug!(peer = %path.remote, "peer address changed");
                 }
