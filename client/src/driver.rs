@@ -1,10 +1,12 @@
 //! The thin tokio driver of the client (STYLE.md §7): UDP 500/4500, the raw ESP socket, the TUN
-//! device once an address is assigned, routes, the timer and Ctrl-C — moved through the
-//! [`Engine`].
+//! device once an address is assigned, routes and DNS, the timer and the signals — moved through
+//! the [`Engine`]. Progress and the state file are kept by a [`Tracker`].
 
+use crate::dns::{self, Applied};
 use crate::engine::{
     ClientEvent, DownReason, Engine, HEADROOM, Out, Route, Stage, TAILROOM, TRANSMIT_BUF_LEN,
 };
+use crate::status::Tracker;
 use anyhow::Context as _;
 use ipnet::Ipv4Net;
 use netio::batch::{RecvBatch, SendBatch};
@@ -13,11 +15,14 @@ use netio::route::RouteTable;
 use netio::tun::{Tun, TunConfig};
 use netio::udp::UdpSocket;
 use rand_chacha::ChaCha20Rng;
-use std::net::{IpAddr, SocketAddr};
-use std::time::Instant;
+use std::net::{IpAddr, Ipv4Addr, SocketAddr};
+use std::time::{Duration, Instant};
+use tokio::signal::unix::{Signal, SignalKind, signal};
 
 const SLOT: usize = 2048;
 const BATCH: usize = 16;
+/// How often traffic counters reach the state file.
+const STATUS_INTERVAL: Duration = Duration::from_secs(2);
 
 /// What the driver sets up around the engine.
 #[derive(Debug, Clone)]
@@ -26,10 +31,17 @@ pub struct DriverConfig {
     pub local: SocketAddr,
     /// TUN device name.
     pub tun_name: String,
-    /// Networks routed through the tunnel; empty means all traffic (the server stays outside).
+    /// Networks routed through the tunnel.
     pub routes: Vec<Ipv4Net>,
-    /// The server's address (pinned outside the tunnel when all traffic goes through it).
+    /// All traffic through the tunnel, the server's own address kept outside by a host route
+    /// through the path that reaches it now.
+    pub route_all: bool,
+    /// The server's address.
     pub server: IpAddr,
+    /// Apply the DNS servers the server offers, and how; `None` leaves DNS alone.
+    pub dns: Option<dns::Settings>,
+    /// The PPP user name (for the progress display).
+    pub user: String,
 }
 
 fn now() -> Instant {
@@ -45,17 +57,92 @@ pub struct Ended {
     pub reason: DownReason,
 }
 
+/// SIGINT (Ctrl-C) and SIGTERM (`l2sec-client disconnect`, systemd), registered once for the
+/// whole process so that none is lost between connection attempts.
+#[derive(Debug)]
+pub struct Signals {
+    interrupt: Signal,
+    terminate: Signal,
+}
+
+impl Signals {
+    /// Installs the handlers.
+    ///
+    /// # Errors
+    /// When the runtime cannot register them.
+    pub fn new() -> std::io::Result<Self> {
+        Ok(Self {
+            interrupt: signal(SignalKind::interrupt())?,
+            terminate: signal(SignalKind::terminate())?,
+        })
+    }
+
+    /// Waits for either (cancellation-safe).
+    pub async fn recv(&mut self) {
+        tokio::select! {
+            _ = self.interrupt.recv() => {}
+            _ = self.terminate.recv() => {}
+        }
+    }
+}
+
 struct Io {
     ike: UdpSocket,
     natt: UdpSocket,
     esp: RawEsp,
 }
 
-/// Connects and keeps the tunnel up until Ctrl-C, SIGTERM or a failure.
+/// What the driver changed on the system for one connection; undone by [`Net::undo`].
+struct Net {
+    tun: Option<Tun>,
+    routes: RouteTable,
+    dns: Option<Applied>,
+}
+
+impl Net {
+    fn undo(&mut self, tracker: &mut Tracker) {
+        if let Some(applied) = self.dns.take() {
+            match dns::restore(&applied) {
+                Ok(()) => tracker.set_dns_restore(None),
+                Err(e) => tracing::warn!("DNS: {e}"),
+            }
+        }
+        self.routes.restore();
+        if tracker.state().host_route.is_some() {
+            tracker.set_host_route(None);
+        }
+        // Closing the TUN device removes the routes through it, whatever happened above.
+        self.tun = None;
+    }
+}
+
+/// Connects and keeps the tunnel up until a signal or a failure, then undoes routes and DNS.
 ///
 /// # Errors
 /// When sockets, the TUN device or routes cannot be set up.
-pub async fn run(config: &DriverConfig, mut engine: Engine<ChaCha20Rng>) -> anyhow::Result<Ended> {
+pub async fn run(
+    config: &DriverConfig,
+    mut engine: Engine<ChaCha20Rng>,
+    tracker: &mut Tracker,
+    signals: &mut Signals,
+) -> anyhow::Result<Ended> {
+    let mut net = Net {
+        tun: None,
+        routes: RouteTable::new().context("route table")?,
+        dns: None,
+    };
+    let result = drive(config, &mut engine, &mut net, tracker, signals).await;
+    net.undo(tracker);
+    result
+}
+
+async fn drive(
+    config: &DriverConfig,
+    engine: &mut Engine<ChaCha20Rng>,
+    net: &mut Net,
+    tracker: &mut Tracker,
+    signals: &mut Signals,
+) -> anyhow::Result<Ended> {
     let ike_addr = SocketAddr::new(config.local.ip(), 500);
     let natt_addr = SocketAddr::new(config.local.ip(), 4500);
     let io = Io {
@@ -63,8 +150,6 @@ pub async fn run(config: &DriverConfig, mut engine: Engine<ChaCha20Rng>) -> anyh
         natt: UdpSocket::bind(natt_addr).with_context(|| format!("binding {natt_addr}"))?,
         esp: RawEsp::bind(config.local.ip()).context("opening the raw ESP socket")?,
     };
-    let mut tun: Option<Tun> = None;
-    let mut routes = RouteTable::new().context("route table")?;
     let (mut ike_in, mut natt_in, mut esp_in) = (
         RecvBatch::new(BATCH, SLOT, HEADROOM),
         RecvBatch::new(BATCH, SLOT, HEADROOM),
@@ -73,15 +158,17 @@ pub async fn run(config: &DriverConfig, mut engine: Engine<ChaCha20Rng>) -> anyh
     let mut tun_buf = vec![0u8; SLOT];
     let mut out_buf = vec![0u8; TRANSMIT_BUF_LEN];
     let mut esp_out = SendBatch::new(4, SLOT);
-    let mut terminate = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())?;
+    let mut status_tick = tokio::time::interval(STATUS_INTERVAL);
+    status_tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     let mut stopping = false;
     let ended = loop {
-        flush(&io, &mut engine, &mut out_buf, &mut esp_out).await;
+        flush(&io, engine, &mut out_buf, &mut esp_out).await;
         let mut finished = None;
         while let Some(event) = engine.poll_event() {
+            tracker.event(&event, &config.user);
             match event {
                 ClientEvent::IkeUp { suite, nat } => {
-                    tracing::info!(?suite, nat = nat.encapsulate(), "IKE SA up")
+                    tracing::info!(?suite, nat = nat.encapsulate(), "IKE SA up");
                 }
                 ClientEvent::IpsecUp {
                     encapsulated,
@@ -89,40 +176,12 @@ pub async fn run(config: &DriverConfig, mut engine: Engine<ChaCha20Rng>) -> anyh
                 } => tracing::info!(encapsulated, ?transform, "IPsec SA up"),
                 ClientEvent::L2tpUp => tracing::info!("L2TP tunnel and session up"),
                 ClientEvent::Authenticated { method } => {
-                    tracing::info!(method = method.name(), "authenticated")
+                    tracing::info!(method = method.name(), "authenticated");
                 }
                 ClientEvent::AddressAssigned { local, peer, dns } => {
                     tracing::info!(%local, %peer, ?dns, "address assigned");
-                    let device = Tun::open(&TunConfig {
-                        name: Some(config.tun_name.clone()),
-                        address: local,
-                        prefix_len: 32,
-                        mtu: 1400,
-                    })
-                    .context("opening the TUN device")?;
-                    // The PPP peer (the server's side of the link) is reachable through the link.
-                    if let Ok(peer_net) = Ipv4Net::new(peer, 32) {
-                        routes
-                            .add_via_device(peer_net, device.name())
-                            .context("route to the PPP peer")?;
-                    }
-                    if config.routes.is_empty() {
-                        if let IpAddr::V4(server) = config.server {
-                            routes
-                                .pin_host_route(server)
-                                .context("pinning the server route")?;
-                        }
-                        routes
-                            .route_all_via(device.name())
-                            .context("routing all traffic")?;
-                    } else {
-                        for net in &config.routes {
-                            routes
-                                .add_via_device(*net, device.name())
-                                .with_context(|| format!("route {net}"))?;
-                        }
-                    }
-                    tun = Some(device);
+                    let servers: Vec<Ipv4Addr> = dns.iter().flatten().copied().collect();
+                    set_up(config, net, tracker, local, peer, &servers)?;
                 }
                 ClientEvent::Down { stage, reason } => finished = Some(Ended { stage, reason }),
             }
@@ -138,7 +197,7 @@ pub async fn run(config: &DriverConfig, mut engine: Engine<ChaCha20Rng>) -> anyh
             }
         };
         let tun_recv = async {
-            match &tun {
+            match &net.tun {
                 Some(t) => t.recv(&mut tun_buf[HEADROOM..SLOT - TAILROOM]).await,
                 None => std::future::pending().await,
             }
@@ -148,44 +207,112 @@ pub async fn run(config: &DriverConfig, mut engine: Engine<ChaCha20Rng>) -> anyh
                 for i in 0..r? {
                     let Some((meta, slot)) = ike_in.get_mut(i) else { continue };
                     let got = engine.handle_udp(now(), ike_addr, meta.from, &mut slot[meta.range.clone()]);
-                    deliver(tun.as_ref(), got.ok().flatten().map(|r| r.start + meta.range.start..r.end + meta.range.start), slot).await;
+                    deliver(net.tun.as_ref(), got.ok().flatten().map(|r| r.start + meta.range.start..r.end + meta.range.start), slot, tracker).await;
                 }
             }
             r = io.natt.recv_batch(&mut natt_in) => {
                 for i in 0..r? {
                     let Some((meta, slot)) = natt_in.get_mut(i) else { continue };
                     let got = engine.handle_udp(now(), natt_addr, meta.from, &mut slot[meta.range.clone()]);
-                    deliver(tun.as_ref(), got.ok().flatten().map(|r| r.start + meta.range.start..r.end + meta.range.start), slot).await;
+                    deliver(net.tun.as_ref(), got.ok().flatten().map(|r| r.start + meta.range.start..r.end + meta.range.start), slot, tracker).await;
                 }
             }
             r = io.esp.recv_batch(&mut esp_in) => {
                 for i in 0..r? {
                     let Some((meta, slot)) = esp_in.get_mut(i) else { continue };
                     let got = engine.handle_esp(now(), meta.from.ip(), &mut slot[meta.range.clone()]);
-                    deliver(tun.as_ref(), got.ok().flatten().map(|r| r.start + meta.range.start..r.end + meta.range.start), slot).await;
+                    deliver(net.tun.as_ref(), got.ok().flatten().map(|r| r.start + meta.range.start..r.end + meta.range.start), slot, tracker).await;
                 }
             }
             r = tun_recv => {
                 let n = r?;
                 if let Ok(out) = engine.handle_tun(&mut tun_buf, HEADROOM..HEADROOM + n) {
+                    tracker.count_out(n);
                     send(&io, &out, &tun_buf, &mut esp_out).await;
                 }
             }
             () = sleep => engine.handle_timeout(now()),
-            _ = tokio::signal::ctrl_c(), if !stopping => {
+            _ = status_tick.tick() => tracker.flush(),
+            () = signals.recv(), if !stopping => {
                 tracing::info!("disconnecting");
                 stopping = true;
-                engine.disconnect(now());
-            }
-            _ = terminate.recv(), if !stopping => {
-                stopping = true;
+                tracker.disconnecting();
                 engine.disconnect(now());
             }
         }
     };
-    flush(&io, &mut engine, &mut out_buf, &mut esp_out).await;
-    routes.restore();
+    flush(&io, engine, &mut out_buf, &mut esp_out).await;
     Ok(ended)
+}
+
+/// The address is assigned: opens the TUN device, installs routes and DNS.
+fn set_up(
+    config: &DriverConfig,
+    net: &mut Net,
+    tracker: &mut Tracker,
+    local: Ipv4Addr,
+    peer: Ipv4Addr,
+    dns_servers: &[Ipv4Addr],
+) -> anyhow::Result<()> {
+    let device = Tun::open(&TunConfig {
+        name: Some(config.tun_name.clone()),
+        address: local,
+        prefix_len: 32,
+        mtu: 1400,
+    })
+    .context("opening the TUN device")?;
+    let dev = device.name().to_owned();
+    net.tun = Some(device);
+    let routes = &mut net.routes;
+    // The PPP peer (the server's side of the link) is reachable through the link.
+    if let Ok(peer_net) = Ipv4Net::new(peer, 32) {
+        routes
+            .add_via_device(peer_net, &dev)
+            .context("route to the PPP peer")?;
+    }
+    let mut shown = Vec::new();
+    if config.route_all {
+        if let IpAddr::V4(server) = config.server {
+            // Recorded first: a crash right after still leaves a way to remove it.
+            tracker.set_host_route(Some(server));
+            routes
+                .pin_host_route(server)
+                .context("pinning the server route")?;
+        }
+        routes.route_all_via(&dev).context("routing all traffic")?;
+        shown.push("0.0.0.0/0".to_owned());
+    }
+    for net in &config.routes {
+        routes
+            .add_via_device(*net, &dev)
+            .with_context(|| format!("route {net}"))?;
+        shown.push(net.to_string());
+    }
+    let mut applied = None;
+    match (&config.dns, dns_servers.is_empty()) {
+        (Some(settings), false) => {
+            match dns::apply(settings, &dev, dns_servers, &mut |c| {
+                tracker.set_dns_restore(c)
+            }) {
+                Ok(a) => {
+                    applied = Some(a.describe());
+                    net.dns = Some(a);
+                }
+                Err(e) => tracing::warn!("DNS not applied: {e}"),
+            }
+        }
+        (Some(_), true) => tracing::info!("the server offered no DNS servers"),
+        (None, _) => {}
+    }
+    tracker.connected(&dev, shown, applied);
+    Ok(())
+}
+
+/// Removes a host route to `server` left behind by a client that died (`ip route del`).
+pub fn remove_host_route(server: Ipv4Addr) {
+    let _ = std::process::Command::new("ip")
+        .args(["route", "del", &format!("{server}/32")])
+        .output();
 }
 
 async fn flush(io: &Io, engine: &mut Engine<ChaCha20Rng>, buf: &mut [u8], esp: &mut SendBatch) {
@@ -194,11 +321,17 @@ async fn flush(io: &Io, engine: &mut Engine<ChaCha20Rng>, buf: &mut [u8], esp: &
     }
 }
 
-async fn deliver(tun: Option<&Tun>, packet: Option<std::ops::Range<usize>>, slot: &[u8]) {
-    if let (Some(tun), Some(p)) = (tun, packet.and_then(|r| slot.get(r)))
-        && let Err(e) = tun.send(p).await
-    {
-        tracing::debug!(%e, "TUN write failed");
+async fn deliver(
+    tun: Option<&Tun>,
+    packet: Option<std::ops::Range<usize>>,
+    slot: &[u8],
+    tracker: &mut Tracker,
+) {
+    if let (Some(tun), Some(p)) = (tun, packet.and_then(|r| slot.get(r))) {
+        match tun.send(p).await {
+            Ok(_) => tracker.count_in(p.len()),
+            Err(e) => tracing::debug!(%e, "TUN write failed"),
+        }
     }
 }
 
