@@ -1159,6 +1159,11 @@ impl<R: CryptoRng> Endpoint<R> {
         self.drop_sa(key, DownReason::Closed);
     }
 
+    /// An established ISAKMP SA: suite, lifetime, peer identity (for logs and status).
+    pub fn phase1(&self, cookies: Cookies) -> Option<&Phase1Sa> {
+        self.established.get(&cookies).map(|e| &e.sa)
+    }
+
     /// The key that encrypts the ISAKMP messages of an SA, for a debugging key log (Wireshark's
     /// `ikev1_decryption_table`: initiator cookie and this key). Whoever holds it can read
     /// the phase-1 and phase-2 negotiation of that SA.

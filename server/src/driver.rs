@@ -2,7 +2,7 @@
 //! moves bytes between them and the [`Engine`]. One task; no locks; buffers allocated once.
 
 use crate::config::Config;
-use crate::engine::ipsec::{Engine, HEADROOM, Out, Route, TAILROOM};
+use crate::engine::ipsec::{Engine, HEADROOM, KeyLogRow, Out, Route, TAILROOM};
 use crate::engine::lns::LnsEvent;
 use anyhow::Context as _;
 use netio::batch::{RecvBatch, SendBatch};
@@ -154,9 +154,22 @@ async fn serve(
             log(&event);
         }
         if let Some(path) = keylog {
-            let lines = engine.take_keylog();
-            if !lines.is_empty() {
-                append(path, &lines);
+            // ESP rows in the file itself, ISAKMP rows beside it (`<file>.ikev1`): one file per
+            // Wireshark table, so each can be fed to tshark as `-o uat:<table>:<row>`.
+            let (mut esp, mut ikev1) = (Vec::new(), Vec::new());
+            for row in engine.take_keylog() {
+                match row {
+                    KeyLogRow::Esp(r) => esp.push(r),
+                    KeyLogRow::Ikev1(r) => ikev1.push(r),
+                }
+            }
+            if !esp.is_empty() {
+                append(path, &esp);
+            }
+            if !ikev1.is_empty() {
+                let mut ike_path = path.as_os_str().to_owned();
+                ike_path.push(".ikev1");
+                append(std::path::Path::new(&ike_path), &ikev1);
             }
         }
     }

@@ -346,6 +346,20 @@ fn whole_blocks<N: ArraySize>(data: &mut [u8]) -> Result<&mut [Array<u8, N>], Ci
     }
 }
 
+impl fmt::Display for CipherAlgorithm {
+    /// strongSwan's proposal keywords (`aes256`, `3des`, `aes128gcm16`).
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            Self::AesCbc128 => "aes128",
+            Self::AesCbc192 => "aes192",
+            Self::AesCbc256 => "aes256",
+            Self::TripleDesCbc => "3des",
+            Self::AesGcm16_128 => "aes128gcm16",
+            Self::AesGcm16_256 => "aes256gcm16",
+        })
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -505,5 +505,21 @@ impl fmt::Debug for SharedSecret {
     }
 }
 
+impl fmt::Display for DhGroup {
+    /// strongSwan's proposal keywords (`modp1024`, `ecp256`, `curve25519`).
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            Self::Modp1024 => "modp1024",
+            Self::Modp1536 => "modp1536",
+            Self::Modp2048 => "modp2048",
+            Self::Modp3072 => "modp3072",
+            Self::Modp4096 => "modp4096",
+            Self::Ecp256 => "ecp256",
+            Self::Ecp384 => "ecp384",
+            Self::Curve25519 => "curve25519",
+        })
+    }
+}
+
 #[cfg(test)]
 mod tests;

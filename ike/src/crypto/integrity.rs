@@ -177,6 +177,19 @@ impl Integrity {
     }
 }
 
+impl fmt::Display for IntegrityAlgorithm {
+    /// strongSwan's proposal keywords (`sha1`, `sha256`, `sha256_96`).
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            Self::HmacSha1_96 => "sha1",
+            Self::HmacSha256_128 => "sha256",
+            Self::HmacSha256_96 => "sha256_96",
+            Self::HmacSha384_192 => "sha384",
+            Self::HmacSha512_256 => "sha512",
+        })
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

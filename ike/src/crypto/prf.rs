@@ -273,6 +273,19 @@ impl Prf {
     }
 }
 
+impl fmt::Display for HashAlgorithm {
+    /// strongSwan's proposal keywords (`md5`, `sha1`, `sha256`).
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            Self::Md5 => "md5",
+            Self::Sha1 => "sha1",
+            Self::Sha256 => "sha256",
+            Self::Sha384 => "sha384",
+            Self::Sha512 => "sha512",
+        })
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

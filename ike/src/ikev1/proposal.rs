@@ -252,3 +252,10 @@ pub fn choose_for<'a>(
     }
     None
 }
+
+impl core::fmt::Display for Phase1Suite {
+    /// As strongSwan writes a proposal: `aes256-sha1-modp1024`.
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        write!(f, "{}-{}-{}", self.cipher, self.hash, self.group)
+    }
+}

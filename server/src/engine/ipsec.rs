@@ -115,9 +115,18 @@ pub struct Engine<R> {
     allow_plain_l2tp: bool,
     /// Peers that spoke plain L2TP, and the local address they reached.
     plain_peers: BTreeMap<SocketAddr, SocketAddr>,
-    /// Wireshark `esp_sa` lines for a debugging key log, when enabled (bounded).
-    keylog: Option<Vec<String>>,
+    /// Wireshark key-table rows for a debugging key log, when enabled (bounded).
+    keylog: Option<Vec<KeyLogRow>>,
     rng: R,
+}
+
+/// A row of one of Wireshark's key tables.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum KeyLogRow {
+    /// `ikev1_decryption_table`: initiator cookie and ISAKMP encryption key.
+    Ikev1(String),
+    /// `esp_sa`: addresses, SPI, algorithms and keys of one ESP SA.
+    Esp(String),
 }
 
 /// Wireshark's names for an ESP transform (its `esp_sa` table: encryption, authentication).
@@ -137,6 +146,37 @@ fn wireshark_names(t: ike::esp::Transform) -> (&'static str, &'static str) {
         None => "NULL",
     };
     (cipher, integrity)
+}
+
+/// An ESP transform as strongSwan writes it: `aes256-sha1`, `aes128gcm16`.
+fn esp_name(t: ike::esp::Transform) -> String {
+    match t.integrity() {
+        Some(i) => format!("{}-{i}", t.cipher()),
+        None => t.cipher().to_string(),
+    }
+}
+
+/// A peer identity for the log: an address, a name, or the length of a DN (DNs are logged
+/// by the certificate check itself).
+fn id_name(id: &ike::ikev1::main_mode::PeerId) -> String {
+    use ike::wire::IdType;
+    let printable = |b: &[u8]| {
+        String::from_utf8_lossy(b)
+            .chars()
+            .take(128)
+            .map(|c| if c.is_control() { '?' } else { c })
+            .collect::<String>()
+    };
+    match (id.id_type, id.data.as_slice()) {
+        (IdType::IPV4_ADDR, &[a, b, c, d]) => std::net::Ipv4Addr::new(a, b, c, d).to_string(),
+        (IdType::IPV6_ADDR, d) if d.len() == 16 => {
+            let mut o = [0u8; 16];
+            o.copy_from_slice(d);
+            std::net::Ipv6Addr::from(o).to_string()
+        }
+        (IdType::FQDN | IdType::USER_FQDN, d) => printable(d),
+        (t, d) => format!("type {} ({} bytes)", t.0, d.len()),
+    }
 }
 
 fn hex(bytes: &[u8]) -> String {
@@ -165,14 +205,15 @@ impl<R: CryptoRng> Engine<R> {
         }
     }
 
-    /// Records ESP keys as Wireshark `esp_sa` lines (debugging only: whoever reads them can
-    /// decrypt the traffic). Drain them with [`Engine::take_keylog`].
+    /// Records ISAKMP and ESP keys as rows of Wireshark's `ikev1_decryption_table` and
+    /// `esp_sa` tables (debugging only: whoever reads them can decrypt the traffic). Drain
+    /// them with [`Engine::take_keylog`].
     pub fn enable_keylog(&mut self) {
         self.keylog = Some(Vec::new());
     }
 
-    /// The key-log lines recorded since the last call.
-    pub fn take_keylog(&mut self) -> Vec<String> {
+    /// The key-log rows recorded since the last call.
+    pub fn take_keylog(&mut self) -> Vec<KeyLogRow> {
         self.keylog
             .as_mut()
             .map(core::mem::take)
@@ -400,6 +441,19 @@ impl<R: CryptoRng> Engine<R> {
         self.pump(now);
     }
 
+    fn log_isakmp_key(&mut self, cookies: (ike::wire::Cookie, ike::wire::Cookie)) {
+        let Some(log) = self.keylog.as_mut().filter(|l| l.len() < 1024) else {
+            return;
+        };
+        if let Some(key) = self.ike.isakmp_encryption_key(cookies) {
+            log.push(KeyLogRow::Ikev1(format!(
+                "{},{}",
+                hex(&cookies.0.0),
+                hex(key.expose())
+            )));
+        }
+    }
+
     fn pump(&mut self, now: Instant) {
         while let Some(event) = self.ike.poll_event() {
             match event {
@@ -422,7 +476,15 @@ impl<R: CryptoRng> Engine<R> {
                     }
                     let encapsulated =
                         matches!(child.encapsulation, Encapsulation::UdpTransport(_));
-                    tracing::debug!(peer = %path.remote, encapsulated, "ESP SAs installed");
+                    tracing::info!(
+                        peer = %path.remote,
+                        esp = %esp_name(transform),
+                        encapsulation = if encapsulated { "udp-4500" } else { "esp" },
+                        lifetime_s = child.lifetime.as_secs(),
+                        spi_in = format_args!("{:#010x}", child.inbound_spi),
+                        spi_out = format_args!("{:#010x}", child.outbound_spi),
+                        "IPsec SA established"
+                    );
                     if let Some(log) = self.keylog.as_mut().filter(|l| l.len() < 1024) {
                         let (cipher, integrity) = wireshark_names(transform);
                         let (us, them) = (path.local.ip(), path.remote.ip());
@@ -430,11 +492,11 @@ impl<R: CryptoRng> Engine<R> {
                             (them, us, child.inbound_spi, child.inbound_keys()),
                             (us, them, child.outbound_spi, child.outbound_keys()),
                         ] {
-                            log.push(format!(
+                            log.push(KeyLogRow::Esp(format!(
                                 "\"IPv4\",\"{src}\",\"{dst}\",\"{spi:#010x}\",\"{cipher}\",\"0x{}\",\"{integrity}\",\"0x{}\"",
                                 hex(keys.encryption),
                                 hex(keys.integrity)
-                            ));
+                            )));
                         }
                     }
                     self.children.insert(
@@ -451,6 +513,13 @@ impl<R: CryptoRng> Engine<R> {
                     inbound_spi,
                     outbound_spi,
                 } => {
+                    if let Some(child) = self.children.get(&inbound_spi) {
+                        tracing::info!(
+                            peer = %child.path.remote,
+                            spi_in = format_args!("{inbound_spi:#010x}"),
+                            "IPsec SA deleted"
+                        );
+                    }
                     self.sadb.remove(Direction::Inbound, Spi(inbound_spi));
                     self.sadb.remove(Direction::Outbound, Spi(outbound_spi));
                     if let Some(child) = self.children.remove(&inbound_spi)
@@ -469,17 +538,40 @@ impl<R: CryptoRng> Engine<R> {
                         };
                     }
                 }
-                IkeEvent::Phase1Down { peer, .. } => {
+                IkeEvent::Phase1Down { peer, reason, .. } => {
+                    tracing::info!(%peer, ?reason, "IKE SA deleted");
                     self.lns.peer_gone(now, peer);
                     self.inner_port.remove(&peer);
                 }
-                IkeEvent::Phase1Rekeyed { .. } => tracing::debug!("IKE SA rekeyed"),
+                IkeEvent::Phase1Rekeyed { new, .. } => {
+                    if let Some(sa) = self.ike.phase1(new) {
+                        tracing::info!(suite = %sa.suite, "IKE SA rekeyed");
+                    }
+                    self.log_isakmp_key(new);
+                }
                 IkeEvent::PeerMoved { path, .. } => {
                     tracing::debug!(peer = %path.remote, "peer address changed");
                 }
-                IkeEvent::Phase1Up { peer, .. } => tracing::debug!(%peer, "IKE SA up"),
+                IkeEvent::Phase1Up {
+                    cookies,
+                    peer,
+                    peer_id,
+                    nat,
+                } => {
+                    if let Some(sa) = self.ike.phase1(cookies) {
+                        tracing::info!(
+                            %peer,
+                            id = %id_name(&peer_id),
+                            suite = %sa.suite,
+                            lifetime_s = sa.lifetime.as_secs(),
+                            nat = nat.peer_behind_nat || nat.local_behind_nat,
+                            "IKE SA established"
+                        );
+                    }
+                    self.log_isakmp_key(cookies);
+                }
                 IkeEvent::Refused { peer, refusal } => {
-                    tracing::debug!(%peer, %refusal, "IKE refused")
+                    tracing::info!(%peer, %refusal, "IKE refused")
                 }
             }
         }

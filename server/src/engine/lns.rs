@@ -356,7 +356,19 @@ impl<R: CryptoRng> Lns<R> {
 
     fn on_l2tp(&mut self, now: Instant, event: l2tp::Event) {
         match event {
+            l2tp::Event::TunnelUp {
+                peer,
+                tunnel,
+                ref peer_host_name,
+                ..
+            } => tracing::info!(
+                %peer,
+                tunnel = tunnel.0,
+                host = %String::from_utf8_lossy(peer_host_name).chars().take(64).collect::<String>(),
+                "L2TP tunnel established"
+            ),
             l2tp::Event::SessionUp(up) => {
+                tracing::info!(peer = %up.peer, tunnel = up.tunnel.0, session = up.session.0, "L2TP session established");
                 let rng = ChaCha20Rng::from_rng(&mut self.rng);
                 let ppp = Session::server(Arc::clone(&self.config.ppp), rng, now);
                 let data = self.l2tp.data_path(up.tunnel, up.session);
@@ -373,8 +385,13 @@ impl<R: CryptoRng> Lns<R> {
                 );
             }
             l2tp::Event::SessionDown {
-                tunnel, session, ..
+                peer,
+                tunnel,
+                session,
+                reason,
+                ..
             } => {
+                tracing::info!(%peer, tunnel = tunnel.0, session = session.0, ?reason, "L2TP session closed");
                 if let Some(mut link) = self.links.remove(&(tunnel, session)) {
                     link.ppp.lower_layer_down(now);
                     // A peer that sent LCP Terminate-Request before its CDN hung up cleanly:
@@ -388,7 +405,13 @@ impl<R: CryptoRng> Lns<R> {
                     self.release(link, reason);
                 }
             }
-            l2tp::Event::TunnelDown { tunnel, .. } => {
+            l2tp::Event::TunnelDown {
+                peer,
+                tunnel,
+                reason,
+                ..
+            } => {
+                tracing::info!(%peer, tunnel = tunnel.0, ?reason, "L2TP tunnel closed");
                 let gone: Vec<_> = self
                     .links
                     .keys()

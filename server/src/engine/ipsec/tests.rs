@@ -362,18 +362,41 @@ fn reference_scenario_in_memory_ike_esp_l2tp_ppp_and_a_ping() {
     assert!(w.drive(Duration::from_secs(30), |w| w.laptop.ipv4().is_some()));
     let address = w.laptop.ipv4().unwrap();
     assert_eq!(address, Ipv4Addr::new(172, 16, 1, 2));
-    // The key log has one Wireshark esp_sa line per direction.
+    // The key log has one Wireshark ikev1_decryption_table row (initiator cookie, ISAKMP
+    // encryption key) and one esp_sa row per direction.
     let keylog = w.server.take_keylog();
-    assert_eq!(keylog.len(), 2);
+    let ike: Vec<_> = keylog
+        .iter()
+        .filter_map(|r| match r {
+            KeyLogRow::Ikev1(r) => Some(r),
+            KeyLogRow::Esp(_) => None,
+        })
+        .collect();
+    let esp: Vec<_> = keylog
+        .iter()
+        .filter_map(|r| match r {
+            KeyLogRow::Esp(r) => Some(r),
+            KeyLogRow::Ikev1(_) => None,
+        })
+        .collect();
+    assert_eq!((ike.len(), esp.len()), (1, 2), "{keylog:?}");
+    let (cookie, key) = ike[0].split_once(',').unwrap();
+    assert_eq!(cookie.len(), 16);
+    assert!([32, 48, 64].contains(&key.len()), "{key}");
+    assert!(
+        (cookie.to_owned() + key)
+            .bytes()
+            .all(|b| b.is_ascii_hexdigit())
+    );
     let (spi, _) = w.laptop.outbound.unwrap();
     assert!(
-        keylog[0].starts_with(&format!(
+        esp[0].starts_with(&format!(
             "\"IPv4\",\"203.0.113.5\",\"2.2.2.2\",\"{spi:#010x}\""
         )),
         "{}",
-        keylog[0]
+        esp[0]
     );
-    assert!(keylog.iter().all(|l| l.split("\",\"").count() == 8));
+    assert!(esp.iter().all(|l| l.split("\",\"").count() == 8));
     assert_eq!(w.server.child_sas(), 1);
     // A ping from the pool address to the intranet server comes out of TUN intact.
     let ping = icmp(address, Ipv4Addr::new(192, 168, 1, 1));
