@@ -161,6 +161,7 @@ async fn drive(
     let mut status_tick = tokio::time::interval(STATUS_INTERVAL);
     status_tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     let mut stopping = false;
+    let mut failure = None;
     let ended = loop {
         flush(&io, engine, &mut out_buf, &mut esp_out).await;
         let mut finished = None;
@@ -181,7 +182,14 @@ async fn drive(
                 ClientEvent::AddressAssigned { local, peer, dns } => {
                     tracing::info!(%local, %peer, ?dns, "address assigned");
                     let servers: Vec<Ipv4Addr> = dns.iter().flatten().copied().collect();
-                    set_up(config, net, tracker, local, peer, &servers)?;
+                    if let Err(e) = set_up(config, net, tracker, local, peer, &servers) {
+                        // Tell the server we are leaving rather than vanish; report `e` after.
+                        tracing::error!("{e:#}; disconnecting");
+                        failure = Some(e);
+                        stopping = true;
+                        tracker.disconnecting();
+                        engine.disconnect(now());
+                    }
                 }
                 ClientEvent::Down { stage, reason } => finished = Some(Ended { stage, reason }),
             }
@@ -242,7 +250,10 @@ async fn drive(
         }
     };
     flush(&io, engine, &mut out_buf, &mut esp_out).await;
-    Ok(ended)
+    match failure {
+        Some(e) => Err(e),
+        None => Ok(ended),
+    }
 }
 
 /// The address is assigned: opens the TUN device, installs routes and DNS.

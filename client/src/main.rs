@@ -107,7 +107,7 @@ struct Connect {
     #[arg(long, overrides_with = "no_dns")]
     dns: bool,
     /// Leave DNS alone (default with a route list).
-    #[arg(long)]
+    #[arg(long, overrides_with = "dns")]
     no_dns: bool,
     /// TUN device name (default l2sec-c0).
     #[arg(long)]
@@ -179,20 +179,55 @@ impl Connect {
         Ok(Some((name.trim_end_matches(".toml").to_owned(), path)))
     }
 
-    /// The profile: the file (if any) under the command-line values.
+    /// The profile: the file (if any) under the command-line values; a missing password or
+    /// PSK is asked for when a terminal is there to answer.
     fn load(&self) -> Result<(Option<String>, Profile), ProfileError> {
-        match self.profile_file()? {
+        let (name, source, merged) = match self.profile_file()? {
             Some((name, path)) => {
                 let file = ProfileFile::load(&path)?;
-                let profile = self
-                    .as_profile()
-                    .or(file)
-                    .finish(&path.display().to_string())?;
-                Ok((Some(name), profile))
+                (
+                    Some(name),
+                    path.display().to_string(),
+                    self.as_profile().or(file),
+                )
             }
-            None => Ok((None, self.as_profile().finish("command line")?)),
+            None => (None, "command line".to_owned(), self.as_profile()),
+        };
+        let mut merged = merged;
+        if std::io::IsTerminal::is_terminal(&std::io::stdin()) {
+            if merged.psk.is_none() {
+                merged.psk = ask_secret("IPsec pre-shared key: ");
+            }
+            if merged.password.is_none() {
+                let user = merged.user.as_deref().unwrap_or("the user");
+                merged.password = ask_secret(&format!("password for {user}: "));
+            }
         }
+        Ok((name, merged.finish(&source)?))
     }
+}
+
+/// Reads one line from the terminal without echo (`stty -echo`: this crate has no unsafe code).
+fn ask_secret(prompt: &str) -> Option<Zeroizing<String>> {
+    let stty = |arg: &str| {
+        std::process::Command::new("stty")
+            .arg(arg)
+            .stdin(std::process::Stdio::inherit())
+            .status()
+            .is_ok_and(|s| s.success())
+    };
+    let mut err = std::io::stderr().lock();
+    let _ = write!(err, "{prompt}");
+    let _ = err.flush();
+    let hidden = stty("-echo");
+    let mut line = Zeroizing::new(String::new());
+    let read = std::io::stdin().read_line(&mut line);
+    if hidden {
+        stty("echo");
+    }
+    let _ = writeln!(err);
+    let secret = line.trim_end_matches(['\r', '\n']);
+    (read.is_ok() && !secret.is_empty()).then(|| Zeroizing::new(secret.to_owned()))
 }
 
 fn config_dir(flag: Option<&Path>) -> PathBuf {
@@ -257,7 +292,7 @@ fn main() -> ExitCode {
                 ?stage,
                 ?reason,
                 "connection failed: {}",
-                status::explain(reason)
+                status::explain(stage, reason)
             );
             ExitCode::FAILURE
         }

@@ -401,8 +401,13 @@ pub const fn stage_name(stage: Stage) -> &'static str {
 
 /// What went wrong, in words that point at the fix.
 #[must_use]
-pub fn explain(reason: DownReason) -> String {
+pub fn explain(stage: Stage, reason: DownReason) -> String {
     match reason {
+        DownReason::Timeout if stage == Stage::Ike => {
+            "no IKE answer within the connect timeout (server unreachable, filtered, or not an \
+             IPsec server?)"
+                .into()
+        }
         DownReason::ServerUnreachable => {
             "the server does not answer (unreachable, filtered, or no IPsec server there)".into()
         }
@@ -566,7 +571,11 @@ impl Tracker {
                 if *reason == DownReason::Requested {
                     self.say("disconnected");
                 } else {
-                    let text = format!("{} failed: {}", stage_name(*stage), explain(*reason));
+                    let text = format!(
+                        "{} failed: {}",
+                        stage_name(*stage),
+                        explain(*stage, *reason)
+                    );
                     self.say(&text);
                     self.state.last_error = Some(text);
                 }
@@ -775,9 +784,15 @@ mod tests {
 
     #[test]
     fn failures_are_explained_by_stage() {
-        assert!(explain(DownReason::NoAuthenticationReply).contains("pre-shared key"));
-        assert!(explain(DownReason::Ppp(ppp::DownReason::AuthFailed)).contains("password"));
-        assert!(explain(DownReason::Ppp(ppp::DownReason::NoAddress)).contains("no address"));
-        assert!(explain(DownReason::Refused(Refusal::NoProposalChosen)).contains("proposal"));
+        assert!(explain(Stage::Ike, DownReason::NoAuthenticationReply).contains("pre-shared key"));
+        assert!(explain(Stage::Ike, DownReason::Timeout).contains("unreachable"));
+        assert!(explain(Stage::Ppp, DownReason::Timeout).contains("connect timeout"));
+        let ppp = |r| explain(Stage::Ppp, DownReason::Ppp(r));
+        assert!(ppp(ppp::DownReason::AuthFailed).contains("password"));
+        assert!(ppp(ppp::DownReason::NoAddress).contains("no address"));
+        assert!(
+            explain(Stage::Ike, DownReason::Refused(Refusal::NoProposalChosen))
+                .contains("proposal")
+        );
     }
 }
