@@ -730,3 +730,50 @@ fn rekeys_converge_over_a_lossy_link() {
         assert!(n.server.established() <= 2 && n.client.established() <= 2);
     }
 }
+
+#[test]
+fn a_responder_lifetime_shorter_than_proposed_is_announced_and_honoured() {
+    // The client proposes an hour; the server's policy allows 20 s (RFC 2407 §4.6.3.1).
+    let mut server = Config::new(b"interop-test-psk");
+    server.phase2.lifetime = Duration::from_secs(20);
+    server.phase2.lifetime_kb = Some(100_000);
+    let mut n = Net::with_configs(21, 0.0, Config::new(b"interop-test-psk"), server);
+    connect(&mut n);
+    assert!(n.drive(Duration::from_secs(10), both_have_children));
+    let (c, s) = (
+        child(&n.client_events).unwrap(),
+        child(&n.server_events).unwrap(),
+    );
+    assert_eq!(s.lifetime, Duration::from_secs(20));
+    assert_eq!(c.lifetime, Duration::from_secs(20));
+    assert_eq!(
+        (c.lifetime_kb, s.lifetime_kb),
+        (Some(100_000), Some(100_000))
+    );
+    // So the client rekeys before the server lets the pair expire: after a minute the traffic
+    // pair never went missing on either side.
+    let start = n.now;
+    n.drive(Duration::from_secs(60), |n| {
+        n.now >= start + Duration::from_secs(60)
+    });
+    let ups = n
+        .client_events
+        .iter()
+        .filter(|e| matches!(e, Event::ChildSaUp { .. }))
+        .count();
+    assert!(ups >= 4, "{ups} pairs in 60 s");
+    assert!(
+        !n.client_events
+            .iter()
+            .chain(&n.server_events)
+            .any(|e| matches!(e, Event::Phase1Down { .. }))
+    );
+    // With equal policies nothing is announced: the proposal stands.
+    let mut n = Net::new(22, 0.0);
+    connect(&mut n);
+    assert!(n.drive(Duration::from_secs(10), both_have_children));
+    assert_eq!(
+        child(&n.client_events).unwrap().lifetime,
+        Duration::from_secs(3600)
+    );
+}

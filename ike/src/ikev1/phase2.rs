@@ -172,6 +172,60 @@ pub struct EspChoice<'a> {
     pub lifetime: Duration,
     /// Effective lifetime in kilobytes.
     pub lifetime_kb: Option<u32>,
+    /// Whether our policy shortened what the initiator proposed (or, when it proposed none,
+    /// the 8-hour default of RFC 2407 §4.5): RESPONDER-LIFETIME must tell it.
+    pub shortened: bool,
+}
+
+/// RFC 2407 §4.5: the lifetime an IPsec SA has when none is proposed.
+const DEFAULT_LIFETIME: Duration = Duration::from_secs(28_800);
+
+/// Reads the attributes of a RESPONDER-LIFETIME notification (RFC 2407 §4.6.3.1): the
+/// lifetime in seconds and in kilobytes it sets, if any.
+#[must_use]
+pub fn responder_lifetime(data: &[u8]) -> (Option<Duration>, Option<u32>) {
+    let (mut life_type, mut seconds, mut kilobytes) = (LifeType::SECONDS, None, None);
+    for a in crate::wire::Attributes::new(data).map_while(Result::ok) {
+        match (Phase2Attribute(a.kind), a.value) {
+            (Phase2Attribute::LIFE_TYPE, AttributeValue::Short(v)) => life_type = LifeType(v),
+            (Phase2Attribute::LIFE_DURATION, value) => {
+                let v = value.as_u32().filter(|v| *v > 0);
+                match life_type {
+                    LifeType::SECONDS => seconds = v.map(|s| Duration::from_secs(u64::from(s))),
+                    LifeType::KILOBYTES => kilobytes = v,
+                    _ => {}
+                }
+            }
+            _ => {}
+        }
+    }
+    (seconds, kilobytes)
+}
+
+/// Writes the attributes of a RESPONDER-LIFETIME notification.
+///
+/// # Errors
+/// [`codec::NoSpace`].
+pub fn write_responder_lifetime(
+    w: &mut codec::Writer<'_>,
+    lifetime: Duration,
+    lifetime_kb: Option<u32>,
+) -> Result<(), codec::NoSpace> {
+    let duration = |w: &mut codec::Writer<'_>, kind: LifeType, value: u32| {
+        AttributeWriter::short(w, Phase2Attribute::LIFE_TYPE.0, kind.0)?;
+        match u16::try_from(value) {
+            Ok(v) => AttributeWriter::short(w, Phase2Attribute::LIFE_DURATION.0, v),
+            Err(_) => {
+                AttributeWriter::long(w, Phase2Attribute::LIFE_DURATION.0, &value.to_be_bytes())
+            }
+        }
+    };
+    let seconds = u32::try_from(lifetime.as_secs()).unwrap_or(u32::MAX);
+    duration(w, LifeType::SECONDS, seconds)?;
+    if let Some(kb) = lifetime_kb {
+        duration(w, LifeType::KILOBYTES, kb)?;
+    }
+    Ok(())
 }
 
 /// Whether `mode` is the encapsulation the NAT state requires (RFC 3947 §5.1: UDP modes only
@@ -235,6 +289,8 @@ pub fn choose<'a>(
                 (Some(a), Some(b)) => Some(a.min(b)),
                 (a, b) => a.or(b),
             };
+            let shortened = lifetime < offer.lifetime.unwrap_or(DEFAULT_LIFETIME)
+                || lifetime_kb != offer.lifetime_kb;
             return Some(EspChoice {
                 proposal,
                 transform_number: t.number,
@@ -245,6 +301,7 @@ pub fn choose<'a>(
                 group,
                 lifetime,
                 lifetime_kb,
+                shortened,
             });
         }
     }

@@ -11,13 +11,17 @@
 
 use super::keys::Secret;
 use super::main_mode::{Phase1Sa, Refusal};
-use super::phase2::{Encapsulation, EspChoice, Pfs, Phase2Policy, choose, decode, write_offer};
+use super::phase2::{
+    Encapsulation, EspChoice, Pfs, Phase2Policy, choose, decode, responder_lifetime, write_offer,
+    write_responder_lifetime,
+};
 use super::protected::{open, seal};
 use crate::crypto::DhKeyPair;
 use crate::esp::{SaKeys, Transform};
 use crate::wire::{
     Chain, DOI_IPSEC, EncapsulationMode, ExchangeType, Header, IdType, Identification, MessageId,
-    NatOa, Payload, PayloadType, ProtocolId, SIT_IDENTITY_ONLY, SecurityAssociation,
+    NatOa, Notification, NotifyType, Payload, PayloadType, ProtocolId, SIT_IDENTITY_ONLY,
+    SecurityAssociation,
 };
 use rand_core::CryptoRng;
 use std::net::{IpAddr, SocketAddr};
@@ -88,6 +92,8 @@ struct Parsed<'p> {
     ke: Option<&'p [u8]>,
     ids: Option<(&'p [u8], &'p [u8])>,
     nat_oa: Vec<&'p [u8]>,
+    /// RESPONDER-LIFETIME (RFC 2407 §4.6.3.1) for ESP: seconds and kilobytes.
+    responder_lifetime: (Option<Duration>, Option<u32>),
 }
 
 fn parse<'p>(payloads: &[Payload<'p>]) -> Result<Parsed<'p>, Refusal> {
@@ -97,6 +103,7 @@ fn parse<'p>(payloads: &[Payload<'p>]) -> Result<Parsed<'p>, Refusal> {
         ke: None,
         ids: None,
         nat_oa: Vec::new(),
+        responder_lifetime: (None, None),
     };
     let (mut sas, mut nonces, mut kes, mut ids) = (0, 0, 0, Vec::new());
     for payload in payloads.iter().skip(1) {
@@ -115,7 +122,15 @@ fn parse<'p>(payloads: &[Payload<'p>]) -> Result<Parsed<'p>, Refusal> {
             }
             PayloadType::ID => ids.push(payload.body),
             PayloadType::NAT_OA | PayloadType::NAT_OA_DRAFT => p.nat_oa.push(payload.body),
-            // Vendor IDs and notifications (RESPONDER-LIFETIME…) are informative only.
+            PayloadType::NOTIFY => {
+                if let Ok(n) = Notification::parse(payload.body)
+                    && n.kind == NotifyType::RESPONDER_LIFETIME
+                    && n.protocol == ProtocolId::ESP
+                {
+                    p.responder_lifetime = responder_lifetime(n.data);
+                }
+            }
+            // Vendor IDs and other notifications are informative only.
             _ => {}
         }
     }
@@ -258,6 +273,16 @@ pub fn respond<R: CryptoRng + ?Sized>(
             if let Some((ci, cr)) = p.ids {
                 m.payload(PayloadType::ID, |w| w.put_slice(ci))?;
                 m.payload(PayloadType::ID, |w| w.put_slice(cr))?;
+            }
+            // RFC 2407 §4.6.3.1: our policy is shorter than what was proposed.
+            if choice.shortened {
+                m.payload(PayloadType::NOTIFY, |w| {
+                    w.put_u32(DOI_IPSEC)?;
+                    w.put_slice(&[ProtocolId::ESP.0, 4])?;
+                    w.put_u16(NotifyType::RESPONDER_LIFETIME.0)?;
+                    w.put_u32(inbound_spi)?;
+                    write_responder_lifetime(w, choice.lifetime, choice.lifetime_kb)
+                })?;
             }
             Ok(())
         },
@@ -555,7 +580,16 @@ impl QuickInitiator {
             _ => return Err(Refusal::InvalidKeyInformation),
         };
         let nr = p.nonce.to_vec();
-        let lifetime = offer.lifetime.unwrap_or(self.policy.lifetime);
+        // The responder may shorten what we proposed, saying so with RESPONDER-LIFETIME.
+        let (their_seconds, their_kb) = p.responder_lifetime;
+        let lifetime = offer
+            .lifetime
+            .unwrap_or(self.policy.lifetime)
+            .min(their_seconds.unwrap_or(Duration::MAX));
+        let lifetime_kb = match (offer.lifetime_kb, their_kb) {
+            (Some(a), Some(b)) => Some(a.min(b)),
+            (a, b) => a.or(b),
+        };
         let (len, _) = seal(
             sa,
             ExchangeType::QUICK_MODE,
@@ -574,7 +608,7 @@ impl QuickInitiator {
             (self.inbound_spi, outbound_spi),
             (&self.ni, &nr),
             gqm.as_ref(),
-            (lifetime, offer.lifetime_kb),
+            (lifetime, lifetime_kb),
             Some(self.local.ip()),
         );
         Ok((child, len))

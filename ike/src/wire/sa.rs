@@ -241,6 +241,16 @@ pub struct Attributes<'a> {
 }
 
 impl<'a> Attributes<'a> {
+    /// Attributes written back to back, as in a RESPONDER-LIFETIME notification (RFC 2407
+    /// §4.6.3.1) or a transform's tail.
+    #[must_use]
+    pub const fn new(bytes: &'a [u8]) -> Self {
+        Self {
+            rest: bytes,
+            failed: false,
+        }
+    }
+
     fn read_one(&mut self) -> Result<Attribute<'a>> {
         let mut r = Reader::new(self.rest);
         let word = r.u16()?;
