@@ -53,8 +53,9 @@ pub struct Config {
     pub dpd_interval: Option<Duration>,
     /// DPD: how long R-U-THERE may go unanswered before the peer is declared dead.
     pub dpd_timeout: Duration,
-    /// Rekey the SAs we initiated (phase 1 and phase 2) before they expire, by
-    /// [`rekey_margin`] of their lifetime. The peer's rekeys are always accepted.
+    /// Rekey before expiry: the ISAKMP and ESP SAs we initiated by [`rekey_margin`] of their
+    /// lifetime, and an ISAKMP SA the peer initiated by half that margin if the peer has not
+    /// replaced it by then. The peer's rekeys are always accepted.
     pub rekey: bool,
 }
 
@@ -734,8 +735,14 @@ impl<R: CryptoRng> Endpoint<R> {
         });
         let we_initiated = sa.we_initiated;
         let expires = now + sa.lifetime;
-        let rekey_at = (we_initiated && self.config.rekey)
-            .then(|| expires.checked_sub(rekey_margin(sa.lifetime)))
+        // The initiator rekeys a margin before expiry; the responder half a margin before, in
+        // case the initiator does not (it may believe in a longer lifetime than our policy
+        // allowed: IKEv1 has no way to tell it in Main Mode).
+        let margin = rekey_margin(sa.lifetime);
+        let rekey_at = self
+            .config
+            .rekey
+            .then(|| expires.checked_sub(if we_initiated { margin } else { margin / 2 }))
             .flatten();
         self.serial += 1;
         self.established.insert(
@@ -1219,11 +1226,21 @@ impl<R: CryptoRng> Endpoint<R> {
                     && p.resends >= self.config.max_retransmits)
             {
                 let peer = p.path.remote;
+                let unanswered = matches!(p.state, Half::InitSent(_));
+                let replaces = p.replaces;
                 self.pending.remove(&key);
                 self.events.push_back(Event::Refused {
                     peer,
                     refusal: Refusal::Unexpected,
                 });
+                // A rekey of an expired SA that the peer never answered: nobody is there to
+                // use the ESP SAs it still holds.
+                if let Some(old) = replaces
+                    && unanswered
+                    && self.established.get(&old).is_some_and(|e| e.expired)
+                {
+                    self.drop_sa(old, DownReason::DeadPeer);
+                }
                 continue;
             }
             if p.resend_at.is_some_and(|t| t <= now) {
@@ -1285,7 +1302,10 @@ impl<R: CryptoRng> Endpoint<R> {
             if rekey_child {
                 let _ = self.start_quick(now, key);
             }
-            if rekey_phase1 && !self.pending.values().any(|p| p.replaces == Some(key)) {
+            if rekey_phase1
+                && self.successor(key).is_none()
+                && !self.pending.values().any(|p| p.replaces == Some(key))
+            {
                 let path = self.established.get(&key).map(|e| e.path);
                 if let Some(path) = path {
                     let _ = self.start_main_mode(now, path, Some(key));

@@ -777,3 +777,51 @@ fn a_responder_lifetime_shorter_than_proposed_is_announced_and_honoured() {
         Duration::from_secs(3600)
     );
 }
+
+#[test]
+fn a_responder_with_a_shorter_phase1_lifetime_rekeys_phase1_itself() {
+    // The client proposes 8 hours; the server's policy allows 60 s and cannot say so in Main
+    // Mode: it starts the rekey itself, and the client follows.
+    let mut server = Config::new(b"interop-test-psk");
+    server.phase1.policy.lifetime = Duration::from_secs(60);
+    let mut n = Net::with_configs(31, 0.0, Config::new(b"interop-test-psk"), server);
+    connect(&mut n);
+    assert!(n.drive(Duration::from_secs(10), both_have_children));
+    let start = n.now;
+    n.drive(Duration::from_secs(200), |n| {
+        n.now >= start + Duration::from_secs(200)
+    });
+    let rekeyed = |events: &[Event]| {
+        events
+            .iter()
+            .filter(|e| matches!(e, Event::Phase1Rekeyed { .. }))
+            .count()
+    };
+    assert!(
+        rekeyed(&n.server_events) >= 3,
+        "{}",
+        rekeyed(&n.server_events)
+    );
+    assert_eq!(rekeyed(&n.client_events), rekeyed(&n.server_events));
+    for events in [&n.server_events, &n.client_events] {
+        assert!(
+            !events
+                .iter()
+                .any(|e| matches!(e, Event::Phase1Down { .. } | Event::ChildSaDown { .. }))
+        );
+    }
+    assert_eq!((n.client.established(), n.server.established()), (1, 1));
+    // The ESP pair survived every phase-1 rekey, and DPD still runs on the newest SA.
+    n.connected = false;
+    assert!(
+        n.drive(Duration::from_secs(400), |n| n.server_events.iter().any(
+            |e| matches!(
+                e,
+                Event::Phase1Down {
+                    reason: DownReason::DeadPeer,
+                    ..
+                }
+            )
+        ))
+    );
+}
