@@ -22,7 +22,7 @@ use tokio::signal::unix::{Signal, SignalKind, signal};
 const SLOT: usize = 2048;
 const BATCH: usize = 16;
 /// How often traffic counters reach the state file.
-const STATUS_INTERVAL: Duration = Duration::from_secs(2);
+const STATUS_INTERVAL: Duration = Duration::from_secs(1);
 
 /// What the driver sets up around the engine.
 #[derive(Debug, Clone)]

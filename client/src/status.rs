@@ -242,11 +242,11 @@ impl State {
             rows.push((
                 "traffic",
                 format!(
-                    "in {} ({} packets), out {} ({} packets)",
+                    "in {} ({}), out {} ({})",
                     bytes(self.bytes_in),
-                    self.packets_in,
+                    packets(self.packets_in),
                     bytes(self.bytes_out),
-                    self.packets_out
+                    packets(self.packets_out)
                 ),
             ));
         }
@@ -288,6 +288,14 @@ fn uptime(secs: u64) -> String {
         format!("{d}d {h:02}:{m:02}:{s:02}")
     } else {
         format!("{h:02}:{m:02}:{s:02}")
+    }
+}
+
+fn packets(n: u64) -> String {
+    if n == 1 {
+        "1 packet".to_owned()
+    } else {
+        format!("{n} packets")
     }
 }
 
@@ -725,7 +733,7 @@ mod tests {
             bytes_in: 1_572_864,
             bytes_out: 100,
             packets_in: 1100,
-            packets_out: 2,
+            packets_out: 1,
             started_at: 1_700_000_000,
             connected_since: Some(1_700_000_000),
             attempts: 1,
@@ -755,7 +763,7 @@ mod tests {
             "{shown}"
         );
         assert!(
-            shown.contains("in 1.5 MiB (1100 packets), out 100 B (2 packets)"),
+            shown.contains("in 1.5 MiB (1100 packets), out 100 B (1 packet)"),
             "{shown}"
         );
         assert!(
