@@ -9,6 +9,13 @@
 //! [ipsec]
 //! psk = "a long random secret"
 //!
+//! # Optional: keys chosen by the peer's address (the most specific prefix wins; `psk` above
+//! # is the key for every other address; without it, only these peers can connect).
+//! [[ipsec.peer]]
+//! address = "203.0.113.7"           # or a prefix: "198.51.100.0/24", "2001:db8::/48"
+//! id = "laptop.example.com"         # optional: the ID it must present (FQDN, user@domain,
+//! psk = "its own secret"            #   an address or dn:C=.., O=.., CN=..); or psk_file = "…"
+//!
 //! [pool]
 //! range = "172.16.1.2-172.16.1.100"
 //! local = "172.16.1.1"
@@ -29,6 +36,8 @@ use serde::Deserialize;
 
 use crate::engine::policy::{Policy, Proto, Rule};
 use crate::engine::pool::Pool;
+use ike::ikev1::keys::Secret;
+use ike::ikev1::main_mode::{AddressPrefix, PeerId, PskEntry, PskTable, PskTableError};
 
 /// Environment variables that override the file (name, what it sets).
 pub const ENV_OVERRIDES: &[(&str, &str)] = &[
@@ -122,6 +131,17 @@ struct IpsecSection {
     #[serde(with = "humantime_serde")]
     nat_keepalive: Duration,
     keylog_file: Option<PathBuf>,
+    peer: Vec<PeerSection>,
+}
+
+/// One `[[ipsec.peer]]`: a pre-shared key for the peers at an address or prefix.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct PeerSection {
+    address: String,
+    id: Option<String>,
+    psk: Option<String>,
+    psk_file: Option<PathBuf>,
 }
 
 impl Default for IpsecSection {
@@ -135,6 +155,7 @@ impl Default for IpsecSection {
             dpd_timeout: Duration::from_secs(120),
             nat_keepalive: Duration::from_secs(20),
             keylog_file: None,
+            peer: Vec::new(),
         }
     }
 }
@@ -285,6 +306,18 @@ impl fmt::Debug for SecretString {
     }
 }
 
+/// A pre-shared key for the peers at an address or prefix (`[[ipsec.peer]]`).
+#[derive(Debug, Clone)]
+pub struct PeerPsk {
+    /// The peers' address or prefix, as the server sees it (a NAT's public address for peers
+    /// behind one).
+    pub address: AddressPrefix,
+    /// The ID the peer must present in Main Mode, if any.
+    pub id: Option<PeerId>,
+    /// The key.
+    pub psk: SecretString,
+}
+
 /// The validated configuration.
 #[derive(Debug, Clone)]
 pub struct Config {
@@ -296,8 +329,13 @@ pub struct Config {
     pub allow_plain_l2tp: bool,
     /// Enable IPv4 forwarding on start-up.
     pub ip_forward: bool,
-    /// The pre-shared key (from the file, `psk_file` or `L2SEC_PSK`); `None` means "generate".
+    /// The pre-shared key for every peer no [`Config::peer_psks`] entry covers (from the file,
+    /// `psk_file` or `L2SEC_PSK`); `None` means "generate" when there are no per-peer keys,
+    /// and "no default" when there are.
     pub psk: Option<SecretString>,
+    /// Pre-shared keys chosen by the peer's address (in file order; the most specific prefix
+    /// covering a peer's address wins).
+    pub peer_psks: Vec<PeerPsk>,
     /// Lifetime of ISAKMP SAs we accept or propose.
     pub ike_lifetime: Duration,
     /// Lifetime of IPsec SAs.
@@ -445,6 +483,7 @@ impl Config {
                 "the pre-shared key is empty".to_owned(),
             ));
         }
+        let peer_psks = peer_psks(name, &file.ipsec.peer)?;
 
         let pool_range =
             parse_range(&file.pool.range).map_err(|m| invalid(name, "pool.range", m))?;
@@ -501,6 +540,7 @@ impl Config {
             allow_plain_l2tp: file.server.allow_plain_l2tp,
             ip_forward: file.server.ip_forward,
             psk: psk.map(SecretString),
+            peer_psks,
             ike_lifetime: file.ipsec.ike_lifetime,
             sa_lifetime: file.ipsec.sa_lifetime,
             dpd_interval: file.ipsec.dpd_interval,
@@ -528,6 +568,60 @@ impl Config {
             tun_mtu: file.tun.mtu,
         })
     }
+}
+
+/// Validates `[[ipsec.peer]]`: an address or prefix, an optional ID, a key from `psk` or
+/// `psk_file` (not both, not empty), no prefix twice. The keys are checked by building the
+/// table the IKE endpoint will use.
+fn peer_psks(name: &str, peers: &[PeerSection]) -> Result<Vec<PeerPsk>, ConfigError> {
+    let mut table = PskTable::new();
+    let mut out = Vec::new();
+    for (i, p) in peers.iter().enumerate() {
+        let invalid = |field: &str, message: String| ConfigError::Invalid {
+            path: name.to_owned(),
+            key: format!("ipsec.peer[{i}].{field}"),
+            message,
+        };
+        let address: AddressPrefix = p
+            .address
+            .parse()
+            .map_err(|e: PskTableError| invalid("address", e.to_string()))?;
+        let id =
+            p.id.as_deref()
+                .map(str::parse::<PeerId>)
+                .transpose()
+                .map_err(|e| invalid("id", e.to_string()))?;
+        let psk = match (&p.psk, &p.psk_file) {
+            (Some(_), Some(_)) => {
+                return Err(invalid(
+                    "psk",
+                    "set either psk or psk_file, not both".to_owned(),
+                ));
+            }
+            (Some(k), None) => k.clone(),
+            (None, Some(f)) => std::fs::read_to_string(f)
+                .map_err(|e| invalid("psk_file", format!("{}: {e}", f.display())))?
+                .trim_end_matches(['\r', '\n'])
+                .to_owned(),
+            (None, None) => return Err(invalid("psk", "a key is needed".to_owned())),
+        };
+        if psk.is_empty() {
+            return Err(invalid("psk", "the pre-shared key is empty".to_owned()));
+        }
+        table
+            .insert(PskEntry {
+                peer: address,
+                id: id.clone(),
+                secret: Secret::new(psk.as_bytes()),
+            })
+            .map_err(|e| invalid("address", e.to_string()))?;
+        out.push(PeerPsk {
+            address,
+            id,
+            psk: SecretString(psk),
+        });
+    }
+    Ok(out)
 }
 
 /// toml's position and message, without the quoted source line (it may hold a secret).
@@ -800,6 +894,126 @@ mod tests {
         assert_eq!(rule.proto, Proto::Tcp);
         assert_eq!(rule.ports, Some((80, 443)));
         assert_eq!(rule.from, vec!["172.16.1.0/25".parse::<Ipv4Net>().unwrap()]);
+    }
+
+    #[test]
+    fn per_peer_keys_parse_with_prefixes_and_ids() {
+        let text = r#"
+[ipsec]
+psk = "default-key"
+
+[[ipsec.peer]]
+address = "198.51.100.0/24"
+psk = "branch-key"
+
+[[ipsec.peer]]
+address = "198.51.100.7"
+id = "laptop.example.com"
+psk = "laptop-key"
+
+[[ipsec.peer]]
+address = "2001:db8::/48"
+id = "dn:C=CH, O=Example, CN=router"
+psk = "v6-key"
+"#;
+        let c = Config::parse("f.toml", text, no_env).unwrap();
+        assert_eq!(
+            c.psk.as_ref().map(SecretString::expose),
+            Some("default-key")
+        );
+        let shown: Vec<String> = c.peer_psks.iter().map(|p| p.address.to_string()).collect();
+        assert_eq!(
+            shown,
+            ["198.51.100.0/24", "198.51.100.7/32", "2001:db8::/48"]
+        );
+        assert_eq!(c.peer_psks[0].id, None);
+        assert_eq!(c.peer_psks[1].id, Some(PeerId::fqdn("laptop.example.com")));
+        assert_eq!(c.peer_psks[1].psk.expose(), "laptop-key");
+        assert_eq!(
+            c.peer_psks[2].id.as_ref().map(|i| i.id_type),
+            Some(ike::wire::IdType::DER_ASN1_DN)
+        );
+        let shown = format!("{c:?}");
+        assert!(
+            !shown.contains("laptop-key") && !shown.contains("branch-key"),
+            "{shown}"
+        );
+    }
+
+    #[test]
+    fn per_peer_keys_alone_mean_no_default_and_the_environment_still_sets_it() {
+        let text = "[[ipsec.peer]]\naddress = \"10.0.0.0/8\"\npsk = \"k\"\n";
+        let c = Config::parse("f.toml", text, no_env).unwrap();
+        assert!(
+            c.psk.is_none(),
+            "no default key is generated next to per-peer keys"
+        );
+        let env = |k: &str| (k == "L2SEC_PSK").then(|| "from-env".to_owned());
+        let c = Config::parse("f.toml", text, env).unwrap();
+        assert_eq!(c.psk.as_ref().map(SecretString::expose), Some("from-env"));
+        assert_eq!(c.peer_psks.len(), 1);
+    }
+
+    #[test]
+    fn bad_per_peer_keys_name_the_entry_and_field() {
+        let entry = |body: &str| {
+            format!("[[ipsec.peer]]\naddress = \"10.0.0.1\"\npsk = \"a\"\n[[ipsec.peer]]\n{body}\n")
+        };
+        let cases = [
+            (
+                "address = \"10.0.0.0/33\"\npsk = \"k\"",
+                "ipsec.peer[1].address",
+            ),
+            (
+                "address = \"vpn.example.com\"\npsk = \"k\"",
+                "ipsec.peer[1].address",
+            ),
+            (
+                "address = \"10.0.0.1/32\"\npsk = \"k\"",
+                "ipsec.peer[1].address",
+            ),
+            ("address = \"10.0.0.2\"", "ipsec.peer[1].psk"),
+            ("address = \"10.0.0.2\"\npsk = \"\"", "ipsec.peer[1].psk"),
+            (
+                "address = \"10.0.0.2\"\npsk = \"k\"\npsk_file = \"/k\"",
+                "ipsec.peer[1].psk",
+            ),
+            (
+                "address = \"10.0.0.2\"\npsk_file = \"/nonexistent/l2sec.psk\"",
+                "ipsec.peer[1].psk_file",
+            ),
+            (
+                "address = \"10.0.0.2\"\nid = \"dn:XX=1\"\npsk = \"k\"",
+                "ipsec.peer[1].id",
+            ),
+        ];
+        for (body, key) in cases {
+            let text = entry(body);
+            let e = Config::parse("f.toml", &text, no_env)
+                .unwrap_err()
+                .to_string();
+            assert!(
+                e.starts_with(&format!("f.toml: {key}: ")),
+                "{body:?} gave {e}"
+            );
+        }
+        // Unknown keys are refused with the line; a mistyped key is not quoted.
+        let e = Config::parse(
+            "f.toml",
+            &entry("address = \"10.0.0.2\"\npks = \"k\""),
+            no_env,
+        )
+        .unwrap_err()
+        .to_string();
+        assert!(e.contains("line 6") && e.contains("pks"), "{e}");
+        let e = Config::parse(
+            "f.toml",
+            &entry("address = \"10.0.0.2\"\npsk = 4711"),
+            no_env,
+        )
+        .unwrap_err()
+        .to_string();
+        assert!(e.contains("line 6") && !e.contains("4711"), "{e}");
     }
 
     fn ping(src: [u8; 4], dst: [u8; 4]) -> Vec<u8> {

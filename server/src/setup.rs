@@ -6,6 +6,7 @@ use crate::engine::lns::{Lns, LnsConfig};
 use crate::engine::pool::Pool;
 use crate::users::Users;
 use ike::ikev1::keys::Secret;
+use ike::ikev1::main_mode::{Authentication, PskEntry, PskTable};
 use ppp::auth::Method;
 use rand_chacha::ChaCha20Rng;
 use rand_core::SeedableRng;
@@ -14,8 +15,9 @@ use std::sync::Arc;
 /// Everything the engine needs that is not in [`Config`].
 #[derive(Debug)]
 pub struct Secrets {
-    /// The IKE pre-shared key.
-    pub psk: Secret,
+    /// The IKE pre-shared key for every peer no `[[ipsec.peer]]` entry covers; `None` only
+    /// when such entries exist (then nobody else can connect).
+    pub psk: Option<Secret>,
     /// The users.
     pub users: Users,
 }
@@ -26,6 +28,33 @@ fn method(m: AuthMethod) -> Method {
         AuthMethod::ChapMd5 => Method::ChapMd5,
         AuthMethod::Pap => Method::Pap,
     }
+}
+
+/// The IKE settings: one key for everybody, or a table by peer address with the default key
+/// for every other address.
+///
+/// # Errors
+/// When there is no key at all, or an entry does not fit the table (the configuration
+/// checks both already).
+fn ike_config(config: &Config, default: Option<Secret>) -> Result<ike::endpoint::Config, String> {
+    if config.peer_psks.is_empty() {
+        let psk = default.ok_or("no pre-shared key configured")?;
+        return Ok(ike::endpoint::Config::new(psk.expose()));
+    }
+    let mut table = PskTable::new();
+    table.set_default(default);
+    for p in &config.peer_psks {
+        table
+            .insert(PskEntry {
+                peer: p.address,
+                id: p.id.clone(),
+                secret: Secret::new(p.psk.expose().as_bytes()),
+            })
+            .map_err(|e| format!("ipsec.peer {}: {e}", p.address))?;
+    }
+    let mut ike = ike::endpoint::Config::new(&[]);
+    ike.phase1.auth = Authentication::PreSharedKeys(Arc::new(table));
+    Ok(ike)
 }
 
 /// Builds the engine.
@@ -88,7 +117,7 @@ pub fn engine(
         config.policy.clone(),
         ChaCha20Rng::from_rng(&mut rng),
     );
-    let mut ike = ike::endpoint::Config::new(secrets.psk.expose());
+    let mut ike = ike_config(config, secrets.psk)?;
     ike.phase1.policy.lifetime = config.ike_lifetime;
     ike.phase2.lifetime = config.sa_lifetime;
     ike.dpd_interval = (!config.dpd_interval.is_zero()).then_some(config.dpd_interval);
@@ -116,7 +145,7 @@ mod tests {
         let engine = engine(
             &config,
             Secrets {
-                psk: Secret::new(b"k"),
+                psk: Some(Secret::new(b"k")),
                 users,
             },
             [7; 32],
@@ -124,5 +153,39 @@ mod tests {
         .unwrap();
         assert_eq!(engine.lns().pool().size(), 99, "172.16.1.2-100");
         assert_eq!(engine.child_sas(), 0);
+    }
+
+    #[test]
+    fn per_peer_keys_become_the_ike_key_table() {
+        let text = "[[ipsec.peer]]\naddress = \"198.51.100.0/24\"\npsk = \"branch\"\n\
+                    [[ipsec.peer]]\naddress = \"198.51.100.7\"\nid = \"a@example.com\"\npsk = \"laptop\"\n";
+        let config = Config::parse("f.toml", text, |_| None).unwrap();
+        let key = |ike: &ike::endpoint::Config, ip: &str| match &ike.phase1.auth {
+            Authentication::PreSharedKeys(t) => t
+                .lookup(ip.parse().unwrap())
+                .map(|(s, id)| (s.expose().to_vec(), id.cloned())),
+            other => panic!("{other:?}"),
+        };
+        let ike = ike_config(&config, None).unwrap();
+        assert_eq!(
+            key(&ike, "198.51.100.7"),
+            Some((
+                b"laptop".to_vec(),
+                Some(ike::ikev1::main_mode::PeerId::user_fqdn("a@example.com"))
+            ))
+        );
+        assert_eq!(key(&ike, "198.51.100.8"), Some((b"branch".to_vec(), None)));
+        assert_eq!(
+            key(&ike, "192.0.2.1"),
+            None,
+            "no default: strangers have no key"
+        );
+        let ike = ike_config(&config, Some(Secret::new(b"default"))).unwrap();
+        assert_eq!(key(&ike, "192.0.2.1"), Some((b"default".to_vec(), None)));
+        // Without entries: the single key, as before.
+        let plain = Config::parse("f.toml", "", |_| None).unwrap();
+        let ike = ike_config(&plain, Some(Secret::new(b"k"))).unwrap();
+        assert!(matches!(ike.phase1.auth, Authentication::PreSharedKey(_)));
+        assert!(ike_config(&plain, None).is_err());
     }
 }

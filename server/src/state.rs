@@ -49,13 +49,16 @@ fn write_private(path: &Path, text: &str) -> anyhow::Result<()> {
     Ok(())
 }
 
-/// The PSK and users: from the configuration, or generated once into the state directory.
+/// The PSK and users: from the configuration, or generated once into the state directory
+/// (the PSK only when no per-peer keys are configured either).
 ///
 /// # Errors
 /// When the users file is unreadable or invalid, or the state directory is not writable.
 pub fn secrets(config: &Config) -> anyhow::Result<Secrets> {
     let psk = match &config.psk {
-        Some(p) => Secret::new(p.expose().as_bytes()),
+        Some(p) => Some(Secret::new(p.expose().as_bytes())),
+        // Per-peer keys and no default: only those peers may connect.
+        None if !config.peer_psks.is_empty() => None,
         None => {
             let path = config.state_dir.join("psk");
             if !path.exists() {
@@ -72,7 +75,9 @@ pub fn secrets(config: &Config) -> anyhow::Result<Secrets> {
                     );
                 }
             }
-            Secret::new(std::fs::read_to_string(&path)?.trim().as_bytes())
+            Some(Secret::new(
+                std::fs::read_to_string(&path)?.trim().as_bytes(),
+            ))
         }
     };
     let users_path = &config.users_file;

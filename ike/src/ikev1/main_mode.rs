@@ -38,11 +38,18 @@ use std::sync::Arc;
 use std::time::{Duration, SystemTime};
 use subtle::ConstantTimeEq;
 
+pub mod psk;
+pub use psk::{AddressPrefix, PskEntry, PskTable, PskTableError};
+
 /// How phase 1 authenticates: one method per configuration.
 #[derive(Debug, Clone)]
 pub enum Authentication {
-    /// Pre-shared key (RFC 2409 §5.4); only PSK transforms are offered and accepted.
+    /// One pre-shared key for every peer (RFC 2409 §5.4); only PSK transforms are offered and
+    /// accepted.
     PreSharedKey(Secret),
+    /// Pre-shared keys chosen by the peer's address, each optionally bound to the ID the peer
+    /// must present (see [`psk`]); only PSK transforms are offered and accepted.
+    PreSharedKeys(Arc<PskTable>),
     /// RSA signatures with X.509 certificates (RFC 2409 §5.1); only RSA-signature transforms
     /// are offered and accepted.
     Certificates(Arc<Certificates>),
@@ -53,14 +60,54 @@ impl Authentication {
     #[must_use]
     pub const fn method(&self) -> AuthMethod {
         match self {
-            Self::PreSharedKey(_) => AuthMethod::PSK,
+            Self::PreSharedKey(_) | Self::PreSharedKeys(_) => AuthMethod::PSK,
+            Self::Certificates(_) => AuthMethod::RSA_SIGNATURES,
+        }
+    }
+
+    /// The credential of an exchange with a peer at `peer`: with a key table, the key of the
+    /// most specific entry covering the address (Main Mode must choose it before the peer's
+    /// ID can be decrypted).
+    fn credential(&self, peer: IpAddr) -> Result<Credential, Refusal> {
+        match self {
+            Self::PreSharedKey(secret) => Ok(Credential::PreSharedKey {
+                secret: secret.clone(),
+                expected_id: None,
+            }),
+            Self::PreSharedKeys(table) => table
+                .lookup(peer)
+                .map(|(secret, id)| Credential::PreSharedKey {
+                    secret: secret.clone(),
+                    expected_id: id.cloned(),
+                })
+                .ok_or(Refusal::NoPreSharedKey),
+            Self::Certificates(c) => Ok(Credential::Certificates(Arc::clone(c))),
+        }
+    }
+}
+
+/// What one exchange authenticates with, chosen from [`Authentication`] for its peer.
+#[derive(Debug, Clone)]
+enum Credential {
+    PreSharedKey {
+        secret: Secret,
+        /// The ID the peer must present, if its table entry names one.
+        expected_id: Option<PeerId>,
+    },
+    Certificates(Arc<Certificates>),
+}
+
+impl Credential {
+    const fn method(&self) -> AuthMethod {
+        match self {
+            Self::PreSharedKey { .. } => AuthMethod::PSK,
             Self::Certificates(_) => AuthMethod::RSA_SIGNATURES,
         }
     }
 
     fn key_schedule(&self) -> Phase1Auth<'_> {
         match self {
-            Self::PreSharedKey(psk) => Phase1Auth::PreSharedKey(psk.expose()),
+            Self::PreSharedKey { secret, .. } => Phase1Auth::PreSharedKey(secret.expose()),
             Self::Certificates(_) => Phase1Auth::Signature,
         }
     }
@@ -69,7 +116,7 @@ impl Authentication {
     /// (RFC 2407 §4.6.2; protocol and port 0 in phase 1).
     fn id_body(&self, local: SocketAddr) -> Vec<u8> {
         match self {
-            Self::PreSharedKey(_) => id_body(local),
+            Self::PreSharedKey { .. } => id_body(local),
             Self::Certificates(c) => {
                 let id = c.local_id();
                 [&[id.id_type.0, 0, 0, 0][..], &id.data].concat()
@@ -136,6 +183,10 @@ pub enum Refusal {
     /// A CERT payload in an encoding other than X.509 signature.
     #[error("certificate type unsupported")]
     CertTypeUnsupported,
+    /// No pre-shared key is configured for the peer's address (and no default): message 1
+    /// is dropped without an answer.
+    #[error("no pre-shared key for this peer")]
+    NoPreSharedKey,
 }
 
 impl Refusal {
@@ -154,7 +205,26 @@ impl Refusal {
             }
             Self::IdMismatch => Some(NotifyType::INVALID_ID_INFORMATION),
             Self::CertTypeUnsupported => Some(NotifyType::CERT_TYPE_UNSUPPORTED),
+            Self::NoPreSharedKey => None,
         }
+    }
+}
+
+impl Refusal {
+    /// The refusal a peer's error notify reports (the inverse of [`Refusal::notify`]; an
+    /// INVALID-ID-INFORMATION after our ID was decrypted means our ID is not one the peer
+    /// admits). `None` for notify types that are not refusals.
+    #[must_use]
+    pub const fn from_notify(kind: NotifyType) -> Option<Self> {
+        Some(match kind {
+            NotifyType::NO_PROPOSAL_CHOSEN => Self::NoProposalChosen,
+            NotifyType::INVALID_KEY_INFORMATION => Self::InvalidKeyInformation,
+            NotifyType::AUTHENTICATION_FAILED => Self::AuthenticationFailed,
+            NotifyType::INVALID_ID_INFORMATION => Self::IdMismatch,
+            NotifyType::INVALID_CERTIFICATE => Self::CertificateInvalid,
+            NotifyType::CERT_TYPE_UNSUPPORTED => Self::CertTypeUnsupported,
+            _ => return None,
+        })
     }
 }
 
@@ -419,12 +489,101 @@ fn decrypt(
     Ok((body, next_iv))
 }
 
+/// Writes `HDR*, HASH(1), N(kind)` as an Informational of the exchange `cookies` (RFC 2409
+/// §5.7: HASH(1) = prf(SKEYID_a, M-ID | N)), CBC-encrypted from `iv`.
+fn write_phase1_notify(
+    out: &mut [u8],
+    cookies: (Cookie, Cookie),
+    sa: (&Phase1Suite, &Cipher, &Phase1Keys),
+    mid: MessageId,
+    iv: &[u8],
+    kind: NotifyType,
+) -> Result<usize, Refusal> {
+    let (suite, cipher, keys) = sa;
+    let hash_len = suite.prf().output_len();
+    let block = suite.cipher.block_len();
+    let mut m = MessageWriter::new(
+        out,
+        cookies.0,
+        cookies.1,
+        ExchangeType::INFORMATIONAL,
+        FLAG_ENCRYPTION,
+        mid,
+    )
+    .map_err(|_| Refusal::Malformed)?;
+    let written = (|| {
+        m.payload(PayloadType::HASH, |w| w.put_fill(0, hash_len))?;
+        m.payload(PayloadType::NOTIFY, |w| {
+            w.put_u32(DOI_IPSEC)?;
+            w.put_slice(&[ProtocolId::ISAKMP.0, 16])?;
+            w.put_u16(kind.0)?;
+            w.put_slice(&cookies.0.0)?;
+            w.put_slice(&cookies.1.0)
+        })
+    })();
+    written.map_err(|_| Refusal::Malformed)?;
+    let after = HEADER_LEN + 4 + hash_len;
+    let end = m.written().len();
+    let hash = keys.hash_a(&[&mid.0.to_be_bytes(), &m.written()[after..end]]);
+    m.body_mut()[4..4 + hash_len].copy_from_slice(hash.expose());
+    let pad = (block - (end - HEADER_LEN) % block) % block;
+    m.put_raw(&[0u8; 16][..pad])
+        .map_err(|_| Refusal::Malformed)?;
+    cipher
+        .encrypt_cbc(iv, m.body_mut())
+        .map_err(|_| Refusal::Malformed)?;
+    Ok(m.finish().map_err(|_| Refusal::Malformed)?.len())
+}
+
+/// Reads an error notify the responder sent instead of message 6 (see
+/// [`AwaitAuth::refusal_notify`]): the refusal it reports, if the message is a protected
+/// Informational of this exchange whose HASH(1) verifies.
+fn read_phase1_notify(
+    message: &[u8],
+    cookies: (Cookie, Cookie),
+    sa: (&Phase1Suite, &Cipher, &Phase1Keys),
+    last_block: &[u8],
+) -> Option<Refusal> {
+    let (suite, cipher, keys) = sa;
+    let h = Header::new_checked(message).ok()?;
+    if h.exchange_type() != ExchangeType::INFORMATIONAL
+        || !h.is_encrypted()
+        || h.initiator_cookie() != cookies.0
+        || h.responder_cookie() != cookies.1
+    {
+        return None;
+    }
+    let block = suite.cipher.block_len();
+    let mid = h.message_id();
+    let iv = exchange_iv(suite.hash, last_block, mid.0, block);
+    let mut plain = h.body().to_vec();
+    if plain.is_empty() || !plain.len().is_multiple_of(block) {
+        return None;
+    }
+    cipher.decrypt_cbc(&iv, &mut plain).ok()?;
+    let payloads = collect(h.next_payload(), &plain).ok()?;
+    let (hash, rest) = payloads.split_first()?;
+    if hash.kind != PayloadType::HASH {
+        return None;
+    }
+    let after = 4 + hash.body.len();
+    let end: usize = payloads.iter().map(|p| 4 + p.body.len()).sum();
+    let expected = keys.hash_a(&[&mid.0.to_be_bytes(), plain.get(after..end)?]);
+    if !bool::from(expected.expose().ct_eq(hash.body)) {
+        return None;
+    }
+    rest.iter()
+        .filter(|p| p.kind == PayloadType::NOTIFY)
+        .filter_map(|p| Notification::parse(p.body).ok())
+        .find_map(|n| Refusal::from_notify(n.kind))
+}
+
 /// CR payloads naming our trusted CAs (RFC 2408 §3.10), with certificates only.
 fn write_certificate_requests(
     m: &mut MessageWriter<'_>,
-    auth: &Authentication,
+    auth: &Credential,
 ) -> Result<(), codec::NoSpace> {
-    if let Authentication::Certificates(c) = auth {
+    if let Credential::Certificates(c) = auth {
         for dn in c.ca_names() {
             m.payload(PayloadType::CR, |w| {
                 w.put_slice(&[CERT_X509_SIGNATURE])?;
@@ -443,17 +602,17 @@ enum Proof {
     Signature(Vec<u8>),
 }
 
-fn our_proof(auth: &Authentication, hash: Secret) -> Result<Proof, Refusal> {
+fn our_proof(auth: &Credential, hash: Secret) -> Result<Proof, Refusal> {
     match auth {
-        Authentication::PreSharedKey(_) => Ok(Proof::Hash(hash)),
-        Authentication::Certificates(c) => c.sign(hash.expose()).map(Proof::Signature),
+        Credential::PreSharedKey { .. } => Ok(Proof::Hash(hash)),
+        Credential::Certificates(c) => c.sign(hash.expose()).map(Proof::Signature),
     }
 }
 
 /// Writes ID and HASH, or ID, CERT… (our chain) and SIG.
 fn write_identity(
     m: &mut MessageWriter<'_>,
-    auth: &Authentication,
+    auth: &Credential,
     id_b: &[u8],
     proof: &Proof,
 ) -> Result<(), codec::NoSpace> {
@@ -461,7 +620,7 @@ fn write_identity(
     match proof {
         Proof::Hash(hash) => m.payload(PayloadType::HASH, |w| w.put_slice(hash.expose())),
         Proof::Signature(sig) => {
-            if let Authentication::Certificates(c) = auth {
+            if let Credential::Certificates(c) = auth {
                 for der in c.chain() {
                     m.payload(PayloadType::CERT, |w| {
                         w.put_slice(&[CERT_X509_SIGNATURE])?;
@@ -477,23 +636,31 @@ fn write_identity(
 /// Checks the peer's ID and its HASH or SIG: the only place an [`Authenticated`] is made.
 /// `expected_hash` computes HASH_I or HASH_R over the peer's ID payload body.
 fn authenticate(
-    auth: &Authentication,
+    auth: &Credential,
     payloads: &[crate::wire::Payload<'_>],
     expected_hash: impl FnOnce(&[u8]) -> Secret,
     wall_clock: SystemTime,
 ) -> Result<(Authenticated, PeerId), Refusal> {
     let id_b = only(payloads, PayloadType::ID)?;
     match auth {
-        Authentication::PreSharedKey(_) => {
+        Credential::PreSharedKey { expected_id, .. } => {
             let hash = only(payloads, PayloadType::HASH)?;
             // RFC 2409 §5.4: the peer's HASH must equal the one we compute.
             if !bool::from(expected_hash(id_b).expose().ct_eq(hash)) {
                 return Err(Refusal::AuthenticationFailed);
             }
+            let peer_id = check_peer_id(id_b)?;
+            // The key was chosen by address; the entry may also say who must hold it.
+            if expected_id
+                .as_ref()
+                .is_some_and(|want| !want.matches(&peer_id))
+            {
+                return Err(Refusal::IdMismatch);
+            }
             let authenticated = Authenticated(());
-            Ok((authenticated, check_peer_id(id_b)?))
+            Ok((authenticated, peer_id))
         }
-        Authentication::Certificates(c) => {
+        Credential::Certificates(c) => {
             let signature = only(payloads, PayloadType::SIG)?;
             let peer_id = check_peer_id(id_b)?;
             let mut chain = Vec::new();
@@ -556,7 +723,7 @@ fn write_sa_with_one_transform(
 #[derive(Debug)]
 pub struct AwaitKe {
     path: Path,
-    auth: Authentication,
+    auth: Credential,
     cky_i: Cookie,
     cky_r: Cookie,
     suite: Phase1Suite,
@@ -589,6 +756,8 @@ pub fn respond<R: CryptoRng + ?Sized>(
     }
     let choice =
         choose_for(&config.policy, config.auth.method(), &sa).ok_or(Refusal::NoProposalChosen)?;
+    // The key must be known by message 4; an address without one is not answered at all.
+    let auth = config.auth.credential(path.remote.ip())?;
     let vendors = vendors(payloads.iter().copied());
     let cky_i = h.initiator_cookie();
     let cky_r = random_cookie(rng);
@@ -607,7 +776,7 @@ pub fn respond<R: CryptoRng + ?Sized>(
     let len = m.finish().map_err(|_| Refusal::Malformed)?.len();
     let state = AwaitKe {
         path,
-        auth: config.auth.clone(),
+        auth,
         cky_i,
         cky_r,
         suite: choice.suite,
@@ -671,7 +840,7 @@ fn write_nat_d(
 #[derive(Debug)]
 pub struct AwaitAuth {
     path: Path,
-    auth: Authentication,
+    auth: Credential,
     cky_i: Cookie,
     cky_r: Cookie,
     suite: Phase1Suite,
@@ -785,14 +954,58 @@ impl AwaitAuth {
         self.nat
     }
 
+    /// After [`AwaitAuth::on_auth`] refused `message` (our message 5 of this exchange), writes
+    /// the error notify the initiator reads in place of message 6: an Informational protected
+    /// by the phase-1 keys (HASH(1), RFC 2409 §5.7), its IV derived from the last ciphertext
+    /// block of message 5 (Appendix B), which both sides hold. Useful when message 5 decrypted,
+    /// i.e. the keys agree: an ID the entry does not admit, a certificate refused. `None` for
+    /// refusals with no notify and for a message that is not this exchange's message 5.
+    pub fn refusal_notify<R: CryptoRng + ?Sized>(
+        &self,
+        message: &[u8],
+        refusal: Refusal,
+        rng: &mut R,
+        out: &mut [u8],
+    ) -> Option<usize> {
+        let kind = refusal
+            .notify()
+            .filter(|_| !matches!(refusal, Refusal::Malformed | Refusal::Unexpected))?;
+        let h = header(message, Some(self.cky_i), Some(self.cky_r)).ok()?;
+        let block = self.suite.cipher.block_len();
+        let body = h.body();
+        if !h.is_encrypted() || body.is_empty() || !body.len().is_multiple_of(block) {
+            return None;
+        }
+        let last_block = body.get(body.len() - block..)?;
+        let cipher = Cipher::new(self.suite.cipher, self.keys.encryption_key().expose()).ok()?;
+        let mid = loop {
+            let m = rng.next_u32();
+            if m != 0 {
+                break MessageId(m);
+            }
+        };
+        let iv = exchange_iv(self.suite.hash, last_block, mid.0, block);
+        write_phase1_notify(
+            out,
+            (self.cky_i, self.cky_r),
+            (&self.suite, &cipher, &self.keys),
+            mid,
+            &iv,
+            kind,
+        )
+        .ok()
+    }
+
     /// Verifies message 5 and answers with message 6. `wall_clock` is the current time of day,
     /// against which certificate validity is checked (unused with a pre-shared key).
     ///
     /// # Errors
     /// [`Refusal::AuthenticationFailed`] when HASH_I or SIG_I does not verify (a wrong pre-shared
     /// key usually shows as a message that does not decrypt to a payload chain: also reported as
-    /// authentication failure); with certificates, the certificate refusals of
-    /// [`Certificates::verify_peer`] and [`Refusal::CertTypeUnsupported`].
+    /// authentication failure); [`Refusal::IdMismatch`] when the key's table entry names an ID
+    /// and the initiator presented another; with certificates, the certificate refusals of
+    /// [`Certificates::verify_peer`] and [`Refusal::CertTypeUnsupported`]. The initiator can be
+    /// told why with [`AwaitAuth::refusal_notify`].
     pub fn on_auth(
         &self,
         message: &[u8],
@@ -868,7 +1081,7 @@ impl AwaitAuth {
 #[derive(Debug)]
 pub struct InitSent {
     path: Path,
-    auth: Authentication,
+    auth: Credential,
     policy: Phase1Policy,
     cky_i: Cookie,
     sai_b: Vec<u8>,
@@ -888,6 +1101,8 @@ pub fn initiate<R: CryptoRng + ?Sized>(
     rng: &mut R,
     out: &mut [u8],
 ) -> Result<(InitSent, usize), Refusal> {
+    // The key for the responder's address (and the ID it must show in message 6).
+    let auth = config.auth.credential(path.remote.ip())?;
     let cky_i = random_cookie(rng);
     let suites: Vec<Phase1Suite> = config
         .policy
@@ -946,7 +1161,7 @@ pub fn initiate<R: CryptoRng + ?Sized>(
     Ok((
         InitSent {
             path,
-            auth: config.auth.clone(),
+            auth,
             policy: config.policy.clone(),
             cky_i,
             sai_b,
@@ -960,7 +1175,7 @@ pub fn initiate<R: CryptoRng + ?Sized>(
 #[derive(Debug)]
 pub struct KeSent {
     path: Path,
-    auth: Authentication,
+    auth: Credential,
     cky_i: Cookie,
     cky_r: Cookie,
     suite: Phase1Suite,
@@ -1079,7 +1294,7 @@ impl InitSent {
 /// Initiator after message 5.
 #[derive(Debug)]
 pub struct AuthSent {
-    auth: Authentication,
+    auth: Credential,
     cky_i: Cookie,
     cky_r: Cookie,
     suite: Phase1Suite,
@@ -1194,12 +1409,24 @@ impl AuthSent {
     /// against which certificate validity is checked (unused with a pre-shared key).
     ///
     /// # Errors
-    /// [`Refusal::AuthenticationFailed`] when HASH_R or SIG_R does not verify; with
-    /// certificates, the certificate refusals of [`Certificates::verify_peer`].
+    /// [`Refusal::AuthenticationFailed`] when HASH_R or SIG_R does not verify;
+    /// [`Refusal::IdMismatch`] when the responder's ID is not the one the key's entry expects;
+    /// with certificates, the certificate refusals of [`Certificates::verify_peer`]. A
+    /// protected error notify from the responder (see [`AwaitAuth::refusal_notify`]) ends the
+    /// exchange with the refusal it reports.
     pub fn on_auth(&self, message: &[u8], wall_clock: SystemTime) -> Result<Phase1Sa, Refusal> {
-        let h = header(message, Some(self.cky_i), Some(self.cky_r))?;
         let cipher = Cipher::new(self.suite.cipher, self.keys.encryption_key().expose())
             .map_err(|_| Refusal::Malformed)?;
+        // The responder may answer message 5 with a protected error notify instead.
+        if let Some(refusal) = read_phase1_notify(
+            message,
+            (self.cky_i, self.cky_r),
+            (&self.suite, &cipher, &self.keys),
+            &self.iv,
+        ) {
+            return Err(refusal);
+        }
+        let h = header(message, Some(self.cky_i), Some(self.cky_r))?;
         let (plain, last_block) = decrypt(&h, &cipher, self.suite.cipher.block_len(), &self.iv)?;
         let payloads =
             collect(h.next_payload(), &plain).map_err(|_| Refusal::AuthenticationFailed)?;

@@ -519,3 +519,170 @@ fn certificate_requests_name_our_ca_in_messages_3_and_4() {
         assert_eq!(crs, vec![expected.clone()]);
     }
 }
+
+/// A responder whose keys depend on the caller's address.
+fn table_config(entries: &[(&str, Option<&str>, &str)], default: Option<&str>) -> Phase1Config {
+    let mut table = PskTable::new();
+    table.set_default(default.map(|d| Secret::new(d.as_bytes())));
+    for (peer, id, key) in entries {
+        table
+            .insert(PskEntry {
+                peer: peer.parse().unwrap(),
+                id: id.map(|i| i.parse().unwrap()),
+                secret: Secret::new(key.as_bytes()),
+            })
+            .unwrap();
+    }
+    Phase1Config {
+        policy: Phase1Policy::default(),
+        auth: Authentication::PreSharedKeys(Arc::new(table)),
+    }
+}
+
+/// Messages 1–5 from `client` (whose own address is its ID) to the responder; returns the
+/// responder's verdict on message 5, with the states to go on.
+fn to_message_5(
+    initiator: &Phase1Config,
+    responder: &Phase1Config,
+    client: &str,
+    seed: u64,
+) -> Result<(AuthSent, AwaitAuth, Vec<u8>), Refusal> {
+    let mut rng = ChaCha8Rng::seed_from_u64(seed);
+    let client: SocketAddr = client.parse().unwrap();
+    let server: SocketAddr = "2.2.2.2:500".parse().unwrap();
+    let ipath = Path {
+        local: client,
+        remote: server,
+    };
+    let rpath = Path {
+        local: server,
+        remote: client,
+    };
+    let (mut a, mut b) = ([0u8; 4096], [0u8; 4096]);
+    let (i1, n) = initiate(initiator, ipath, &mut rng, &mut a)?;
+    let (r1, m) = respond(responder, rpath, &a[..n], &mut rng, &mut b)?;
+    let (mut i2, n) = i1.on_choice(&b[..m], &mut rng, &mut a)?;
+    let (r2, m) = r1.on_key_exchange(&a[..n], &mut rng, &mut b)?;
+    let (i3, n) = i2.on_key_exchange(&b[..m], &mut a)?;
+    Ok((i3, r2, a[..n].to_vec()))
+}
+
+fn table_handshake(
+    initiator: &Phase1Config,
+    responder: &Phase1Config,
+    client: &str,
+    seed: u64,
+) -> Result<(Phase1Sa, Phase1Sa), Refusal> {
+    let (i3, r2, m5) = to_message_5(initiator, responder, client, seed)?;
+    let mut b = [0u8; 4096];
+    let (rsa, m) = r2.on_auth(&m5, &mut b, std::time::UNIX_EPOCH)?;
+    let isa = i3.on_auth(&b[..m], std::time::UNIX_EPOCH)?;
+    Ok((isa, rsa))
+}
+
+#[test]
+fn the_responder_picks_the_key_of_the_callers_address() {
+    let responder = table_config(
+        &[
+            ("10.0.0.2", None, "key-of-2"),
+            ("10.0.0.0/24", None, "key-of-the-lan"),
+            ("2001:db8::/64", None, "key-of-v6"),
+        ],
+        Some("default-key"),
+    );
+    let suites = Phase1Policy::default().suites;
+    for (seed, client, key) in [
+        (1, "10.0.0.2:500", "key-of-2"),
+        (2, "10.0.0.3:500", "key-of-the-lan"),
+        (3, "192.0.2.9:4500", "default-key"),
+        (4, "[2001:db8::7]:500", "key-of-v6"),
+    ] {
+        let (isa, rsa) = table_handshake(&config(key, suites.clone()), &responder, client, seed)
+            .unwrap_or_else(|e| panic!("{client} with {key}: {e}"));
+        assert_eq!(isa.keys.skeyid_d(), rsa.keys.skeyid_d());
+    }
+    // Another peer's key (valid elsewhere in the table) is the wrong key from this address.
+    assert_eq!(
+        table_handshake(&config("key-of-2", suites), &responder, "10.0.0.3:500", 5).unwrap_err(),
+        Refusal::AuthenticationFailed
+    );
+}
+
+#[test]
+fn an_address_without_a_key_gets_no_answer() {
+    let responder = table_config(&[("10.0.0.0/24", None, "lan")], None);
+    let err = table_handshake(
+        &config("lan", Phase1Policy::default().suites),
+        &responder,
+        "192.0.2.1:500",
+        6,
+    )
+    .unwrap_err();
+    assert_eq!(err, Refusal::NoPreSharedKey);
+    assert_eq!(err.notify(), None, "nothing is sent back");
+    // Nor can an initiator start towards a responder it has no key for.
+    let mut rng = ChaCha8Rng::seed_from_u64(6);
+    let path = Path {
+        local: "10.0.0.2:500".parse().unwrap(),
+        remote: "192.0.2.1:500".parse().unwrap(),
+    };
+    assert_eq!(
+        initiate(&responder, path, &mut rng, &mut [0u8; 2048]).unwrap_err(),
+        Refusal::NoPreSharedKey
+    );
+}
+
+#[test]
+fn an_id_the_entry_does_not_name_is_refused_and_the_initiator_is_told() {
+    let responder = table_config(
+        &[
+            ("10.0.0.2", Some("10.0.0.2"), "k2"),
+            ("10.0.0.3", Some("ip:10.9.9.9"), "k3"),
+        ],
+        None,
+    );
+    let suites = Phase1Policy::default().suites;
+    table_handshake(&config("k2", suites.clone()), &responder, "10.0.0.2:500", 7)
+        .expect("the ID the entry names");
+    let (i3, r2, m5) = to_message_5(&config("k3", suites), &responder, "10.0.0.3:500", 8).unwrap();
+    let mut b = [0u8; 4096];
+    let refusal = r2.on_auth(&m5, &mut b, std::time::UNIX_EPOCH).unwrap_err();
+    assert_eq!(refusal, Refusal::IdMismatch);
+    assert_eq!(refusal.notify(), Some(NotifyType::INVALID_ID_INFORMATION));
+    // The protected notify: the initiator decrypts it with the phase-1 keys and stops.
+    let mut rng = ChaCha8Rng::seed_from_u64(9);
+    let n = r2
+        .refusal_notify(&m5, refusal, &mut rng, &mut b)
+        .expect("a notify");
+    let h = Header::new_checked(&b[..n]).unwrap();
+    assert_eq!(h.exchange_type(), ExchangeType::INFORMATIONAL);
+    assert!(h.is_encrypted());
+    assert_eq!(
+        i3.on_auth(&b[..n], std::time::UNIX_EPOCH).unwrap_err(),
+        Refusal::IdMismatch
+    );
+    // A forged notify (HASH(1) broken) is not believed.
+    let mut forged = b[..n].to_vec();
+    let last = forged.len() - 1;
+    forged[last] ^= 1;
+    assert_ne!(
+        i3.on_auth(&forged, std::time::UNIX_EPOCH).unwrap_err(),
+        Refusal::IdMismatch
+    );
+    assert!(
+        r2.refusal_notify(&m5, Refusal::Unexpected, &mut rng, &mut b)
+            .is_none()
+    );
+}
+
+#[test]
+fn the_initiator_checks_the_responders_id_against_its_entry() {
+    let server_ok = table_config(&[("2.2.2.2", Some("2.2.2.2"), "k")], None);
+    let server_other = table_config(&[("2.2.2.2", Some("vpn.example.com"), "k")], None);
+    let responder = config("k", Phase1Policy::default().suites);
+    table_handshake(&server_ok, &responder, "10.0.0.2:500", 10).expect("its address is its ID");
+    assert_eq!(
+        table_handshake(&server_other, &responder, "10.0.0.2:500", 11).unwrap_err(),
+        Refusal::IdMismatch
+    );
+}
