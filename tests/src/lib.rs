@@ -5,4 +5,5 @@
 #![forbid(unsafe_code)]
 
 pub mod netns;
+pub mod scenario;
 pub mod sim;

@@ -9,146 +9,9 @@
     reason = "test harness"
 )]
 
-use l2sec_tests::netns::{Topology, available};
-use std::io::Read as _;
-use std::path::{Path, PathBuf};
-use std::process::Child;
+use l2sec_tests::netns::available;
+use l2sec_tests::scenario::{Options, Scenario, binary, output};
 use std::time::Duration;
-
-fn binary(name: &str) -> PathBuf {
-    let exe = std::env::current_exe().unwrap();
-    let bin = exe.parent().and_then(Path::parent).unwrap().join(name);
-    assert!(
-        bin.exists(),
-        "{} is missing: build it with `cargo build -p {name}`",
-        bin.display()
-    );
-    bin
-}
-
-fn output(mut child: Child) -> String {
-    let _ = child.kill();
-    let _ = child.wait();
-    let mut log = String::new();
-    if let Some(mut e) = child.stderr.take() {
-        let _ = e.read_to_string(&mut log);
-    }
-    log
-}
-
-struct Scenario {
-    topo: Topology,
-    state: PathBuf,
-    server: Option<Child>,
-}
-
-impl Scenario {
-    fn start(tag: &str, auth: &str) -> Self {
-        Self::start_in(tag, auth, false)
-    }
-
-    fn start_in(tag: &str, auth: &str, nat: bool) -> Self {
-        let prefix = format!("l2{tag}{}", std::process::id() % 10_000);
-        let topo = if nat {
-            Topology::reference_behind_nat(&prefix)
-        } else {
-            Topology::reference(&prefix)
-        }
-        .unwrap();
-        let state = std::env::temp_dir().join(format!("{prefix}-state"));
-        let _ = std::fs::remove_dir_all(&state);
-        std::fs::create_dir_all(&state).unwrap();
-        std::fs::write(
-            state.join("users.toml"),
-            "[[user]]\nname = \"hb@hb\"\npassword = \"admin@123\"\n",
-        )
-        .unwrap();
-        let config = state.join("server.toml");
-        std::fs::write(
-            &config,
-            format!(
-                "[server]\nlisten = \"2.2.2.2\"\nstate_dir = \"{s}\"\nip_forward = true\n\n[ipsec]\npsk = \"e2e-psk\"\n\n[ppp]\nauth = [\"{auth}\"]\n\n[users]\nfile = \"{s}/users.toml\"\n\n[tun]\nname = \"{prefix}s\"\n",
-                s = state.display()
-            ),
-        )
-        .unwrap();
-        let server = topo
-            .spawn(
-                "lns",
-                binary("l2sec-server").to_str().unwrap(),
-                &["run", "--config", config.to_str().unwrap()],
-            )
-            .unwrap();
-        let s = Self {
-            topo,
-            state,
-            server: Some(server),
-        };
-        assert!(
-            s.wait_for("lns", &format!("{prefix}s"), "172.16.1.1"),
-            "server did not start"
-        );
-        s
-    }
-
-    fn wait_for(&self, role: &str, dev: &str, text: &str) -> bool {
-        for _ in 0..100 {
-            let out = self
-                .topo
-                .run(role, "ip", &["-4", "addr", "show", "dev", dev])
-                .unwrap();
-            if String::from_utf8_lossy(&out.stdout).contains(text) {
-                return true;
-            }
-            std::thread::sleep(Duration::from_millis(100));
-        }
-        false
-    }
-
-    fn client(&self, password: &str) -> Child {
-        std::process::Command::new("ip")
-            .args([
-                "netns",
-                "exec",
-                &self.topo.ns("mobile"),
-                binary("l2sec-client").to_str().unwrap(),
-            ])
-            .args([
-                "connect",
-                "--server",
-                "2.2.2.2",
-                "--user",
-                "hb@hb",
-                "--route",
-                "192.168.1.0/24",
-                "--route",
-                "10.99.0.0/24",
-                "--tun",
-                "l2c0",
-                "--pid-file",
-            ])
-            .arg(self.state.join("client.pid"))
-            .env("L2SEC_PSK", "e2e-psk")
-            .env("L2SEC_PASSWORD", password)
-            .stdout(std::process::Stdio::null())
-            .stderr(std::process::Stdio::piped())
-            .spawn()
-            .unwrap()
-    }
-
-    fn server_log(&mut self) -> String {
-        self.server.take().map(output).unwrap_or_default()
-    }
-}
-
-impl Drop for Scenario {
-    fn drop(&mut self) {
-        if let Some(s) = self.server.take() {
-            output(s);
-        }
-        let _ = std::fs::remove_dir_all(&self.state);
-    }
-}
 
 #[test]
 fn laptop_reaches_the_intranet_server_through_the_tunnel_with_each_auth_method() {
@@ -265,7 +128,14 @@ fn behind_a_nat_the_laptop_uses_udp_4500_and_reaches_the_intranet() {
         eprintln!("SKIPPED: needs root, iproute2 and nftables");
         return;
     }
-    let mut s = Scenario::start_in("n", "mschapv2", true);
+    let mut s = Scenario::with(
+        "n",
+        &Options {
+            auth: "mschapv2",
+            nat: true,
+            ..Options::default()
+        },
+    );
     let client = s.client("admin@123");
     let up = s.wait_for("mobile", "l2c0", "172.16.1.2");
     let ping = up.then(|| {

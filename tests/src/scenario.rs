@@ -1,0 +1,187 @@
+//! The reference scenario with the real binaries: a [`Topology`] with `l2sec-server` running in
+//! `lns` (2.2.2.2) and `l2sec-client` started in `mobile` on demand. Everything it made is
+//! removed when it is dropped, failure included.
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    reason = "test harness: a failed setup step is a failed test"
+)]
+
+use crate::netns::Topology;
+use std::io::Read as _;
+use std::path::{Path, PathBuf};
+use std::process::Child;
+use std::time::Duration;
+
+/// A binary of this workspace, built next to the running test (`cargo build --bins` first).
+#[must_use]
+pub fn binary(name: &str) -> PathBuf {
+    let exe = std::env::current_exe().unwrap();
+    let bin = exe.parent().and_then(Path::parent).unwrap().join(name);
+    assert!(
+        bin.exists(),
+        "{} is missing: build it with `cargo build -p {name}`",
+        bin.display()
+    );
+    bin
+}
+
+/// Stops `child` and returns what it wrote to stderr.
+#[must_use]
+pub fn output(mut child: Child) -> String {
+    let _ = child.kill();
+    let _ = child.wait();
+    let mut log = String::new();
+    if let Some(mut e) = child.stderr.take() {
+        let _ = e.read_to_string(&mut log);
+    }
+    log
+}
+
+/// How the server is set up.
+#[derive(Debug, Clone, Default)]
+pub struct Options<'a> {
+    /// PPP authentication the server asks for (`pap`, `chap-md5`, `mschapv2`).
+    pub auth: &'a str,
+    /// The laptop sits behind an nftables masquerade.
+    pub nat: bool,
+    /// More lines for the server's `[ipsec]` section.
+    pub ipsec: &'a str,
+}
+
+/// A running reference scenario.
+#[derive(Debug)]
+pub struct Scenario {
+    /// The namespaces.
+    pub topo: Topology,
+    /// Configuration, users and pid files.
+    pub state: PathBuf,
+    server: Option<Child>,
+}
+
+impl Scenario {
+    /// The server with `auth`, no NAT, defaults otherwise.
+    #[must_use]
+    pub fn start(tag: &str, auth: &str) -> Self {
+        Self::with(
+            tag,
+            &Options {
+                auth,
+                ..Options::default()
+            },
+        )
+    }
+
+    /// The server as `options` say; waits until its TUN device is up.
+    #[must_use]
+    pub fn with(tag: &str, options: &Options<'_>) -> Self {
+        let prefix = format!("l2{tag}{}", std::process::id() % 10_000);
+        let topo = if options.nat {
+            Topology::reference_behind_nat(&prefix)
+        } else {
+            Topology::reference(&prefix)
+        }
+        .unwrap();
+        let state = std::env::temp_dir().join(format!("{prefix}-state"));
+        let _ = std::fs::remove_dir_all(&state);
+        std::fs::create_dir_all(&state).unwrap();
+        std::fs::write(
+            state.join("users.toml"),
+            "[[user]]\nname = \"hb@hb\"\npassword = \"admin@123\"\n",
+        )
+        .unwrap();
+        let config = state.join("server.toml");
+        std::fs::write(
+            &config,
+            format!(
+                "[server]\nlisten = \"2.2.2.2\"\nstate_dir = \"{s}\"\nip_forward = true\n\n[ipsec]\npsk = \"e2e-psk\"\n{ipsec}\n\n[ppp]\nauth = [\"{auth}\"]\n\n[users]\nfile = \"{s}/users.toml\"\n\n[tun]\nname = \"{prefix}s\"\n",
+                s = state.display(),
+                ipsec = options.ipsec,
+                auth = options.auth,
+            ),
+        )
+        .unwrap();
+        let server = topo
+            .spawn(
+                "lns",
+                binary("l2sec-server").to_str().unwrap(),
+                &["run", "--config", config.to_str().unwrap()],
+            )
+            .unwrap();
+        let s = Self {
+            topo,
+            state,
+            server: Some(server),
+        };
+        assert!(
+            s.wait_for("lns", &format!("{prefix}s"), "172.16.1.1"),
+            "server did not start"
+        );
+        s
+    }
+
+    /// Whether `ip addr show dev DEV` in `role` shows `text` within 10 s.
+    #[must_use]
+    pub fn wait_for(&self, role: &str, dev: &str, text: &str) -> bool {
+        for _ in 0..100 {
+            let out = self
+                .topo
+                .run(role, "ip", &["-4", "addr", "show", "dev", dev])
+                .unwrap();
+            if String::from_utf8_lossy(&out.stdout).contains(text) {
+                return true;
+            }
+            std::thread::sleep(Duration::from_millis(100));
+        }
+        false
+    }
+
+    /// Starts `l2sec-client` in `mobile` as hb@hb with `password` (TUN `l2c0`, routes to the
+    /// intranet and to the dmz 10.99.0.0/24, pid file in the state directory).
+    #[must_use]
+    pub fn client(&self, password: &str) -> Child {
+        std::process::Command::new("ip")
+            .args([
+                "netns",
+                "exec",
+                &self.topo.ns("mobile"),
+                binary("l2sec-client").to_str().unwrap(),
+            ])
+            .args([
+                "connect",
+                "--server",
+                "2.2.2.2",
+                "--user",
+                "hb@hb",
+                "--route",
+                "192.168.1.0/24",
+                "--route",
+                "10.99.0.0/24",
+                "--tun",
+                "l2c0",
+                "--pid-file",
+            ])
+            .arg(self.state.join("client.pid"))
+            .env("L2SEC_PSK", "e2e-psk")
+            .env("L2SEC_PASSWORD", password)
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .unwrap()
+    }
+
+    /// Stops the server and returns its log.
+    pub fn server_log(&mut self) -> String {
+        self.server.take().map(output).unwrap_or_default()
+    }
+}
+
+impl Drop for Scenario {
+    fn drop(&mut self) {
+        if let Some(s) = self.server.take() {
+            let _ = output(s);
+        }
+        let _ = std::fs::remove_dir_all(&self.state);
+    }
+}
