@@ -196,10 +196,10 @@ async fn send(io: &Io, out: &Out, buf: &[u8], esp: &mut SendBatch) {
             remote,
             non_esp_marker,
         } => {
-            let socket = if local.port() == 4500 {
-                &io.natt
-            } else {
-                &io.ike
+            let socket = match (local.port(), &io.l2tp) {
+                (4500, _) => &io.natt,
+                (1701, Some(l2tp)) => l2tp,
+                _ => &io.ike,
             };
             if non_esp_marker {
                 let mut marked = Vec::with_capacity(bytes.len() + 4);

@@ -48,6 +48,8 @@ pub struct Options<'a> {
     pub nat: bool,
     /// More lines for the server's `[ipsec]` section.
     pub ipsec: &'a str,
+    /// More lines for the server's `[server]` section.
+    pub server: &'a str,
 }
 
 /// A running reference scenario.
@@ -95,9 +97,10 @@ impl Scenario {
         std::fs::write(
             &config,
             format!(
-                "[server]\nlisten = \"2.2.2.2\"\nstate_dir = \"{s}\"\nip_forward = true\n\n[ipsec]\npsk = \"e2e-psk\"\n{ipsec}\n\n[ppp]\nauth = [\"{auth}\"]\n\n[users]\nfile = \"{s}/users.toml\"\n\n[tun]\nname = \"{prefix}s\"\n",
+                "[server]\nlisten = \"2.2.2.2\"\nstate_dir = \"{s}\"\nip_forward = true\n{server}\n\n[ipsec]\npsk = \"e2e-psk\"\n{ipsec}\n\n[ppp]\nauth = [\"{auth}\"]\n\n[users]\nfile = \"{s}/users.toml\"\n\n[tun]\nname = \"{prefix}s\"\n",
                 s = state.display(),
                 ipsec = options.ipsec,
+                server = options.server,
                 auth = options.auth,
             ),
         )

@@ -214,3 +214,117 @@ fn policy_keeps_the_dmz_and_the_servers_own_ports_out_of_reach() {
         "the LNS's other ports are closed to the pool"
     );
 }
+
+/// A minimal SCCRQ (RFC 2661 §6.1): Message Type, Protocol Version 1.0, Host Name "t",
+/// Framing Capabilities, Assigned Tunnel ID 1.
+const SCCRQ: &[u8] = &[
+    0xc8, 0x02, 0x00, 0x35, 0, 0, 0, 0, 0, 0, 0, 0, // T L S, Ver 2, length 53, IDs 0, Ns Nr 0
+    0x80, 0x08, 0, 0, 0, 0, 0, 1, // Message Type: SCCRQ
+    0x80, 0x08, 0, 0, 0, 2, 1, 0, // Protocol Version 1.0
+    0x80, 0x07, 0, 0, 0, 7, b't', // Host Name
+    0x80, 0x0a, 0, 0, 0, 3, 0, 0, 0, 3, // Framing Capabilities
+    0x80, 0x08, 0, 0, 0, 9, 0, 1, // Assigned Tunnel ID
+];
+
+/// Sends `SCCRQ` from the laptop to 2.2.2.2:1701 in the clear; returns the reply bytes.
+fn plain_sccrq(s: &Scenario) -> Vec<u8> {
+    let file = s.state.join("sccrq");
+    std::fs::write(&file, SCCRQ).unwrap();
+    let out = s
+        .topo
+        .run(
+            "mobile",
+            "sh",
+            &[
+                "-c",
+                &format!("nc -u -w 2 2.2.2.2 1701 < '{}'", file.display()),
+            ],
+        )
+        .unwrap();
+    out.stdout
+}
+
+#[test]
+fn forged_sources_from_the_tunnel_and_plain_l2tp_are_refused() {
+    if !available() {
+        eprintln!("SKIPPED: needs root and iproute2 to create network namespaces");
+        return;
+    }
+    // Control: the same SCCRQ is answered (SCCRP) by a server that allows plain L2TP, so the
+    // silence below is the refusal and not a malformed probe.
+    let mut s = Scenario::with(
+        "q",
+        &Options {
+            auth: "pap",
+            server: "allow_plain_l2tp = true",
+            ..Options::default()
+        },
+    );
+    let reply = plain_sccrq(&s);
+    assert!(
+        reply.len() > 12 && reply[0] & 0x80 != 0,
+        "the control server answers a plain SCCRQ: {reply:02x?}\n{}",
+        s.server_log()
+    );
+    drop(s);
+
+    let mut s = Scenario::start("f", "pap");
+    assert!(
+        plain_sccrq(&s).is_empty(),
+        "plain L2TP must get no answer by default"
+    );
+    let client = s.client("admin@123");
+    let up = s.wait_for("mobile", "l2c0", "172.16.1.2");
+    // The laptop sends one datagram from another pool address (it owns it on lo) and one
+    // from its own: only the second reaches the intranet.
+    let listen = |port: u16, file: &str| {
+        std::process::Command::new("ip")
+            .args(["netns", "exec", &s.topo.ns("intranet")])
+            .args(["sh", "-c"])
+            .arg(format!(
+                "timeout 5 nc -u -l 192.168.1.1 {port} > '{}'",
+                s.state.join(file).display()
+            ))
+            .spawn()
+            .unwrap()
+    };
+    let (mut forged_rx, mut real_rx) = (listen(5555, "forged"), listen(5556, "real"));
+    std::thread::sleep(Duration::from_millis(300));
+    if up {
+        s.topo
+            .run(
+                "mobile",
+                "ip",
+                &["addr", "add", "172.16.1.99/32", "dev", "lo"],
+            )
+            .unwrap();
+        for (src, port) in [("172.16.1.99", "5555"), ("172.16.1.2", "5556")] {
+            s.topo
+                .run(
+                    "mobile",
+                    "sh",
+                    &[
+                        "-c",
+                        &format!("echo hello | nc -u -w 1 -s {src} 192.168.1.1 {port}"),
+                    ],
+                )
+                .unwrap();
+        }
+    }
+    let _ = forged_rx.wait();
+    let _ = real_rx.wait();
+    let client_log = output(client);
+    let server_log = s.server_log();
+    assert!(up, "no address\n{client_log}\n{server_log}");
+    let read = |f: &str| std::fs::read_to_string(s.state.join(f)).unwrap_or_default();
+    assert_eq!(
+        read("real"),
+        "hello\n",
+        "the laptop's own address goes through"
+    );
+    assert_eq!(
+        read("forged"),
+        "",
+        "a forged source must be dropped by the server"
+    );
+}
