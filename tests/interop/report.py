@@ -265,13 +265,15 @@ def client_report(out):
     """client-results.tsv: SERVER MODE PASS STAGE CONNECT_S UP DOWN PING DIR"""
     path = os.path.join(out, "client-results.tsv")
     rows = [l.rstrip("\n").split("\t") for l in open(path) if l.strip()] if os.path.exists(path) else []
-    md = ["| server | mode | result | connect s | tunnel up/down Mbit/s | ping | stage failed |",
-          "|---|---|---|---|---|---|---|"]
+    md = ["| server | mode | result | connect s | tunnel up/down Mbit/s | ping | PPP auth | IKE suite | stage failed |",
+          "|---|---|---|---|---|---|---|---|---|"]
     failures = []
-    for server, mode, ok, stage, cs, up, down, ping, d in rows:
+    for row in rows:
+        server, mode, ok, stage, cs, up, down, ping, d = row[:9]
+        auth, suite = (row[9:11] + ["-", "-"])[:2]
         tput = f"{up}/{down}" if (up != "-" or down != "-") else "-"
-        md.append(f"| {server} | {mode} | {'pass' if ok == '1' else 'FAIL'} | {cs} | {tput} | {ping} | "
-                  f"{stage if ok != '1' else ''} |")
+        md.append(f"| {server} | {mode} | {'pass' if ok == '1' else 'FAIL'} | {cs} | {tput} | {ping} | {auth} | "
+                  f"{suite} | {stage if ok != '1' else ''} |")
         if ok != "1":
             failures.append((server, mode, stage, d))
     md.append("")

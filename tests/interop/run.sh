@@ -13,6 +13,8 @@
 #     behind an nftables masquerade.
 # --smoke: windows10 in raw mode and natt in natt mode (what CI runs).
 # --keep: leave the namespace (and, with --client, the NAT namespace) up at the end.
+# --no-build: use target/release/l2sec-{server,client} as they are (e.g. while the workspace is
+#     mid-edit and does not build); default: cargo build --release --locked first.
 # Exit: 0 all passed, 1 something failed, 2 usage error or harness missing.
 set -euo pipefail
 
@@ -20,10 +22,10 @@ HERE=$(cd "$(dirname "$(readlink -f "${BASH_SOURCE[0]}")")" && pwd)
 REPO=$(cd "$HERE/../.." && pwd)
 INTEROP_DIR=${INTEROP_DIR:-$REPO/../shared/interop}
 
-usage() { sed -n '2,17p' "$0" | sed 's/^# \{0,1\}//'; }
+usage() { awk 'NR > 1 && /^#/ { sub(/^# ?/, ""); print; next } NR > 1 { exit }' "$0"; }
 say() { printf '[run.sh %(%H:%M:%S)T] %s\n' -1 "$*" >&2; }
 
-SIDE=server PROFILES_ARG="" MODES="raw natt" SMOKE=0 KEEP=0 SERVERS="strongswan libreswan"
+SIDE=server PROFILES_ARG="" MODES="raw natt" SMOKE=0 KEEP=0 BUILD=1 SERVERS="strongswan libreswan"
 while [ $# -gt 0 ]; do
     case "$1" in
         --profiles) PROFILES_ARG=${2:?--profiles needs a list}; shift 2 ;;
@@ -35,6 +37,7 @@ while [ $# -gt 0 ]; do
                   SIDE=client; shift 2 ;;
         --smoke) SMOKE=1; shift ;;
         --keep) KEEP=1; shift ;;
+        --no-build) BUILD=0; shift ;;
         -h|--help) usage; exit 0 ;;
         *) echo "unknown argument: $1" >&2; usage >&2; exit 2 ;;
     esac
@@ -129,11 +132,16 @@ if ip netns list | grep -qw "^$INTEROP_NS"; then
 fi
 
 # ---------------------------------------------------------------------------------------------
-say "building l2sec (release)"
-fg_run bash -c 'cd "$1" && cargo build --release --locked -p l2sec-server -p l2sec-client' _ "$REPO" >"$OUT/cargo-build.log" 2>&1 \
-    || { tail -30 "$OUT/cargo-build.log" >&2; say "cargo build failed"; exit 1; }
 SERVER_BIN=$REPO/target/release/l2sec-server
 CLIENT_BIN=$REPO/target/release/l2sec-client
+if [ "$BUILD" = 1 ]; then
+    say "building l2sec (release)"
+    fg_run bash -c 'cd "$1" && cargo build --release --locked -p l2sec-server -p l2sec-client' _ "$REPO" >"$OUT/cargo-build.log" 2>&1 \
+        || { tail -30 "$OUT/cargo-build.log" >&2; say "cargo build failed (--no-build uses the binaries already in target/release)"; exit 1; }
+else
+    for b in "$SERVER_BIN" "$CLIENT_BIN"; do [ -x "$b" ] || { say "--no-build: $b missing"; exit 1; }; done
+    say "--no-build: using $(ls -l --time-style=+%F\ %T "$SERVER_BIN" | awk '{print $6, $7}') binaries in target/release"
+fi
 
 say "host setup and images (cached in $INTEROP_CACHE)"
 fg_run "$INTEROP_DIR/setup-host.sh" >"$OUT/setup-host.log" 2>&1 || { tail -20 "$OUT/setup-host.log" >&2; exit 1; }
@@ -271,11 +279,25 @@ client_one() {   # client_one SERVER MODE DIR: connect, ping, iperf, disconnect;
     done
     if grep -q 'address assigned' "$d/client.log"; then
         cs=$(awk -v a="$t0" -v b="$(date +%s.%N)" 'BEGIN{printf "%.1f", b-a}')
+        # inner traffic on the client's TUN (headers only), to see what ping/iperf3 got back
+        ip netns exec "$ns" tcpdump -i l2sec-c0 -s 128 -U -w "$d/tun.pcap" > "$d/tun-tcpdump.log" 2>&1 &
+        local tun_cap=$!
+        sleep 1
         if ip netns exec "$ns" ping -c 5 -i 0.2 -W 2 172.16.1.1 > "$d/ping.txt" 2>&1; then ping=ok; else ping=FAIL; fi
-        ip netns exec "$ns" iperf3 -c 172.16.1.1 -t 5 -J > "$d/iperf-up.json" 2>&1 || true
-        ip netns exec "$ns" iperf3 -c 172.16.1.1 -t 5 -R -J > "$d/iperf-down.json" 2>&1 || true
+        # the VM's iperf3 -s answers a test started right after the last one with a RST (it is not
+        # listening again yet; iperf3 -J exits 0 all the same): pause, and retry once on "error"
+        local dir try
+        for dir in up down; do
+            local rflag=""; [ "$dir" = down ] && rflag=-R
+            for try in 1 2; do
+                sleep 2
+                ip netns exec "$ns" iperf3 -c 172.16.1.1 -t 5 $rflag -J > "$d/iperf-$dir.json" 2>&1 || true
+                grep -q '"error"' "$d/iperf-$dir.json" || break
+            done
+        done
         up=$(python3 -c 'import json,sys; print(round(json.load(open(sys.argv[1]))["end"]["sum_received"]["bits_per_second"]/1e6,1))' "$d/iperf-up.json" 2>/dev/null || echo -)
         down=$(python3 -c 'import json,sys; print(round(json.load(open(sys.argv[1]))["end"]["sum_received"]["bits_per_second"]/1e6,1))' "$d/iperf-down.json" 2>/dev/null || echo -)
+        stop_pid "$tun_cap"
         "$CLIENT_BIN" disconnect --pid-file "$d/client.pid" >/dev/null 2>&1 || true
         local crc=0; t=$SECONDS
         while kill -0 "$CLIENT_PID" 2>/dev/null && (( SECONDS - t < 15 )); do sleep 0.2; done
@@ -293,8 +315,11 @@ client_one() {   # client_one SERVER MODE DIR: connect, ping, iperf, disconnect;
         elif grep -q 'IKE SA up' "$d/client.log"; then stage="Quick Mode"
         else stage="Main Mode"; fi
     fi
-    printf '%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n' "$server" "$mode" "$ok" "${stage:--}" "$cs" "$up" "$down" "$ping" "$d" \
-        >> "$OUT/client-results.tsv"
+    local auth suite
+    auth=$(sed -n 's/.*authenticated method="\([^"]*\)".*/\1/p' "$d/client.log" | tail -1)
+    suite=$(sed -n 's/.*IKE SA up suite=Some(Phase1Suite { cipher: \([A-Za-z0-9]*\), hash: \([A-Za-z0-9]*\), group: \([A-Za-z0-9]*\) }) nat=\([a-z]*\).*/\1-\2-\3 nat=\4/p' "$d/client.log" | tail -1)
+    printf '%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n' "$server" "$mode" "$ok" "${stage:--}" "$cs" "$up" "$down" "$ping" "$d" \
+        "${auth:--}" "${suite:--}" >> "$OUT/client-results.tsv"
     say "l2sec-client vs $server ($mode): $([ "$ok" = 1 ] && echo pass || echo "FAIL at $stage")"
 }
 
@@ -337,7 +362,7 @@ run_client_side() {
             "$INTEROP_DIR/vm.sh" wait l2sec-srv 120 >/dev/null 2>&1 || "$INTEROP_DIR/vm.sh" stop l2sec-srv >/dev/null 2>&1 || true
         else
             for m in $MODES; do
-                printf '%s\t%s\t0\t%s\t-\t-\t-\t-\t%s\n' "$server" "$m" "server VM boot (twice)" "$run/$m" >> "$OUT/client-results.tsv"
+                printf '%s\t%s\t0\t%s\t-\t-\t-\t-\t%s\t-\t-\n' "$server" "$m" "server VM boot (twice)" "$run/$m" >> "$OUT/client-results.tsv"
             done
             "$INTEROP_DIR/vm.sh" stop l2sec-srv >/dev/null 2>&1 || true
         fi
