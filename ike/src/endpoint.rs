@@ -1021,6 +1021,19 @@ impl<R: CryptoRng> Endpoint<R> {
         }
     }
 
+    /// The driver saw traffic of this SA's peer that proved itself (ESP that verified and was
+    /// the newest) arrive from `remote`: IKE follows it as it would an authenticated IKE
+    /// message, so DPD and rekeys reach the peer's new NAT mapping.
+    pub fn peer_seen_at(&mut self, cookies: Cookies, remote: SocketAddr) {
+        if let Some(e) = self.established.get(&cookies) {
+            let path = Path {
+                local: e.path.local,
+                remote,
+            };
+            self.follow(cookies, path);
+        }
+    }
+
     /// Follows a NAT mapping change after an authenticated message (RFC 3947 §4: the peer's
     /// address may change; the newest authenticated one wins).
     fn follow(&mut self, key: Cookies, path: Path) {

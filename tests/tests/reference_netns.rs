@@ -328,3 +328,70 @@ fn forged_sources_from_the_tunnel_and_plain_l2tp_are_refused() {
         "a forged source must be dropped by the server"
     );
 }
+
+#[test]
+fn when_the_nat_changes_its_public_address_the_session_follows() {
+    if !available()
+        || std::process::Command::new("nft")
+            .arg("--version")
+            .output()
+            .is_err()
+    {
+        eprintln!("SKIPPED: needs root, iproute2 and nftables");
+        return;
+    }
+    let mut s = Scenario::with(
+        "v",
+        &Options {
+            auth: "pap",
+            nat: true,
+            ..Options::default()
+        },
+    );
+    let client = s.client("admin@123");
+    let up = s.wait_for("mobile", "l2c0", "172.16.1.2");
+    let ping = |s: &Scenario| {
+        s.topo
+            .run("mobile", "ping", &["-c", "5", "-W", "2", "192.168.1.1"])
+            .unwrap()
+    };
+    let before = up.then(|| ping(&s));
+    // The NAT's outside address changes (a laptop moving between networks looks the same to
+    // the server): the kernel drops the masquerade mappings, the next packets leave from
+    // 2.2.2.4 with new ports.
+    if up {
+        let router = s.topo.ns("nat");
+        let out = std::process::Command::new("ip")
+            .args(["netns", "exec", &router, "sh", "-c"])
+            .arg(
+                "dev=$(ip -o -4 addr show | awk '/2.2.2.3/ {print $2}') && \
+                 ip addr del 2.2.2.3/24 dev $dev && ip addr add 2.2.2.4/24 dev $dev",
+            )
+            .output()
+            .unwrap();
+        assert!(out.status.success(), "{out:?}");
+    }
+    let after = up.then(|| ping(&s));
+    let client_log = output(client);
+    let server_log = s.server_log();
+    let context = format!("client:\n{client_log}\nserver:\n{server_log}");
+    assert!(up, "no address\n{context}");
+    assert!(before.unwrap().status.success(), "ping before\n{context}");
+    let after = after.unwrap();
+    assert!(
+        after.status.success(),
+        "ping after the move: {}\n{context}",
+        String::from_utf8_lossy(&after.stdout)
+    );
+    assert!(
+        server_log
+            .lines()
+            .any(|l| l.contains("peer address changed") && l.contains("2.2.2.4")),
+        "{context}"
+    );
+    assert_eq!(
+        server_log.matches("user connected").count(),
+        1,
+        "the session was not rebuilt\n{context}"
+    );
+}

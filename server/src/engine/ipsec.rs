@@ -92,11 +92,20 @@ pub enum Drop {
     NoRoom,
 }
 
+type Cookies = (ike::wire::Cookie, ike::wire::Cookie);
+
 #[derive(Debug, Clone, Copy)]
 struct Child {
     outbound: u32,
+    /// Where ESP goes now (follows the peer's NAT mapping).
     path: Path,
+    /// The peer as the LNS knows it: its IKE address when it first connected.
+    key: SocketAddr,
+    /// The ISAKMP SA it belongs to.
+    cookies: Cookies,
     encapsulated: bool,
+    /// The highest sequence number opened: only a newer packet may move the peer.
+    highest: u32,
 }
 
 /// The whole server engine below the driver.
@@ -107,8 +116,14 @@ pub struct Engine<R> {
     lns: Lns<ChaCha20Rng>,
     /// Inbound SPI → the child it belongs to.
     children: BTreeMap<u32, Child>,
-    /// Peer (IKE remote address) → the inbound SPI of its newest child.
+    /// Peer (LNS key) → the inbound SPI of its newest child.
     newest: BTreeMap<SocketAddr, u32>,
+    /// ISAKMP SA → the LNS key of its peer.
+    keys: BTreeMap<Cookies, SocketAddr>,
+    /// A peer's current IKE address → its LNS key, for peers whose NAT mapping moved.
+    moved: BTreeMap<SocketAddr, SocketAddr>,
+    /// LNS key → the peer's IKE identity (a moved peer's next ISAKMP SA must present it).
+    identities: BTreeMap<SocketAddr, ike::ikev1::main_mode::PeerId>,
     /// Peer → the client's inner L2TP port, learned from its first packet.
     inner_port: BTreeMap<SocketAddr, u16>,
     /// Accept L2TP on UDP 1701 without IPsec (off unless configured: it is unencrypted).
@@ -197,6 +212,9 @@ impl<R: CryptoRng> Engine<R> {
             lns,
             children: BTreeMap::new(),
             newest: BTreeMap::new(),
+            keys: BTreeMap::new(),
+            moved: BTreeMap::new(),
+            identities: BTreeMap::new(),
             inner_port: BTreeMap::new(),
             allow_plain_l2tp: false,
             plain_peers: BTreeMap::new(),
@@ -307,6 +325,23 @@ impl<R: CryptoRng> Engine<R> {
     ) -> Result<Option<Range<usize>>, Drop> {
         let (spi, opened) = self.sadb.open(packet).map_err(Drop::Esp)?;
         let child = *self.children.get(&spi.0).ok_or(Drop::NoSa)?;
+        // The peer's NAT mapping moved: ESP that verified and is the newest of its SA proves
+        // the new address (RFC 3948 §3.2 leaves the policy to us; an old packet replayed from
+        // elsewhere never passes the replay window, a late one is not the newest).
+        let arrived_from = if child.encapsulated {
+            from
+        } else {
+            SocketAddr::new(from.ip(), child.path.remote.port())
+        };
+        if opened.sequence > child.highest {
+            if let Some(c) = self.children.get_mut(&spi.0) {
+                c.highest = opened.sequence;
+            }
+            if arrived_from != child.path.remote {
+                self.ike.peer_seen_at(child.cookies, arrived_from);
+                self.pump(now);
+            }
+        }
         if opened.next_header != IpProtocol(17) {
             return Err(Drop::NotL2tp);
         }
@@ -321,9 +356,7 @@ impl<R: CryptoRng> Engine<R> {
         if dst_port != L2TP_PORT {
             return Err(Drop::NotL2tp);
         }
-        let peer = child.path.remote;
-        // The peer's NAT mapping may have moved: ESP that authenticates is the proof.
-        let _ = from;
+        let peer = child.key;
         self.inner_port.insert(peer, src_port);
         let l2tp = udp.start + UDP_HEADER_LEN..udp.end;
         let result = self
@@ -441,6 +474,15 @@ impl<R: CryptoRng> Engine<R> {
         self.pump(now);
     }
 
+    /// The LNS key of the peer of an ISAKMP SA now at `remote`.
+    fn key_of(&self, cookies: Cookies, remote: SocketAddr) -> SocketAddr {
+        self.keys
+            .get(&cookies)
+            .or_else(|| self.moved.get(&remote))
+            .copied()
+            .unwrap_or(remote)
+    }
+
     fn log_isakmp_key(&mut self, cookies: (ike::wire::Cookie, ike::wire::Cookie)) {
         let Some(log) = self.keylog.as_mut().filter(|l| l.len() < 1024) else {
             return;
@@ -457,7 +499,11 @@ impl<R: CryptoRng> Engine<R> {
     fn pump(&mut self, now: Instant) {
         while let Some(event) = self.ike.poll_event() {
             match event {
-                IkeEvent::ChildSaUp { path, child, .. } => {
+                IkeEvent::ChildSaUp {
+                    cookies,
+                    path,
+                    child,
+                } => {
                     let transform = child.transform;
                     let inbound =
                         Sa::inbound(Spi(child.inbound_spi), transform, child.inbound_keys());
@@ -499,15 +545,19 @@ impl<R: CryptoRng> Engine<R> {
                             )));
                         }
                     }
+                    let key = self.key_of(cookies, path.remote);
                     self.children.insert(
                         child.inbound_spi,
                         Child {
                             outbound: child.outbound_spi,
                             path,
+                            key,
+                            cookies,
                             encapsulated,
+                            highest: 0,
                         },
                     );
-                    self.newest.insert(path.remote, child.inbound_spi);
+                    self.newest.insert(key, child.inbound_spi);
                 }
                 IkeEvent::ChildSaDown {
                     inbound_spi,
@@ -523,34 +573,60 @@ impl<R: CryptoRng> Engine<R> {
                     self.sadb.remove(Direction::Inbound, Spi(inbound_spi));
                     self.sadb.remove(Direction::Outbound, Spi(outbound_spi));
                     if let Some(child) = self.children.remove(&inbound_spi)
-                        && self.newest.get(&child.path.remote) == Some(&inbound_spi)
+                        && self.newest.get(&child.key) == Some(&inbound_spi)
                     {
                         // Fall back to an older pair of the same peer, if one remains.
                         let older = self
                             .children
                             .iter()
                             .rev()
-                            .find(|(_, c)| c.path.remote == child.path.remote)
+                            .find(|(_, c)| c.key == child.key)
                             .map(|(s, _)| *s);
                         match older {
-                            Some(s) => self.newest.insert(child.path.remote, s),
-                            None => self.newest.remove(&child.path.remote),
+                            Some(s) => self.newest.insert(child.key, s),
+                            None => self.newest.remove(&child.key),
                         };
                     }
                 }
-                IkeEvent::Phase1Down { peer, reason, .. } => {
+                IkeEvent::Phase1Down {
+                    cookies,
+                    peer,
+                    reason,
+                } => {
                     tracing::info!(%peer, ?reason, "IKE SA deleted");
+                    let key = self.keys.remove(&cookies).unwrap_or(peer);
+                    // Another ISAKMP SA of the same peer may live on (rekey in progress).
+                    if !self.keys.values().any(|k| *k == key) {
+                        self.moved.retain(|_, k| *k != key);
+                        self.identities.remove(&key);
+                    }
+                    let peer = key;
                     self.lns.peer_gone(now, peer);
                     self.inner_port.remove(&peer);
                 }
-                IkeEvent::Phase1Rekeyed { new, .. } => {
+                IkeEvent::Phase1Rekeyed { old, new } => {
+                    if let Some(key) = self.keys.remove(&old) {
+                        self.keys.insert(new, key);
+                    }
+                    for c in self.children.values_mut().filter(|c| c.cookies == old) {
+                        c.cookies = new;
+                    }
                     if let Some(sa) = self.ike.phase1(new) {
                         tracing::info!(suite = %sa.suite, "IKE SA rekeyed");
                     }
                     self.log_isakmp_key(new);
                 }
-                IkeEvent::PeerMoved { path, .. } => {
-                    tracing::debug!(peer = %path.remote, "peer address changed");
+                IkeEvent::PeerMoved { cookies, path } => {
+                    let key = self.key_of(cookies, path.remote);
+                    tracing::info!(peer = %key, now = %path.remote, "peer address changed (NAT mapping)");
+                    self.moved.insert(path.remote, key);
+                    for c in self.children.values_mut().filter(|c| c.key == key) {
+                        c.path.remote = if c.encapsulated {
+                            path.remote
+                        } else {
+                            SocketAddr::new(path.remote.ip(), c.path.remote.port())
+                        };
+                    }
                 }
                 IkeEvent::Phase1Up {
                     cookies,
@@ -569,6 +645,16 @@ impl<R: CryptoRng> Engine<R> {
                         );
                     }
                     self.log_isakmp_key(cookies);
+                    // A new ISAKMP SA from a moved peer's new address (its rekey) belongs to
+                    // the same LNS peer if it presents the same identity.
+                    let key = self
+                        .moved
+                        .get(&peer)
+                        .copied()
+                        .filter(|k| self.identities.get(k) == Some(&peer_id))
+                        .unwrap_or(peer);
+                    self.identities.insert(key, peer_id);
+                    self.keys.insert(cookies, key);
                 }
                 IkeEvent::Refused { peer, refusal } => {
                     tracing::info!(%peer, %refusal, "IKE refused")
