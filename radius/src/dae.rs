@@ -1,0 +1,1 @@
+//! Dynamic Authorization (RFC 5176).
