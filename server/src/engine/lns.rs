@@ -392,11 +392,20 @@ impl<R: CryptoRng> Lns<R> {
                 ..
             } => {
                 tracing::info!(%peer, tunnel = tunnel.0, session = session.0, ?reason, "L2TP session closed");
+                // A call that goes with its tunnel is released by `TunnelDown`, which knows
+                // whether the peer hung up (StopCCN) or was lost.
+                if reason == l2tp::SessionDownReason::TunnelDown {
+                    return;
+                }
                 if let Some(mut link) = self.links.remove(&(tunnel, session)) {
                     link.ppp.lower_layer_down(now);
                     // A peer that sent LCP Terminate-Request before its CDN hung up cleanly:
-                    // PPP's own reason says so.
-                    let mut reason = DownReason::LowerLayerDown;
+                    // PPP's own reason says so. So did one whose CDN gives an orderly reason.
+                    let mut reason = if peer_hung_up_session(reason) {
+                        DownReason::PeerTerminated
+                    } else {
+                        DownReason::LowerLayerDown
+                    };
                     while let Some(event) = link.ppp.poll_event() {
                         if let PppEvent::Down(r) = event {
                             reason = r;
@@ -418,9 +427,30 @@ impl<R: CryptoRng> Lns<R> {
                     .filter(|k| k.0 == tunnel)
                     .copied()
                     .collect();
+                // xl2tpd's `d` (and a laptop shutting down) sends StopCCN with "general
+                // request to clear the control connection" first: a clean hang-up.
+                let why = if matches!(
+                    reason,
+                    l2tp::TunnelDownReason::Stopped {
+                        origin: l2tp::Origin::Peer,
+                        result: StopCcnResult::GENERAL_REQUEST,
+                        ..
+                    }
+                ) {
+                    DownReason::PeerTerminated
+                } else {
+                    DownReason::LowerLayerDown
+                };
                 for key in gone {
-                    if let Some(link) = self.links.remove(&key) {
-                        self.release(link, DownReason::LowerLayerDown);
+                    if let Some(mut link) = self.links.remove(&key) {
+                        link.ppp.lower_layer_down(now);
+                        let mut reason = why;
+                        while let Some(event) = link.ppp.poll_event() {
+                            if let PppEvent::Down(DownReason::PeerTerminated) = event {
+                                reason = DownReason::PeerTerminated;
+                            }
+                        }
+                        self.release(link, reason);
                     }
                 }
             }
@@ -509,6 +539,19 @@ impl<R: CryptoRng> Lns<R> {
             _ => {}
         }
     }
+}
+
+/// Whether the LAC's CDN says the call ended in an orderly way (the user hung up or an
+/// administrator cleared it) rather than by a failure.
+fn peer_hung_up_session(reason: l2tp::SessionDownReason) -> bool {
+    matches!(
+        reason,
+        l2tp::SessionDownReason::Disconnected {
+            origin: l2tp::Origin::Peer,
+            result: CdnResult::ADMINISTRATIVE,
+            ..
+        }
+    )
 }
 
 #[cfg(test)]

@@ -62,6 +62,7 @@ struct Client {
     config: Arc<ClientConfig>,
     data: Option<DataPath>,
     down: Option<DownReason>,
+    tunnel: Option<TunnelId>,
 }
 
 impl Client {
@@ -78,6 +79,7 @@ impl Client {
             config: Arc::new(ClientConfig::new(user, Password::new(password))),
             data: None,
             down: None,
+            tunnel: None,
         }
     }
 
@@ -107,6 +109,7 @@ fn run(
                 }
                 while let Some(e) = c.l2tp.poll_event() {
                     if let l2tp::Event::SessionUp(up) = e {
+                        c.tunnel = Some(up.tunnel);
                         c.data = c.l2tp.data_path(up.tunnel, up.session);
                         c.ppp = Some(Session::client(
                             Arc::clone(&c.config),
@@ -369,4 +372,43 @@ fn wrong_password_and_exhausted_pool() {
     assert_eq!(lns.pool().in_use(), 2);
     let addresses: Vec<_> = clients.iter().filter_map(Client::ipv4).collect();
     assert_ne!(addresses[0], addresses[1]);
+}
+
+#[test]
+fn a_stopccn_from_the_client_is_a_clean_hang_up_and_frees_the_address() {
+    // xl2tpd's `d` sends StopCCN (general request) before pppd gets to say goodbye.
+    let mut now = t0();
+    let mut lns = new_lns(vec![Method::Pap], Ipv4Addr::new(172, 16, 1, 100));
+    let mut clients = vec![Client::new(7, "hb@hb", "admin@123", now)];
+    assert!(run(
+        &mut lns,
+        &mut clients,
+        &mut now,
+        Duration::from_secs(10),
+        |_, c| c[0].ipv4().is_some()
+    ));
+    let tunnel = clients[0].tunnel.unwrap();
+    clients[0]
+        .l2tp
+        .close_tunnel(now, tunnel, StopCcnResult::GENERAL_REQUEST, None)
+        .unwrap();
+    assert!(run(
+        &mut lns,
+        &mut clients,
+        &mut now,
+        Duration::from_secs(10),
+        |l, _| l.sessions() == 0
+    ));
+    assert_eq!(lns.pool().in_use(), 0);
+    let events: Vec<_> = std::iter::from_fn(|| lns.poll_event()).collect();
+    assert!(
+        events.iter().any(|e| matches!(
+            e,
+            LnsEvent::Disconnected {
+                reason: DownReason::PeerTerminated,
+                ..
+            }
+        )),
+        "{events:?}"
+    );
 }
