@@ -426,10 +426,10 @@ impl<R: CryptoRng> Client<R> {
 
     /// Forgets a request (its user went away). No event follows; a late answer is dropped.
     pub fn cancel(&mut self, now: Instant, id: RequestId) {
-        if let Some(request) = self.requests.remove(&id) {
-            if let Some(dest) = self.vacate(&request, id) {
-                self.pump(now, dest);
-            }
+        if let Some(request) = self.requests.remove(&id)
+            && let Some(dest) = self.vacate(&request, id)
+        {
+            self.pump(now, dest);
         }
     }
 
@@ -517,14 +517,13 @@ impl<R: CryptoRng> Client<R> {
             .position(|d| d.addr == from)
             .ok_or(Discard::UnknownSource)?;
         let d = &self.destinations[dest];
-        let expected = match (d.service, packet.code()) {
+        let expected = matches!(
+            (d.service, packet.code()),
             (
                 Service::Authentication,
                 Code::ACCESS_ACCEPT | Code::ACCESS_REJECT | Code::ACCESS_CHALLENGE,
-            )
-            | (Service::Accounting, Code::ACCOUNTING_RESPONSE) => true,
-            _ => false,
-        };
+            ) | (Service::Accounting, Code::ACCOUNTING_RESPONSE)
+        );
         if !expected {
             return Err(Discard::UnexpectedCode(packet.code()));
         }
@@ -538,7 +537,7 @@ impl<R: CryptoRng> Client<R> {
         };
         let server = &self.config.servers[d.server];
         verify::verify_response(
-            &packet,
+            packet,
             &flight.authenticator,
             &server.secret,
             server.message_authenticator,

@@ -210,7 +210,7 @@ pub fn reveal_user_password(
     secret: &Secret,
     authenticator: &Authenticator,
 ) -> Result<Password, Error> {
-    if hidden.is_empty() || hidden.len() > MAX_PASSWORD_LEN || hidden.len() % 16 != 0 {
+    if hidden.is_empty() || hidden.len() > MAX_PASSWORD_LEN || !hidden.len().is_multiple_of(16) {
         return Err(Error::Encrypted);
     }
     let mut plain = hidden.to_vec();

@@ -272,7 +272,7 @@ fn retransmissions_keep_identifier_and_authenticator_then_the_next_server_is_tri
         let again = drain(&mut c);
         assert_eq!(
             again,
-            [first.clone()],
+            std::slice::from_ref(&first),
             "retransmission {n} is the same datagram"
         );
         assert_eq!(c.poll_timeout(), Some(at + TIMEOUT));

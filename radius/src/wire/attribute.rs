@@ -261,7 +261,7 @@ impl<'a> Attr<'a> {
         Ok(match kind {
             T::USER_NAME => Self::UserName(value),
             T::USER_PASSWORD => {
-                if value.is_empty() || value.len() > 128 || value.len() % 16 != 0 {
+                if value.is_empty() || value.len() > 128 || !value.len().is_multiple_of(16) {
                     return Err(Error::ValueLength {
                         attribute: kind,
                         len: value.len(),

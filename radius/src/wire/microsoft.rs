@@ -115,7 +115,7 @@ fn encrypted(attribute: MsAttributeType, value: &[u8]) -> Result<EncryptedKey<'_
             len: value.len(),
         });
     };
-    if string.is_empty() || string.len() % 16 != 0 {
+    if string.is_empty() || !string.len().is_multiple_of(16) {
         return Err(Error::MsValueLength {
             attribute,
             len: value.len(),
