@@ -76,7 +76,7 @@ pub async fn run(config: &Config, mut engine: Engine<ChaCha20Rng>) -> anyhow::Re
     };
     tracing::info!(listen = %config.listen, tun = io.tun.name(), pool = %config.pool_net(), "l2sec-server running");
     if let Some(path) = &config.keylog_file {
-        tracing::warn!(path = %path.display(), "ESP keys are written to a key log: anyone who reads it can decrypt the traffic");
+        tracing::warn!(path = %path.display(), "ISAKMP and ESP keys are written to a key log (FILE and FILE.ikev1): anyone who reads them can decrypt the traffic");
     }
     let result = serve(&io, &mut engine, config.keylog_file.as_deref()).await;
     routes.restore();

@@ -51,23 +51,36 @@ def esp_decrypt(pcap, keylog):
         return {"error": "tshark not installed"}
     if not os.path.exists(pcap):
         return {"error": f"no capture {pcap}"}
-    recs = []
+    recs, ike_recs = [], []
     if os.path.exists(keylog):
         recs = [r.strip() for r in open(keylog) if r.strip()]
+    # ISAKMP keys: Wireshark ikev1_decryption_table rows the server writes beside the file.
+    if os.path.exists(keylog + ".ikev1"):
+        ike_recs = [r.strip() for r in open(keylog + ".ikev1") if r.strip()]
     args = ["tshark", "-n", "-r", pcap, "-o", "esp.enable_encryption_decode:TRUE"]
     for r in recs:
         args += ["-o", f"uat:esp_sa:{r}"]
+    for r in ike_recs:
+        args += ["-o", f"uat:ikev1_decryption_table:{r}"]
     try:
-        p = subprocess.run(args + ["-T", "fields", "-e", "frame.number", "-e", "frame.protocols"],
+        p = subprocess.run(args + ["-T", "fields", "-e", "frame.number", "-e", "frame.protocols",
+                                   "-e", "isakmp.flag_e", "-e", "isakmp.hash"],
                            capture_output=True, text=True, timeout=300)
     except Exception as e:  # noqa: BLE001
         return {"error": str(e)}
     rows = [l.split("\t") for l in p.stdout.splitlines() if "\t" in l]
+    # Every encrypted IKEv1 message (Main Mode 5/6, Quick Mode, Informational) carries a HASH
+    # payload: one that shows it was decrypted.
+    ike_enc = [r for r in rows if len(r) > 2 and r[2] in ("1", "True", "true")]
+    ike_dec = [r for r in ike_enc if len(r) > 3 and r[3]]
     protos = [r[1] for r in rows]
     esp = [r for r in rows if ":esp" in r[1]]
     malformed = [r for r in rows if "malformed" in r[1]]
     return {
         "keylog_lines": len(recs),
+        "ikev1_keylog_lines": len(ike_recs),
+        "isakmp_encrypted": len(ike_enc),
+        "isakmp_decrypted": len(ike_dec),
         "frames": len(rows),
         "isakmp": sum(":isakmp" in x for x in protos),
         "esp": len(esp),
@@ -193,13 +206,16 @@ def server_report(out):
         else:
             md.append(f"- bridge.pcap {mode} (attempt {attempt}, {d['frames']} frames): "
                       f"{d['esp_to_l2tp']}/{d['esp']} ESP frames decoded to L2TP, "
-                      f"{len(d['malformed'])} malformed, {d['keylog_lines']} key-log lines")
+                      f"{len(d['malformed'])} malformed, {d['keylog_lines']} key-log lines; "
+                      f"{d['isakmp_decrypted']}/{d['isakmp_encrypted']} encrypted ISAKMP messages "
+                      f"decrypted ({d['ikev1_keylog_lines']} ikev1_decryption_table rows)")
         for m in d.get("malformed", []):
             md.append(f"  - malformed {m}")
         if d.get("esp_not_decoded"):
             md.append(f"  - ESP frames not decoded: {', '.join(d['esp_not_decoded'])}")
-    md.append("- IKE (ISAKMP) decryption: not checked -- l2sec-server writes no ikev1_decryption_table "
-              "lines yet (only ESP keys).")
+    md.append("- IKE (ISAKMP) decryption: with the ikev1_decryption_table rows l2sec-server writes to "
+              "keylog_file.ikev1; an encrypted IKEv1 message counts as decrypted when its HASH payload "
+              "decodes.")
 
     # what our server said, per mode: disconnect reasons and warnings
     seen = set()

@@ -132,15 +132,19 @@ if ip netns list | grep -qw "^$INTEROP_NS"; then
 fi
 
 # ---------------------------------------------------------------------------------------------
-SERVER_BIN=$REPO/target/release/l2sec-server
-CLIENT_BIN=$REPO/target/release/l2sec-client
+# L2SEC_BIN_DIR: take the binaries from there (scripts/test passes its debug build) instead of
+# target/release; implies --no-build.
+BIN_DIR=${L2SEC_BIN_DIR:-$REPO/target/release}
+[ -n "${L2SEC_BIN_DIR:-}" ] && BUILD=0
+SERVER_BIN=$BIN_DIR/l2sec-server
+CLIENT_BIN=$BIN_DIR/l2sec-client
 if [ "$BUILD" = 1 ]; then
     say "building l2sec (release)"
     fg_run bash -c 'cd "$1" && cargo build --release --locked -p l2sec-server -p l2sec-client' _ "$REPO" >"$OUT/cargo-build.log" 2>&1 \
         || { tail -30 "$OUT/cargo-build.log" >&2; say "cargo build failed (--no-build uses the binaries already in target/release)"; exit 1; }
 else
     for b in "$SERVER_BIN" "$CLIENT_BIN"; do [ -x "$b" ] || { say "--no-build: $b missing"; exit 1; }; done
-    say "--no-build: using $(ls -l --time-style=+%F\ %T "$SERVER_BIN" | awk '{print $6, $7}') binaries in target/release"
+    say "--no-build: using $(ls -l --time-style=+%F\ %T "$SERVER_BIN" | awk '{print $6, $7}') binaries in $BIN_DIR"
 fi
 
 say "host setup and images (cached in $INTEROP_CACHE)"
