@@ -191,6 +191,18 @@ fn client_and_server_endpoints_negotiate_esp() {
     assert_eq!(c.inbound_keys().integrity, s.outbound_keys().integrity);
     assert_eq!(n.server.established(), 1);
     assert_eq!(n.server.half_open(), 0);
+    // Our initiator's Vendor IDs are recognised by name on the responder.
+    let cookies = n
+        .server_events
+        .iter()
+        .find_map(|e| match e {
+            Event::Phase1Up { cookies, .. } => Some(*cookies),
+            _ => None,
+        })
+        .unwrap();
+    let vendors = n.server.phase1(cookies).unwrap().peer_vendors;
+    assert!(vendors.names().any(|v| v == "DPD"), "{vendors}");
+    assert!(vendors.names().any(|v| v == "RFC 3947"), "{vendors}");
     assert!(
         n.server_events
             .iter()

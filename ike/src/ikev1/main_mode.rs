@@ -26,6 +26,7 @@ use super::keys::{
 };
 use super::nat::{NatTVersion, VID_DPD, nat_d};
 use super::proposal::{Phase1Policy, Phase1Suite, choose_for, decode};
+use super::vendor::PeerVendors;
 use crate::crypto::{Cipher, DhKeyPair};
 use crate::wire::{
     AuthMethod, Chain, Cookie, DOI_IPSEC, ExchangeType, FLAG_ENCRYPTION, HEADER_LEN, Header,
@@ -281,6 +282,8 @@ pub struct Phase1Sa {
     pub nat: NatState,
     /// The peer announced DPD support (RFC 3706).
     pub peer_dpd: bool,
+    /// The Vendor IDs the peer sent that we know (for logs).
+    pub peer_vendors: PeerVendors,
     /// The initiator sent INITIAL-CONTACT: older SAs of this identity are stale.
     pub initial_contact: bool,
     /// Whether we initiated.
@@ -312,6 +315,7 @@ impl Phase1Sa {
             },
             nat: NatState::default(),
             peer_dpd: false,
+            peer_vendors: PeerVendors::default(),
             initial_contact: false,
             we_initiated: false,
             authenticated: Authenticated(()),
@@ -344,6 +348,7 @@ impl Phase1Sa {
 struct Vendors {
     nat_t: Option<NatTVersion>,
     dpd: bool,
+    known: PeerVendors,
 }
 
 fn vendors<'a>(payloads: impl Iterator<Item = crate::wire::Payload<'a>>) -> Vendors {
@@ -353,6 +358,7 @@ fn vendors<'a>(payloads: impl Iterator<Item = crate::wire::Payload<'a>>) -> Vend
             v.nat_t = v.nat_t.max(Some(n));
         }
         v.dpd |= p.body == VID_DPD;
+        v.known.add(p.body);
     }
     v
 }
@@ -852,6 +858,7 @@ pub struct AwaitAuth {
     iv: Vec<u8>,
     nat: NatState,
     peer_dpd: bool,
+    peer_vendors: PeerVendors,
 }
 
 impl AwaitKe {
@@ -942,6 +949,7 @@ impl AwaitKe {
             iv,
             nat,
             peer_dpd: self.vendors.dpd,
+            peer_vendors: self.vendors.known,
         };
         Ok((state, len))
     }
@@ -1069,6 +1077,7 @@ impl AwaitAuth {
             peer_id,
             nat: self.nat,
             peer_dpd: self.peer_dpd,
+            peer_vendors: self.peer_vendors,
             initial_contact,
             we_initiated: false,
             authenticated,
@@ -1302,6 +1311,7 @@ pub struct AuthSent {
     keys: Phase1Keys,
     nat: NatState,
     peer_dpd: bool,
+    peer_vendors: PeerVendors,
     gxi: Vec<u8>,
     gxr: Vec<u8>,
     sai_b: Vec<u8>,
@@ -1388,6 +1398,7 @@ impl KeSent {
             keys,
             nat,
             peer_dpd: self.vendors.dpd,
+            peer_vendors: self.vendors.known,
             gxi,
             gxr,
             sai_b: self.sai_b.clone(),
@@ -1456,6 +1467,7 @@ impl AuthSent {
             peer_id,
             nat: self.nat,
             peer_dpd: self.peer_dpd,
+            peer_vendors: self.peer_vendors,
             initial_contact: true,
             we_initiated: true,
             authenticated,

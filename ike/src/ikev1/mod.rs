@@ -11,6 +11,7 @@ pub mod proposal;
 pub mod protected;
 pub mod quick_mode;
 pub mod rsa;
+pub mod vendor;
 
 #[cfg(test)]
 pub(crate) mod test_pki;

@@ -641,6 +641,7 @@ impl<R: CryptoRng> Engine<R> {
                             suite = %sa.suite,
                             lifetime_s = sa.lifetime.as_secs(),
                             nat = nat.peer_behind_nat || nat.local_behind_nat,
+                            vendors = %sa.peer_vendors,
                             "IKE SA established"
                         );
                     }
