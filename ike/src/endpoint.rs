@@ -53,6 +53,10 @@ pub struct Config {
     pub dpd_interval: Option<Duration>,
     /// DPD: how long R-U-THERE may go unanswered before the peer is declared dead.
     pub dpd_timeout: Duration,
+    /// Diffie-Hellman computations per second we do for peers that are not authenticated yet
+    /// (Main Mode message 3, a bucket holding one second's worth); a message beyond it is
+    /// dropped and counted, and the peer's retransmission gets its turn. `None`: no limit.
+    pub max_dh_per_second: Option<u32>,
     /// Rekey before expiry: the ISAKMP and ESP SAs we initiated by [`rekey_margin`] of their
     /// lifetime, and an ISAKMP SA the peer initiated by half that margin if the peer has not
     /// replaced it by then. The peer's rekeys are always accepted.
@@ -99,6 +103,7 @@ impl Config {
             max_retransmits: 8,
             dpd_interval: Some(Duration::from_secs(30)),
             dpd_timeout: Duration::from_secs(120),
+            max_dh_per_second: Some(500),
             rekey: true,
         }
     }
@@ -334,6 +339,8 @@ pub struct Endpoint<R> {
     /// as the Unix epoch, when no certificate is valid: certificate checks fail closed.
     wall_clock: Option<(Instant, SystemTime)>,
     serial: u64,
+    /// Token bucket of [`Config::max_dh_per_second`]: tokens and when they were counted.
+    dh_bucket: Option<(f64, Instant)>,
 }
 
 fn key_of(h: &Header<&[u8]>) -> Cookies {
@@ -354,6 +361,7 @@ impl<R: CryptoRng> Endpoint<R> {
             stats: Stats::default(),
             wall_clock: None,
             serial: 0,
+            dh_bucket: None,
         }
     }
 
@@ -507,6 +515,23 @@ impl<R: CryptoRng> Endpoint<R> {
         Err(Discard::UnknownSa)
     }
 
+    /// Whether the DH rate allows one more computation for an unauthenticated peer now.
+    fn take_dh_token(&mut self, now: Instant) -> bool {
+        let Some(rate) = self.config.max_dh_per_second.map(f64::from) else {
+            return true;
+        };
+        let (tokens, since) = self.dh_bucket.unwrap_or((rate, now));
+        let refilled =
+            (tokens + now.saturating_duration_since(since).as_secs_f64() * rate).min(rate);
+        if refilled >= 1.0 {
+            self.dh_bucket = Some((refilled - 1.0, now));
+            true
+        } else {
+            self.dh_bucket = Some((refilled, now));
+            false
+        }
+    }
+
     fn refuse(&mut self, peer: SocketAddr, refusal: Refusal) -> Discard {
         self.events.push_back(Event::Refused { peer, refusal });
         Discard::Refused(refusal)
@@ -605,6 +630,11 @@ impl<R: CryptoRng> Endpoint<R> {
             self.pending.insert(key, p);
             self.send(path, &out);
             return Ok(());
+        }
+        if matches!(p.state, Half::AwaitKe(_)) && !self.take_dh_token(now) {
+            self.pending.insert(key, p);
+            self.stats.limited += 1;
+            return Err(Discard::Limit);
         }
         let mut buf = [0u8; MAX_MESSAGE];
         let wall_clock = self.wall_clock_at(now);

@@ -39,6 +39,47 @@ use crate::engine::pool::Pool;
 use ike::ikev1::keys::Secret;
 use ike::ikev1::main_mode::{AddressPrefix, PeerId, PskEntry, PskTable, PskTableError};
 
+/// Every key of the configuration file with its default, for `--help` (kept beside the
+/// sections below; a test checks that each key listed here parses).
+pub const REFERENCE: &str = "\
+Configuration file (TOML; every key optional, defaults shown):
+
+[server]
+  listen = \"0.0.0.0\"            address for UDP 500/4500 and raw ESP
+  state_dir = \"/var/lib/l2sec\"  generated PSK and user live here
+  allow_plain_l2tp = false        accept L2TP on UDP 1701 without IPsec (unencrypted!)
+  ip_forward = false              enable IPv4 forwarding at start-up
+[ipsec]
+  psk = \"...\" | psk_file = \"...\" default pre-shared key (env L2SEC_PSK)
+  ike_lifetime = \"8h\"           phase 1; longer proposals are rekeyed by the server
+  sa_lifetime = \"1h\"            phase 2; shorter than proposed is announced (RESPONDER-LIFETIME)
+  dpd_interval = \"30s\"          idle time before a DPD R-U-THERE
+  dpd_timeout = \"120s\"          unanswered DPD this long: the peer is dead
+  nat_keepalive = \"20s\"         NAT-T keepalive interval
+  max_dh_per_second = 500         DH computations/s for unauthenticated peers (0: no limit)
+  keylog_file = \"...\"           DEBUG ONLY: Wireshark esp_sa rows (and FILE.ikev1)
+[[ipsec.peer]]                    a key for the peers at an address or prefix
+  address = \"198.51.100.0/24\"   id = \"name\" (optional)   psk = \"...\" | psk_file = \"...\"
+[l2tp]
+  host_name = \"l2sec\"           secret = \"...\" (tunnel authentication, optional)
+  hello_interval = \"60s\"        max_tunnels = 65000   max_tunnels_per_peer = 256
+  max_sessions_per_tunnel = 16
+[ppp]
+  auth = [\"mschapv2\", \"chap-md5\", \"pap\"]   methods offered, in order
+  mru = 1500   echo_interval = \"20s\"   echo_failures = 5   auth_failure_delay = \"2s\"
+[pool]
+  range = \"172.16.1.2-172.16.1.100\"   local = \"172.16.1.1\"   dns = []   nbns = []
+[users]
+  file = \"...\"                   [[user]] name, password | nt_hash, address (optional)
+[policy]
+  networks = { intranet = [\"192.168.1.0/24\"] }
+  rules = [\"allow pool -> intranet\", \"allow pool -> lns proto icmp\"]
+[tun]
+  name = \"l2sec0\"   mtu = 1400
+
+Environment: L2SEC_PSK, L2SEC_USERS_FILE, L2SEC_POOL (FIRST-LAST), L2SEC_POOL_LOCAL,
+L2SEC_DNS (comma-separated), L2SEC_STATE_DIR override the file.";
+
 /// Environment variables that override the file (name, what it sets).
 pub const ENV_OVERRIDES: &[(&str, &str)] = &[
     ("L2SEC_PSK", "ipsec.psk"),
@@ -130,6 +171,7 @@ struct IpsecSection {
     dpd_timeout: Duration,
     #[serde(with = "humantime_serde")]
     nat_keepalive: Duration,
+    max_dh_per_second: u32,
     keylog_file: Option<PathBuf>,
     peer: Vec<PeerSection>,
 }
@@ -154,6 +196,7 @@ impl Default for IpsecSection {
             dpd_interval: Duration::from_secs(30),
             dpd_timeout: Duration::from_secs(120),
             nat_keepalive: Duration::from_secs(20),
+            max_dh_per_second: 500,
             keylog_file: None,
             peer: Vec::new(),
         }
@@ -346,6 +389,8 @@ pub struct Config {
     pub dpd_timeout: Duration,
     /// NAT keepalive interval.
     pub nat_keepalive: Duration,
+    /// Diffie-Hellman computations per second for peers not yet authenticated (0: no limit).
+    pub max_dh_per_second: u32,
     /// Wireshark key-log file (debugging only; warned about loudly).
     pub keylog_file: Option<PathBuf>,
     /// Our L2TP host name.
@@ -546,6 +591,7 @@ impl Config {
             dpd_interval: file.ipsec.dpd_interval,
             dpd_timeout: file.ipsec.dpd_timeout,
             nat_keepalive: file.ipsec.nat_keepalive,
+            max_dh_per_second: file.ipsec.max_dh_per_second,
             keylog_file: file.ipsec.keylog_file,
             l2tp_host_name: file.l2tp.host_name,
             l2tp_secret: file.l2tp.secret.map(SecretString),
@@ -783,6 +829,64 @@ mod tests {
                 .check_outbound(&ping([172, 16, 1, 51], [172, 16, 1, 1]))
                 .is_ok()
         );
+    }
+
+    #[test]
+    fn every_key_of_the_help_reference_parses_with_its_default() {
+        let text = r#"
+[server]
+listen = "0.0.0.0"
+state_dir = "/var/lib/l2sec"
+allow_plain_l2tp = false
+ip_forward = false
+[ipsec]
+psk = "x"
+ike_lifetime = "8h"
+sa_lifetime = "1h"
+dpd_interval = "30s"
+dpd_timeout = "120s"
+nat_keepalive = "20s"
+max_dh_per_second = 500
+[[ipsec.peer]]
+address = "198.51.100.0/24"
+id = "name"
+psk = "y"
+[l2tp]
+host_name = "l2sec"
+hello_interval = "60s"
+max_tunnels = 65000
+max_tunnels_per_peer = 256
+max_sessions_per_tunnel = 16
+[ppp]
+auth = ["mschapv2", "chap-md5", "pap"]
+mru = 1500
+echo_interval = "20s"
+echo_failures = 5
+auth_failure_delay = "2s"
+[pool]
+range = "172.16.1.2-172.16.1.100"
+local = "172.16.1.1"
+dns = []
+nbns = []
+[policy]
+networks = { intranet = ["192.168.1.0/24"] }
+rules = ["allow pool -> intranet", "allow pool -> lns proto icmp"]
+[tun]
+name = "l2sec0"
+mtu = 1400
+"#;
+        let c = Config::parse("reference.toml", text, no_env).unwrap();
+        let d = Config::parse("empty.toml", "[ipsec]\npsk = \"x\"", no_env).unwrap();
+        assert_eq!(
+            (c.ike_lifetime, c.sa_lifetime, c.max_dh_per_second),
+            (d.ike_lifetime, d.sa_lifetime, d.max_dh_per_second)
+        );
+        for key in text
+            .lines()
+            .filter_map(|l| l.split_once(" = ").map(|(k, _)| k))
+        {
+            assert!(REFERENCE.contains(key), "{key} is missing from REFERENCE");
+        }
     }
 
     #[test]

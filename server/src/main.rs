@@ -11,7 +11,7 @@ use std::process::ExitCode;
 
 /// L2TP/IPsec server for the built-in VPN clients of Windows, macOS, iOS, Android and Linux.
 #[derive(Debug, Parser)]
-#[command(version, about)]
+#[command(version, about, after_long_help = l2sec_server::config::REFERENCE)]
 struct Cli {
     /// Log format.
     #[arg(long, value_enum, default_value = "human", global = true)]
@@ -23,6 +23,7 @@ struct Cli {
 #[derive(Debug, Subcommand)]
 enum Command {
     /// Runs the server (needs root or CAP_NET_ADMIN + CAP_NET_RAW + CAP_NET_BIND_SERVICE).
+    #[command(after_long_help = l2sec_server::config::REFERENCE)]
     Run {
         /// Configuration file (TOML); every field is optional.
         #[arg(long, short)]

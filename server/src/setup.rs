@@ -122,6 +122,7 @@ pub fn engine(
     ike.phase2.lifetime = config.sa_lifetime;
     ike.dpd_interval = (!config.dpd_interval.is_zero()).then_some(config.dpd_interval);
     ike.dpd_timeout = config.dpd_timeout;
+    ike.max_dh_per_second = Some(config.max_dh_per_second).filter(|n| *n > 0);
     let mut engine = Engine::new(ike, lns, 65_536, rng);
     engine.allow_plain_l2tp(config.allow_plain_l2tp);
     if config.keylog_file.is_some() {
