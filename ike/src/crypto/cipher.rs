@@ -314,11 +314,13 @@ fn gcm_nonce(salt: &[u8; GCM_SALT_LEN], iv: &[u8; GCM_IV_LEN]) -> aead::Nonce {
     aead::Nonce::assume_unique_for_key(nonce)
 }
 
+// The modes borrow the key schedule: cloning it per packet (and wiping the clone on drop)
+// cost about 9% of a 64-byte AES-256-CBC + HMAC-SHA-256 ESP packet.
 fn cbc_encrypt<C>(cipher: &C, iv: &[u8], data: &mut [u8]) -> Result<(), CipherError>
 where
-    C: BlockCipherEncrypt + Clone,
+    C: BlockCipherEncrypt,
 {
-    let mut mode = cbc::Encryptor::<C>::inner_iv_slice_init(cipher.clone(), iv)
+    let mut mode = cbc::Encryptor::<&C>::inner_iv_slice_init(cipher, iv)
         .map_err(|_| CipherError::IvLength(iv.len()))?;
     let blocks = whole_blocks(data)?;
     mode.encrypt_blocks(blocks);
@@ -327,9 +329,9 @@ where
 
 fn cbc_decrypt<C>(cipher: &C, iv: &[u8], data: &mut [u8]) -> Result<(), CipherError>
 where
-    C: BlockCipherDecrypt + Clone,
+    C: BlockCipherDecrypt,
 {
-    let mut mode = cbc::Decryptor::<C>::inner_iv_slice_init(cipher.clone(), iv)
+    let mut mode = cbc::Decryptor::<&C>::inner_iv_slice_init(cipher, iv)
         .map_err(|_| CipherError::IvLength(iv.len()))?;
     let blocks = whole_blocks(data)?;
     mode.decrypt_blocks(blocks);

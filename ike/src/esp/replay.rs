@@ -71,6 +71,7 @@ impl ReplayWindow {
     ///
     /// # Errors
     /// [`ReplayError`] if it would not.
+    #[inline]
     pub fn check(&self, seq: u32) -> Result<(), ReplayError> {
         // RFC 4303 §3.3.3: the first packet carries 1, so 0 is never valid.
         if seq == 0 {
@@ -93,6 +94,7 @@ impl ReplayWindow {
 
     /// Records `seq` as received, sliding the window if it is new. Call only after the packet's
     /// integrity check passed (RFC 4303 §3.4.3), and after [`ReplayWindow::check`] accepted it.
+    #[inline]
     pub fn accept(&mut self, seq: u32) {
         if seq == 0 {
             return;

@@ -113,7 +113,8 @@ impl Transform {
     }
 
     /// The alignment the padded plaintext must reach: the cipher block for CBC, 4 bytes for
-    /// GCM (RFC 4303 §2.4: the ciphertext ends on a 4-byte boundary).
+    /// GCM (RFC 4303 §2.4: the ciphertext ends on a 4-byte boundary). Always a power of two
+    /// (4, 8 or 16), which [`Sa::seal`] and [`Sa::open`] rely on.
     #[must_use]
     pub const fn pad_alignment(&self) -> usize {
         let block = self.cipher.block_len();
@@ -316,6 +317,36 @@ pub struct Sa {
     /// Inbound: the anti-replay window.
     replay: ReplayWindow,
     stats: SaStats,
+    /// The transform's lengths, worked out once instead of per packet.
+    geometry: Geometry,
+}
+
+/// Per-packet constants of a transform.
+#[derive(Debug, Clone, Copy)]
+struct Geometry {
+    /// SPI, sequence number and IV: where the ciphertext starts.
+    body_at: usize,
+    iv_len: usize,
+    icv_len: usize,
+    /// Padding alignment minus one (the alignment is a power of two).
+    align_mask: usize,
+    /// The shortest packet that can open: header, IV, one aligned unit holding pad length
+    /// and next header, ICV.
+    min_len: usize,
+}
+
+impl Geometry {
+    const fn of(t: Transform) -> Self {
+        let iv_len = t.cipher.iv_len();
+        let align = t.pad_alignment();
+        Self {
+            body_at: HEADER_LEN + iv_len,
+            iv_len,
+            icv_len: t.icv_len(),
+            align_mask: align - 1,
+            min_len: HEADER_LEN + iv_len + if align < 4 { 4 } else { align } + t.icv_len(),
+        }
+    }
 }
 
 impl Sa {
@@ -375,6 +406,7 @@ impl Sa {
             iv_base,
             replay: ReplayWindow::new(),
             stats: SaStats::default(),
+            geometry: Geometry::of(transform),
         })
     }
 
@@ -467,72 +499,66 @@ impl Sa {
             .checked_add(1)
             .ok_or(SealError::SequenceExhausted)?;
 
-        let iv_len = self.transform.cipher.iv_len();
-        let icv_len = self.transform.icv_len();
+        let g = self.geometry;
         let start = payload
             .start
-            .checked_sub(HEADER_LEN + iv_len)
+            .checked_sub(g.body_at)
             .ok_or(SealError::NoHeadroom)?;
         let len = payload.end - payload.start;
-        let align = self.transform.pad_alignment();
         // RFC 4303 §2.4: pad so that payload, padding, pad length and next header fill whole
-        // blocks (and end on a 4-byte boundary).
-        let pad_len = (align - (len + 2) % align) % align;
+        // blocks (and end on a 4-byte boundary). The alignment is a power of two: a mask, not
+        // a division, on every packet.
+        let pad_len = (len + 2).wrapping_neg() & g.align_mask;
         let cipher_end = payload.end + pad_len + 2;
-        let end = cipher_end + icv_len;
-        let packet = buf.get_mut(start..end).ok_or(SealError::NoTailroom)?;
-
-        // Packet-relative offsets.
-        let body_at = HEADER_LEN + iv_len;
-        let trailer_at = body_at + len;
-        let icv_at = cipher_end - start;
-
-        // RFC 4303 §2.4: padding bytes are 1, 2, 3, ... and the pad length counts them.
-        let trailer = packet
-            .get_mut(trailer_at..icv_at)
+        let packet = buf
+            .get_mut(start..cipher_end + g.icv_len)
             .ok_or(SealError::NoTailroom)?;
-        let (padding, tail) = trailer.split_at_mut(pad_len);
-        for (i, b) in padding.iter_mut().enumerate() {
-            *b = u8::try_from(i + 1).unwrap_or(0);
-        }
-        if let [pad_length, nh] = tail {
-            *pad_length = u8::try_from(pad_len).unwrap_or(0);
-            *nh = next_header.0;
-        }
 
+        // Packet-relative: header | IV | payload, padding, pad length, next header | ICV.
         let (header, rest) = packet.split_at_mut(HEADER_LEN);
-        header[..4].copy_from_slice(&self.spi.0.to_be_bytes());
-        header[4..].copy_from_slice(&seq.to_be_bytes());
-        let (iv, rest) = rest.split_at_mut(iv_len);
-        let (body, icv) = rest.split_at_mut(icv_at - body_at);
+        let (iv, rest) = rest.split_at_mut(g.iv_len);
+        let (body, icv) = rest.split_at_mut(cipher_end - payload.start);
+        let (_, trailer) = body.split_at_mut(len);
+        // RFC 4303 §2.4: padding bytes are 1, 2, 3, ... and the pad length counts them.
+        if let Some((last, padding)) = trailer.split_last_mut()
+            && let Some((pad_length, padding)) = padding.split_last_mut()
+        {
+            for (b, value) in padding.iter_mut().zip(1u8..) {
+                *b = value;
+            }
+            *pad_length = u8::try_from(pad_len).unwrap_or(0);
+            *last = next_header.0;
+        }
+        let spi = self.spi.0.to_be_bytes();
+        let sequence = seq.to_be_bytes();
+        header.copy_from_slice(&[
+            spi[0],
+            spi[1],
+            spi[2],
+            spi[3],
+            sequence[0],
+            sequence[1],
+            sequence[2],
+            sequence[3],
+        ]);
 
-        if let Some(integrity) = &self.integrity {
-            rng.fill_bytes(iv);
-            self.cipher.encrypt_cbc(iv, body)?;
-            // RFC 4303 §3.3.4: the ICV covers SPI through the end of the ciphertext.
-            let covered = packet.get(..icv_at).ok_or(SealError::NoTailroom)?;
-            let mut mac = [0u8; MAX_ICV_LEN];
-            let mac = mac.get_mut(..icv_len).ok_or(SealError::NoTailroom)?;
-            integrity.compute(covered, mac)?;
-            packet
-                .get_mut(icv_at..)
-                .ok_or(SealError::NoTailroom)?
-                .copy_from_slice(mac);
-        } else {
-            let explicit = self.iv_base.wrapping_add(u64::from(seq)).to_be_bytes();
-            iv.copy_from_slice(&explicit);
-            // RFC 4106 §5: the AAD is SPI || sequence number (no ESN).
-            let mut aad = [0u8; HEADER_LEN];
-            aad.copy_from_slice(header);
-            let mut nonce_iv = [0u8; GCM_IV_LEN];
-            nonce_iv.copy_from_slice(&explicit);
-            self.cipher.seal_aead(&nonce_iv, &aad, body, icv)?;
+        match &self.integrity {
+            Some(integrity) => {
+                let covered_len = cipher_end - start;
+                seal_cbc(&self.cipher, integrity, packet, g, covered_len, rng)?;
+            }
+            None => {
+                let explicit = self.iv_base.wrapping_add(u64::from(seq)).to_be_bytes();
+                iv.copy_from_slice(&explicit);
+                // RFC 4106 §5: the AAD is SPI || sequence number (no ESN).
+                self.cipher.seal_aead(&explicit, header, body, icv)?;
+            }
         }
 
         self.last_sequence = seq;
         self.stats.packets += 1;
-        self.stats.bytes += u64::try_from(len).unwrap_or(u64::MAX);
-        Ok(start..end)
+        self.stats.bytes += len as u64;
+        Ok(start..cipher_end + g.icv_len)
     }
 
     /// Authenticates, decrypts and strips one ESP packet in place (RFC 4303 §3.4).
@@ -548,31 +574,34 @@ impl Sa {
     /// ciphertext.
     pub fn open(&mut self, packet: &mut [u8]) -> Result<Opened, Discard> {
         let result = self.open_inner(packet);
-        match result {
-            Ok(_) => {}
-            Err(Discard::Replay | Discard::TooOld) => self.stats.replay_drops += 1,
-            Err(Discard::Integrity) => self.stats.integrity_drops += 1,
-            Err(_) => self.stats.other_drops += 1,
+        if let Err(discard) = result {
+            self.count_drop(discard);
         }
         result
+    }
+
+    #[cold]
+    const fn count_drop(&mut self, discard: Discard) {
+        match discard {
+            Discard::Replay | Discard::TooOld => self.stats.replay_drops += 1,
+            Discard::Integrity => self.stats.integrity_drops += 1,
+            _ => self.stats.other_drops += 1,
+        }
     }
 
     fn open_inner(&mut self, packet: &mut [u8]) -> Result<Opened, Discard> {
         if self.direction != Direction::Inbound {
             return Err(Discard::WrongDirection);
         }
-        let iv_len = self.transform.cipher.iv_len();
-        let icv_len = self.transform.icv_len();
-        let align = self.transform.pad_alignment();
-        // At least one aligned unit holding pad length and next header.
-        let min_len = HEADER_LEN + iv_len + align.max(4) + icv_len;
-        if packet.len() < min_len {
+        let g = self.geometry;
+        if packet.len() < g.min_len {
             return Err(Discard::Truncated);
         }
-        let header: [u8; HEADER_LEN] = packet
-            .get(..HEADER_LEN)
-            .and_then(|h| h.try_into().ok())
-            .ok_or(Discard::Truncated)?;
+        let icv_at = packet.len() - g.icv_len;
+        let (covered, icv) = packet.split_at_mut(icv_at);
+        let Some(&header) = covered.first_chunk::<HEADER_LEN>() else {
+            return Err(Discard::Truncated);
+        };
         let [s0, s1, s2, s3, q0, q1, q2, q3] = header;
         let spi = u32::from_be_bytes([s0, s1, s2, s3]);
         let seq = u32::from_be_bytes([q0, q1, q2, q3]);
@@ -582,38 +611,30 @@ impl Sa {
         // RFC 4303 §3.4.3: duplicates and numbers left of the window are dropped before the
         // ICV is computed, and this check changes nothing.
         self.replay.check(seq)?;
-
-        let icv_at = packet.len() - icv_len;
-        let body_at = HEADER_LEN + iv_len;
-        let body_len = icv_at - body_at;
-        // RFC 4303 §2.4: the ciphertext fills whole cipher blocks and 4-byte words.
-        if !body_len.is_multiple_of(align) {
+        // RFC 4303 §2.4: the ciphertext fills whole cipher blocks and 4-byte words (the
+        // alignment is a power of two).
+        if (covered.len() - g.body_at) & g.align_mask != 0 {
             return Err(Discard::Misaligned);
         }
 
-        let (covered, icv) = packet.split_at_mut(icv_at);
-        if let Some(integrity) = &self.integrity {
-            // RFC 4303 §3.4.4.1: verify the ICV before decrypting; constant-time comparison.
-            integrity
-                .verify(covered, icv)
-                .map_err(|_| Discard::Integrity)?;
-            let (head, body) = covered.split_at_mut(body_at);
-            let iv = head.get(HEADER_LEN..).ok_or(Discard::Truncated)?;
-            self.cipher
-                .decrypt_cbc(iv, body)
-                .map_err(|_| Discard::Misaligned)?;
-        } else {
-            let (head, body) = covered.split_at_mut(body_at);
-            let mut explicit = [0u8; GCM_IV_LEN];
-            explicit.copy_from_slice(head.get(HEADER_LEN..).ok_or(Discard::Truncated)?);
-            let tag = icv.get(..GCM_TAG_LEN).ok_or(Discard::Truncated)?;
-            self.cipher
-                .open_aead(&explicit, &header, body, tag)
-                .map_err(|_| Discard::Integrity)?;
+        match &self.integrity {
+            Some(integrity) => open_cbc(&self.cipher, integrity, covered, icv, g)?,
+            None => {
+                let (head, body) = covered.split_at_mut(g.body_at);
+                let explicit: &[u8; GCM_IV_LEN] = head
+                    .get(HEADER_LEN..)
+                    .and_then(|iv| iv.try_into().ok())
+                    .ok_or(Discard::Truncated)?;
+                let tag = icv.get(..GCM_TAG_LEN).ok_or(Discard::Truncated)?;
+                self.cipher
+                    .open_aead(explicit, &header, body, tag)
+                    .map_err(|_| Discard::Integrity)?;
+            }
         }
+        let body_at = g.body_at;
 
         // Trailer: ... padding | pad length | next header.
-        let plain = packet.get(body_at..icv_at).ok_or(Discard::Truncated)?;
+        let plain = covered.get(body_at..).ok_or(Discard::Truncated)?;
         let (&next_header, rest) = plain.split_last().ok_or(Discard::Padding)?;
         let (&pad_len, rest) = rest.split_last().ok_or(Discard::Padding)?;
         let payload_len = rest
@@ -622,11 +643,7 @@ impl Sa {
             .ok_or(Discard::Padding)?;
         let padding = rest.get(payload_len..).ok_or(Discard::Padding)?;
         // RFC 4303 §2.4: the receiver should check the padding holds 1, 2, 3, ...
-        if padding
-            .iter()
-            .enumerate()
-            .any(|(i, &b)| usize::from(b) != i + 1)
-        {
+        if padding.iter().zip(1u8..).any(|(&b, value)| b != value) {
             return Err(Discard::Padding);
         }
         // RFC 4303 §2.6: dummy packets (next header 59) are dropped after decryption.
@@ -637,11 +654,52 @@ impl Sa {
         // RFC 4303 §3.4.3: the window moves only for packets that passed the ICV check.
         self.replay.accept(seq);
         self.stats.packets += 1;
-        self.stats.bytes += u64::try_from(payload_len).unwrap_or(u64::MAX);
+        self.stats.bytes += payload_len as u64;
         Ok(Opened {
             payload: body_at..body_at + payload_len,
             next_header: IpProtocol(next_header),
             sequence: seq,
         })
     }
+}
+
+/// CBC with HMAC: the ICV is verified (in constant time) before anything is decrypted (RFC
+/// 4303 §3.4.4.1); it covers SPI through the end of the ciphertext. Out of line, as
+/// [`seal_cbc`].
+#[inline(never)]
+fn open_cbc(
+    cipher: &Cipher,
+    integrity: &Integrity,
+    covered: &mut [u8],
+    icv: &[u8],
+    g: Geometry,
+) -> Result<(), Discard> {
+    integrity
+        .verify(covered, icv)
+        .map_err(|_| Discard::Integrity)?;
+    let (head, body) = covered.split_at_mut(g.body_at);
+    cipher
+        .decrypt_cbc(&head[HEADER_LEN..], body)
+        .map_err(|_| Discard::Misaligned)
+}
+
+/// CBC with HMAC: a random IV (RFC 3602 §2.1: unpredictable), encryption of the body, and the
+/// ICV over SPI through the end of the ciphertext (RFC 4303 §3.3.4). Kept out of line so that
+/// the GCM path of [`Sa::seal`] stays small.
+#[inline(never)]
+fn seal_cbc<R: CryptoRng + ?Sized>(
+    cipher: &Cipher,
+    integrity: &Integrity,
+    packet: &mut [u8],
+    g: Geometry,
+    covered_len: usize,
+    rng: &mut R,
+) -> Result<(), SealError> {
+    let (covered, icv) = packet.split_at_mut(covered_len);
+    let (head, body) = covered.split_at_mut(g.body_at);
+    let iv = &mut head[HEADER_LEN..];
+    rng.fill_bytes(iv);
+    cipher.encrypt_cbc(iv, body)?;
+    integrity.compute(covered, icv)?;
+    Ok(())
 }

@@ -398,6 +398,22 @@ fn padding_follows_rfc4303_and_fills_the_block() {
 }
 
 #[test]
+fn every_transform_pads_to_a_power_of_two_and_seals_to_sealed_len() {
+    // seal and open compute padding with a mask: the alignment must be a power of two.
+    for t in all_transforms() {
+        assert!(t.pad_alignment().is_power_of_two(), "{t:?}");
+        let (mut out, mut inb) = pair(t, 0x2100);
+        for len in [0usize, 1, 2, 3, 4, 5, 13, 14, 15, 16, 17, 63, 64, 1400] {
+            let payload: Vec<u8> = (0..=u8::MAX).cycle().take(len).collect();
+            let mut packet = seal(&mut out, &payload, IpProtocol::UDP);
+            assert_eq!(Some(packet.len()), t.sealed_len(len), "{t:?} {len}");
+            let opened = inb.open(&mut packet).unwrap();
+            assert_eq!(&packet[opened.payload], payload.as_slice(), "{t:?} {len}");
+        }
+    }
+}
+
+#[test]
 fn replays_are_refused_before_and_without_touching_the_window() {
     let (mut out, mut inb) = pair(rfc3602_transform(), 0x3000);
     let first = seal(&mut out, b"hello", IpProtocol::UDP);
