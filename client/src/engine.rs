@@ -129,7 +129,9 @@ impl EngineConfig {
                 AuthMethod::Pap => Method::Pap,
             })
             .collect();
-        ppp.request_dns = profile.use_dns;
+        // Always asked for (status shows them); applied to the system only when the profile
+        // says so (the driver's business).
+        ppp.request_dns = true;
         config.ppp = Arc::new(ppp);
         // The connect timeout bounds the whole connection; IKE's own exchange timeout (60 s)
         // reports a more precise reason when it fires first.

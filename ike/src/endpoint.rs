@@ -706,6 +706,14 @@ impl<R: CryptoRng> Endpoint<R> {
             }
             Ok(None) => Ok(()),
             Err(e) => {
+                // A refused message 5 (wrong ID for the key, bad certificate...) is answered
+                // with the error, encrypted, in place of message 6 (when it decrypted at all).
+                if let Half::AwaitAuth(s) = &p.state
+                    && let Some(n) = s.refusal_notify(message, e, &mut self.rng, &mut buf)
+                {
+                    let out = buf[..n].to_vec();
+                    self.send(path, &out);
+                }
                 let fatal = matches!(
                     e,
                     Refusal::AuthenticationFailed

@@ -126,6 +126,12 @@ fn an_id_the_entry_does_not_name_is_refused() {
     assert_eq!(refusals(&w.server_events), vec![Refusal::IdMismatch]);
     assert_eq!(w.server.established(), 0);
     assert!(!phase1_up(&w.peers[i].events));
+    // The initiator is told why (INVALID-ID-INFORMATION, encrypted, in place of message 6).
+    assert!(
+        refusals(&w.peers[i].events).contains(&Refusal::IdMismatch),
+        "{:?}",
+        refusals(&w.peers[i].events)
+    );
 }
 
 #[test]

@@ -55,6 +55,8 @@ pub(crate) struct Lcp {
     /// What we put in our next request.
     request_mru: Option<u16>,
     auth_index: usize,
+    /// As a client, whether we already asked the authenticator for our favourite method.
+    auth_preference_asked: bool,
     request_auth: bool,
     magic: u32,
     request_magic: bool,
@@ -95,6 +97,7 @@ impl Lcp {
             mru,
             request_mru: None,
             auth_index: 0,
+            auth_preference_asked: false,
             request_auth: false,
             magic: 0,
             request_magic: true,
@@ -170,6 +173,19 @@ impl Lcp {
                 // We authenticate the peer; we do not authenticate ourselves to it.
                 LcpRole::Server { .. } => reply.reject(opt.raw),
                 LcpRole::Client { methods } => match Method::from_option_data(data) {
+                    // An acceptable method that is not our favourite: ask once for the
+                    // favourite (as Windows does: MS-CHAPv2 over CHAP-MD5), then take what the
+                    // authenticator insists on.
+                    Some(m)
+                        if methods.contains(&m)
+                            && methods.first() != Some(&m)
+                            && !self.auth_preference_asked =>
+                    {
+                        self.auth_preference_asked = true;
+                        if let Some(first) = methods.first() {
+                            reply.nak(opt.raw, option::AUTH, first.option_data());
+                        }
+                    }
                     Some(m) if methods.contains(&m) => self.pending.auth = Some(m),
                     // RFC 1661 §6.2: Nak with the protocol we would rather use.
                     _ => match methods.first() {
@@ -249,7 +265,9 @@ impl Negotiator for Lcp {
                     {
                         Some(at) => at,
                         None if self.auth_index + 1 < methods.len() => self.auth_index + 1,
-                        None => return Err(Unacceptable),
+                        // Nothing else to offer: ask again for the last one, which the peer
+                        // may accept after all (it Naks at most Max-Failure times).
+                        None => self.auth_index,
                     };
                 }
                 (option::MAGIC, _) => {

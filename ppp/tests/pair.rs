@@ -350,6 +350,10 @@ fn every_method_converges_under_loss_duplication_and_reordering() {
             .ok()
             .and_then(|s| s.parse().ok())
             .unwrap_or(0);
+        // At 20 % loss a negotiation may legitimately run out of Max-Configure (ten requests
+        // in a row without an answer getting through): that must end cleanly on both sides
+        // (never stuck), and stay rare.
+        let mut gave_up = Vec::new();
         for seed in first..first + seeds {
             let mut pair = Pair::new(
                 seed,
@@ -358,20 +362,33 @@ fn every_method_converges_under_loss_duplication_and_reordering() {
                 HOSTILE,
             );
             let up = pair.drive_until(Duration::from_secs(120), Pair::both_up);
-            assert!(
-                up,
-                "{method:?} seed {seed}: stuck at server {:?} / client {:?}; events {:?} / {:?}",
-                pair.server.phase(),
-                pair.client.phase(),
-                pair.server_events,
-                pair.client_events
-            );
+            if !up {
+                let ended = pair.drive_until(Duration::from_secs(120), |p| {
+                    p.server.phase() == Phase::Dead && p.client.phase() == Phase::Dead
+                });
+                assert!(
+                    ended
+                        && down_reason(&pair.server_events).is_some()
+                        && down_reason(&pair.client_events).is_some(),
+                    "{method:?} seed {seed}: stuck at server {:?} / client {:?}; events {:?} / {:?}",
+                    pair.server.phase(),
+                    pair.client.phase(),
+                    pair.server_events,
+                    pair.client_events
+                );
+                gave_up.push(seed);
+                continue;
+            }
             assert_up(&pair, method);
             assert!(
                 down_reason(&pair.server_events).is_none()
                     && down_reason(&pair.client_events).is_none()
             );
         }
+        assert!(
+            gave_up.len() * 100 <= usize::try_from(seeds).unwrap(),
+            "{method:?}: more than 1 % of the seeds gave up: {gave_up:?}"
+        );
     }
 }
 
@@ -396,6 +413,25 @@ fn server_preference_order_and_nak_to_the_clients_choice() {
     );
     assert!(pair.drive_until(Duration::from_secs(10), Pair::both_up));
     assert_up(&pair, Method::MsChapV2);
+    // pppd with `require-chap` asks for CHAP-MD5 first although it also allows MS-CHAP-V2:
+    // the client Naks once for its favourite (as Windows does) and gets it.
+    let mut pair = Pair::new(
+        4,
+        server_config(&[Method::ChapMd5, Method::MsChapV2]),
+        client_config(&Method::ALL, PASSWORD),
+        CLEAN,
+    );
+    assert!(pair.drive_until(Duration::from_secs(10), Pair::both_up));
+    assert_up(&pair, Method::MsChapV2);
+    // A server with nothing else insists, and the client takes what it allows.
+    let mut pair = Pair::new(
+        5,
+        server_config(&[Method::ChapMd5]),
+        client_config(&Method::ALL, PASSWORD),
+        CLEAN,
+    );
+    assert!(pair.drive_until(Duration::from_secs(10), Pair::both_up));
+    assert_up(&pair, Method::ChapMd5);
 }
 
 #[test]
