@@ -234,7 +234,7 @@ impl Query {
         secret: &Secret,
         delay: Duration,
     ) -> Result<Vec<u8>, WriteError> {
-        let mut buf = vec![0u8; MAX_LEN];
+        let mut buf = [0u8; MAX_LEN];
         let mut w = PacketWriter::new(&mut buf, self.code(), identifier, authenticator)?;
         // First, as the BlastRADIUS advisories recommend, on every request (RFC 3579 §3.2).
         w.message_authenticator()?;
@@ -337,9 +337,7 @@ impl Query {
                 }
             }
         }
-        let len = w.finish_request(secret)?.len();
-        buf.truncate(len);
-        Ok(buf)
+        Ok(w.finish_request(secret)?.to_vec())
     }
 }
 
