@@ -174,6 +174,79 @@ impl Scenario {
             .unwrap()
     }
 
+    /// Moves `len` bytes over TCP from the laptop to 192.168.1.1 and the same bytes back,
+    /// through the tunnel, and checks both copies byte for byte.
+    ///
+    /// # Errors
+    /// What went wrong, for the assertion message.
+    pub fn tcp_round_trip(&self, len: usize) -> Result<(), String> {
+        let blob: Vec<u8> = (0..len)
+            .map(|i| {
+                let x = u32::try_from(i % 1_000_003).unwrap_or(0);
+                x.wrapping_mul(2_654_435_761).to_be_bytes()[1]
+            })
+            .collect();
+        let (file, up, down) = (
+            self.state.join("blob"),
+            self.state.join("up"),
+            self.state.join("down"),
+        );
+        std::fs::write(&file, &blob).map_err(|e| e.to_string())?;
+        let run = |role: &str, script: String| {
+            self.topo
+                .run(role, "sh", &["-c", &script])
+                .map_err(|e| e.to_string())
+        };
+        // Upload: the intranet server listens, the laptop sends.
+        let mut sink = std::process::Command::new("ip")
+            .args(["netns", "exec", &self.topo.ns("intranet"), "sh", "-c"])
+            .arg(format!(
+                "timeout 60 nc -l -N 192.168.1.1 5001 > '{}'",
+                up.display()
+            ))
+            .spawn()
+            .map_err(|e| e.to_string())?;
+        std::thread::sleep(Duration::from_millis(300));
+        let sent = run(
+            "mobile",
+            format!("timeout 60 nc -N 192.168.1.1 5001 < '{}'", file.display()),
+        )?;
+        let _ = sink.wait();
+        // Download: the intranet server sends, the laptop receives.
+        let mut source = std::process::Command::new("ip")
+            .args(["netns", "exec", &self.topo.ns("intranet"), "sh", "-c"])
+            .arg(format!(
+                "timeout 60 nc -l -N 192.168.1.1 5002 < '{}'",
+                file.display()
+            ))
+            .spawn()
+            .map_err(|e| e.to_string())?;
+        std::thread::sleep(Duration::from_millis(300));
+        let got = run(
+            "mobile",
+            format!("timeout 60 nc -d 192.168.1.1 5002 > '{}'", down.display()),
+        )?;
+        let _ = source.wait();
+        let read = |p: &Path| std::fs::read(p).unwrap_or_default();
+        let (u, d) = (read(&up), read(&down));
+        if !sent.status.success() || !got.status.success() {
+            return Err(format!("nc failed: {sent:?} {got:?}"));
+        }
+        if u != blob {
+            return Err(format!(
+                "upload: {} of {len} bytes, content differs",
+                u.len()
+            ));
+        }
+        if d != blob {
+            return Err(format!(
+                "download: {} of {len} bytes, content differs",
+                d.len()
+            ));
+        }
+        Ok(())
+    }
+
     /// Stops the server and returns its log.
     pub fn server_log(&mut self) -> String {
         self.server.take().map(output).unwrap_or_default()

@@ -28,6 +28,8 @@ fn laptop_reaches_the_intranet_server_through_the_tunnel_with_each_auth_method()
                 .run("mobile", "ping", &["-c", "3", "-W", "2", "192.168.1.1"])
                 .unwrap()
         });
+        // 10 MB to the intranet server and back over TCP, compared byte for byte.
+        let transfer = up.then(|| s.tcp_round_trip(10_000_000));
         // The intranet server sees the pool address, not the laptop's public one.
         let reverse = up.then(|| {
             s.topo
@@ -82,6 +84,9 @@ fn laptop_reaches_the_intranet_server_through_the_tunnel_with_each_auth_method()
             String::from_utf8_lossy(&ping.stdout)
         );
         assert!(String::from_utf8_lossy(&ping.stdout).contains("3 received"));
+        if let Some(Err(e)) = transfer {
+            panic!("{auth}: 10 MB round trip: {e}\nclient:\n{client_log}\nserver:\n{server_log}");
+        }
         assert!(
             reverse.unwrap().status.success(),
             "{auth}: the intranet cannot reach the client"
