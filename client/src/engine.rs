@@ -789,7 +789,15 @@ impl<R: CryptoRng> Engine<R> {
         if self.connect_deadline.is_some_and(|at| at <= now) {
             self.connect_deadline = None;
             let stage = self.stage();
-            self.fail(now, stage, DownReason::Timeout);
+            // How far IKE got tells why, as when IKE's own exchange timeout fires first.
+            let reason = match (stage, self.cookies.is_some()) {
+                (Stage::Ike, false) if self.replies == 0 => DownReason::ServerUnreachable,
+                (Stage::Ike, false) if self.nat.key_exchanged() => {
+                    DownReason::NoAuthenticationReply
+                }
+                _ => DownReason::Timeout,
+            };
+            self.fail(now, stage, reason);
         }
         self.advance_teardown(now);
     }

@@ -291,7 +291,8 @@ fn main() -> ExitCode {
             tracing::error!(
                 ?stage,
                 ?reason,
-                "connection failed: {}",
+                "connection failed at the {} stage: {}",
+                status::stage_name(stage),
                 status::explain(stage, reason)
             );
             ExitCode::FAILURE

@@ -565,10 +565,11 @@ fn echo_failures_bring_the_link_down() {
         down_reason(&pair.server_events),
         Some(DownReason::EchoTimeout)
     );
-    // 3 unanswered requests at 10 s intervals, the 4th tick gives up, then Terminate (2 × 3 s).
+    // 3 unanswered requests at 10 s intervals and the 4th tick gives up at once: a dead peer
+    // is not waited on for a Terminate-Ack.
     let elapsed = pair.now - cut;
     assert!(
-        elapsed > Duration::from_secs(30) && elapsed <= Duration::from_secs(46),
+        elapsed >= Duration::from_secs(30) && elapsed <= Duration::from_secs(40),
         "{elapsed:?}"
     );
 }

@@ -144,6 +144,12 @@ impl Scenario {
     /// intranet and to the dmz 10.99.0.0/24, pid file in the state directory).
     #[must_use]
     pub fn client(&self, password: &str) -> Child {
+        self.client_with_psk("e2e-psk", password)
+    }
+
+    /// As [`Scenario::client`], with the IPsec pre-shared key `psk`.
+    #[must_use]
+    pub fn client_with_psk(&self, psk: &str, password: &str) -> Child {
         std::process::Command::new("ip")
             .args([
                 "netns",
@@ -166,7 +172,7 @@ impl Scenario {
                 "--pid-file",
             ])
             .arg(self.state.join("client.pid"))
-            .env("L2SEC_PSK", "e2e-psk")
+            .env("L2SEC_PSK", psk)
             .env("L2SEC_PASSWORD", password)
             .stdout(std::process::Stdio::null())
             .stderr(std::process::Stdio::piped())

@@ -123,6 +123,37 @@ fn wrong_password_fails_at_the_ppp_stage() {
 }
 
 #[test]
+fn wrong_psk_fails_at_the_ike_stage_with_a_clear_message() {
+    if !available() {
+        eprintln!("SKIPPED: needs root and iproute2 to create network namespaces");
+        return;
+    }
+    let mut s = Scenario::start("k", "mschapv2");
+    let mut client = s.client_with_psk("not-the-psk", "admin@123");
+    let mut status = None;
+    // The client's connect timeout is 30 s; give it twice that.
+    for _ in 0..600 {
+        if let Ok(Some(st)) = client.try_wait() {
+            status = Some(st);
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    let client_log = output(client);
+    let server_log = s.server_log();
+    let status = status.unwrap_or_else(|| panic!("the client did not give up:\n{client_log}"));
+    assert!(!status.success());
+    // Its authentication (message 5) cannot be decrypted by the server: no answer comes, and
+    // the client says which stage and the likely cause, and does not retry forever.
+    assert!(
+        client_log.contains("IKE") && client_log.contains("pre-shared key"),
+        "{client_log}"
+    );
+    assert!(!server_log.contains("IPsec SA established"), "{server_log}");
+    assert!(!server_log.contains("user connected"), "{server_log}");
+}
+
+#[test]
 fn behind_a_nat_the_laptop_uses_udp_4500_and_reaches_the_intranet() {
     if !available()
         || std::process::Command::new("nft")

@@ -1014,7 +1014,13 @@ impl<R: CryptoRng> Session<R> {
             return;
         };
         if self.echo_outstanding >= self.link.echo_failures {
+            // The peer stopped answering: one Terminate-Request as a courtesy, then down at
+            // once. Waiting Max-Terminate restart periods for an Ack from a peer that is gone
+            // would only hold its address longer.
             self.terminate(now, DownReason::EchoTimeout);
+            let signal = self.lcp.event(now, FsmEvent::Down, &mut self.out);
+            self.on_lcp_signal(now, signal);
+            self.finish();
             return;
         }
         self.echo_outstanding += 1;
