@@ -117,6 +117,41 @@ def server_log_window(path, t0, t1, slack=3.0):
     return out
 
 
+def read_reverse_pings(sdir):
+    """SERVER_DIR/reverse-ping.tsv (run.sh's watcher): [(host epoch, address, ok|FAIL, 'n/m')]."""
+    path = os.path.join(sdir, "reverse-ping.tsv")
+    if not os.path.exists(path):
+        return None
+    rows = []
+    for l in open(path):
+        f = l.rstrip("\n").split("\t")
+        if len(f) >= 4:
+            try:
+                rows.append((float(f[0]), f[1], f[2], f[3]))
+            except ValueError:
+                pass
+    return rows
+
+
+def disconnect_check(log, t_up, t_end):
+    """What our server logged for this profile's hang-up: the L2TP StopCCN from the peer, the
+    session's end with its reason and address, and the IKE SA delete."""
+    lines = server_log_window(log, t_up, t_end, slack=12.0) or []
+    # only what follows this profile's PPP coming up (the window's slack reaches back further)
+    lines = [l for l in lines if (parse_ts(l) or 0) >= t_up - 1.0]
+    stop = next((l for l in lines if "L2TP tunnel closed" in l), None)
+    user = next((l for l in lines if "user disconnected" in l), None)
+    ike = next((l for l in lines if "IKE SA deleted" in l), None)
+    reason = re.search(r"reason=(\w+)", user).group(1) if user and re.search(r"reason=(\w+)", user) else None
+    freed = re.search(r"address=Some\(([0-9.]+)\)", user).group(1) if user and "address=Some(" in user else None
+    ok = bool(stop and "origin: Peer" in stop and reason == "PeerTerminated" and ike and "reason=Deleted" in ike)
+    what = []
+    what.append("StopCCN" if stop and "origin: Peer" in stop else "no StopCCN from peer")
+    what.append(f"session {reason}" if reason else "no session end logged")
+    what.append("IKE delete" if ike and "reason=Deleted" in ike else "no IKE delete")
+    return {"clean": ok, "text": ", ".join(what), "freed": freed}
+
+
 def fmt_num(v):
     return "-" if v is None else (f"{v:.1f}" if isinstance(v, float) else str(v))
 
@@ -163,6 +198,26 @@ def server_report(out):
             except (KeyError, ValueError):
                 t0 = t1 = None
             rec["window"] = (t0, t1)
+            # pings from the server's side to the address it handed out, during this session
+            pings = read_reverse_pings(sdir)
+            if pings is not None and rec["ppp_up"] and t0 is not None:
+                hit = [r for r in pings if t0 - 3 <= r[0] <= t1 + 3 and r[1] == rec["address"]]
+                rec["reverse_ping"] = (f"{hit[-1][2]} {hit[-1][3]}" if hit else "none sent")
+                rec["reverse_ping_ok"] = bool(hit) and hit[-1][2] == "ok"
+            # the hang-up, as the server saw it
+            try:
+                t_up = float(marks[f"{name}_ppp_up"])
+            except (KeyError, ValueError):
+                t_up = None
+            if rec["ppp_up"] and t_up is not None:
+                rec["disconnect"] = disconnect_check(os.path.join(sdir, "server.log"), t_up, t1)
+            rec["pass"] = (rec["pass"] and rec.get("reverse_ping_ok", True)
+                           and (rec.get("disconnect") or {}).get("clean", True))
+            if rec["pass"] is False and "stage" not in rec:
+                if not rec.get("reverse_ping_ok", True):
+                    rec["stage"] = "ping from the server's side to the client's PPP address"
+                else:
+                    rec["stage"] = f"clean disconnect ({rec['disconnect']['text']})"
             results[(mode, name)] = rec
 
     rows, failures = [], []
@@ -177,8 +232,9 @@ def server_report(out):
             failures.append(r)
 
     hdr = ("| profile | mode | result | connect s | IKE s | L2TP+PPP s | tunnel up/down Mbit/s "
+           "| pings client→server / server→client | disconnect (server log) "
            "| ESP frames decrypted to L2TP (server key log) | malformed | IKE / ESP suite |")
-    md = [hdr, "|---|---|---|---|---|---|---|---|---|---|"]
+    md = [hdr, "|---|---|---|---|---|---|---|---|---|---|---|---|"]
     for r in rows:
         d = r.get("decrypt") or {}
         if "error" in d:
@@ -195,8 +251,18 @@ def server_report(out):
         if r.get("attempt", 1) > 1:
             res += f" (attempt {r['attempt']})"
         suites = f"{r.get('ike_proposal') or '-'} / {r.get('esp_proposal') or '-'}"
+        pings = "-"
+        if r.get("ppp_up"):
+            pings = f"{'ok' if r.get('ping_ok') else 'FAIL'} / {r.get('reverse_ping', '-')}"
+        disc = "-"
+        if r.get("disconnect"):
+            dd = r["disconnect"]
+            disc = ("clean: " if dd["clean"] else "NOT clean: ") + dd["text"]
+            if dd.get("freed"):
+                disc += f", {dd['freed']} freed"
         md.append(f"| {r['profile']} | {r['mode']} | {res} | {fmt_num(r.get('connect_s'))} | "
-                  f"{fmt_num(r.get('ike_s'))} | {fmt_num(r.get('l2tp_ppp_s'))} | {tput} | {dec} | {mal} | {suites} |")
+                  f"{fmt_num(r.get('ike_s'))} | {fmt_num(r.get('l2tp_ppp_s'))} | {tput} | {pings} | {disc} | "
+                  f"{dec} | {mal} | {suites} |")
     md.append("")
     md.append("Decrypt check: ESP decoded with the esp_sa lines l2sec-server wrote to its keylog_file "
               "(per profile: the client VM's client.pcap).")
@@ -235,6 +301,8 @@ def server_report(out):
                   f"{reasons or '-'}, {len(warns)} WARN/ERROR lines")
         for l in warns[:8]:
             md.append(f"    {l}")
+
+    md += compare_section(out, results)
 
     if failures:
         md += ["", "## Failures", ""]
@@ -275,6 +343,44 @@ def server_report(out):
     json.dump([{k: v for k, v in r.items() if k != "window"} for r in rows],
               open(os.path.join(out, "results.json"), "w"), indent=2)
     return 0 if rows and not failures else 1
+
+
+def compare_section(out, results):
+    """run.sh --compare: the same client VM profiles against the reference server VM
+    (OUT/compare.tsv: MODE PROFILES RUN_DIR, each RUN_DIR an e2e.sh run with summary.json)."""
+    path = os.path.join(out, "compare.tsv")
+    if not os.path.exists(path):
+        return []
+    md = ["", "## l2sec-server vs the reference server (strongSwan 5.9 + xl2tpd + pppd VM), same run", "",
+          "| profile | mode | l2sec: result | reference: result | l2sec connect s | reference connect s "
+          "| l2sec tunnel up/down Mbit/s | reference tunnel up/down Mbit/s |",
+          "|---|---|---|---|---|---|---|---|"]
+    for line in open(path):
+        f = line.rstrip("\n").split("\t")
+        if len(f) < 3:
+            continue
+        mode, profiles, run = f[0], f[1].split(), f[2]
+        sj = os.path.join(run, "summary.json")
+        summ = json.load(open(sj)) if os.path.exists(sj) else {"profiles": []}
+        ref = {p["profile"]: p for p in summ.get("profiles", [])}
+        for name in profiles:
+            ours = results.get((mode, name)) or {}
+            theirs = ref.get(name)
+            t_ok = bool(theirs) and theirs.get("ipsec_up") == "1" and theirs.get("ppp_up") == "1" \
+                and theirs.get("ping_ok") == "1"
+            def tp(up, down):
+                return "-" if up is None and down is None else f"{fmt_num(up)}/{fmt_num(down)}"
+            md.append(
+                f"| {name} | {mode} | {'pass' if ours.get('pass') else 'FAIL'} | "
+                f"{('pass' if t_ok else 'FAIL') if theirs else 'no result'} | "
+                f"{fmt_num(ours.get('connect_s'))} | {fmt_num((theirs or {}).get('connect_s'))} | "
+                f"{tp(ours.get('tunnel_up_mbps'), ours.get('tunnel_down_mbps'))} | "
+                f"{tp((theirs or {}).get('iperf_tunnel_up_mbps'), (theirs or {}).get('iperf_tunnel_down_mbps'))} |")
+        md.append(f"- reference {mode}: {run}")
+    md.append("- Connect time: the client VM's `ipsec up` to ppp0 with an address (the first profile "
+              "of a boot includes charon's start). Throughput: iperf3 5 s each way through the tunnel, "
+              "first profile of each mode. Both servers under the same TCG emulation on this machine.")
+    return md
 
 
 def client_report(out):

@@ -12,6 +12,9 @@
 #     l2sec-client in the namespace; raw = client on the bridge, natt = client in a second namespace
 #     behind an nftables masquerade.
 # --smoke: windows10 in raw mode and natt in natt mode (what CI runs).
+# --compare: (with --server l2sec) afterwards the same profiles and modes against the reference
+#     server VM (strongSwan + xl2tpd + pppd, the harness's e2e.sh), and a table comparing connect
+#     time and tunnel throughput of both servers from the same run.
 # --keep: leave the namespace (and, with --client, the NAT namespace) up at the end.
 # --no-build: use target/release/l2sec-{server,client} as they are (e.g. while the workspace is
 #     mid-edit and does not build); default: cargo build --release --locked first.
@@ -25,7 +28,7 @@ INTEROP_DIR=${INTEROP_DIR:-$REPO/../shared/interop}
 usage() { awk 'NR > 1 && /^#/ { sub(/^# ?/, ""); print; next } NR > 1 { exit }' "$0"; }
 say() { printf '[run.sh %(%H:%M:%S)T] %s\n' -1 "$*" >&2; }
 
-SIDE=server PROFILES_ARG="" MODES="raw natt" SMOKE=0 KEEP=0 BUILD=1 SERVERS="strongswan libreswan"
+SIDE=server PROFILES_ARG="" MODES="raw natt" SMOKE=0 KEEP=0 BUILD=1 SERVERS="strongswan libreswan" COMPARE=0
 while [ $# -gt 0 ]; do
     case "$1" in
         --profiles) PROFILES_ARG=${2:?--profiles needs a list}; shift 2 ;;
@@ -36,6 +39,7 @@ while [ $# -gt 0 ]; do
         --client) [ "${2:-}" = l2sec ] || { echo "--client takes 'l2sec' (the client under test)" >&2; exit 2; }
                   SIDE=client; shift 2 ;;
         --smoke) SMOKE=1; shift ;;
+        --compare) COMPARE=1; shift ;;
         --keep) KEEP=1; shift ;;
         --no-build) BUILD=0; shift ;;
         -h|--help) usage; exit 0 ;;
@@ -45,6 +49,7 @@ done
 for m in $MODES; do
     case "$m" in raw|natt) ;; *) echo "unknown mode '$m' (raw, natt)" >&2; exit 2 ;; esac
 done
+[ "$COMPARE" = 1 ] && [ "$SIDE" != server ] && { echo "--compare is for --server l2sec" >&2; exit 2; }
 
 if [ ! -f "$INTEROP_DIR/client-vm.sh" ] || [ ! -f "$INTEROP_DIR/lib.sh" ]; then
     cat >&2 <<EOF
@@ -86,7 +91,7 @@ say "results in $OUT"
 
 # ---------------------------------------------------------------------------------------------
 # cleanup: our server / client, the VMs we may have started, the NAT namespace, the namespace
-SERVER_PID="" CLIENT_PID="" FG_PID="" CLIENT_NS=l2tpcli CLEANED=0 CUR_RUN=""
+SERVER_PID="" CLIENT_PID="" WATCH_PID="" FG_PID="" CLIENT_NS=l2tpcli CLEANED=0 CUR_RUN=""
 stop_pid() {   # stop_pid PID: TERM, up to 10 s, then KILL
     local pid=$1
     [ -n "$pid" ] && kill -0 "$pid" 2>/dev/null || return 0
@@ -104,7 +109,10 @@ cleanup() {
     stop_pid "$FG_PID"; FG_PID=""
     stop_pid "$CLIENT_PID"; CLIENT_PID=""
     stop_pid "$SERVER_PID"; SERVER_PID=""
+    stop_pid "$WATCH_PID"; WATCH_PID=""
     "$INTEROP_DIR/vm.sh" stop client >/dev/null 2>&1
+    "$INTEROP_DIR/vm.sh" stop e2e-client >/dev/null 2>&1
+    "$INTEROP_DIR/vm.sh" stop e2e-server >/dev/null 2>&1
     "$INTEROP_DIR/vm.sh" stop l2sec-srv >/dev/null 2>&1
     if [ -n "${CAP_PID:-}" ]; then stop_pid "$CAP_PID"; CAP_PID=""; fi
     # the iperf3 daemon client-vm.sh starts in the namespace (its own trap normally stops it)
@@ -198,6 +206,30 @@ EOF
     say "l2sec-server up (pid $SERVER_PID), log $d/server.log"
 }
 
+# Pings from the server's side: every address the server hands out is pinged from the namespace
+# (through l2sec-server's TUN and the tunnel to the client VM's ppp0) as soon as the server logs
+# "user connected", while the client VM pings the other way. One line per session in
+# DIR/reverse-ping.tsv: host epoch, address, ok|FAIL, "N/M" replies. Ends with the server.
+reverse_ping_watch() {   # reverse_ping_watch DIR
+    local d=$1
+    : > "$d/reverse-ping.tsv"
+    (
+        seen=0
+        while kill -0 "$SERVER_PID" 2>/dev/null; do
+            mapfile -t addrs < <(sed -n 's/.*user connected .* address=\([0-9.]*\) .*/\1/p' "$d/server.log" 2>/dev/null)
+            for ((i = seen; i < ${#addrs[@]}; i++)); do
+                a=${addrs[$i]} t=$(date +%s.%N)
+                if ip netns exec "$INTEROP_NS" ping -n -c 3 -i 0.2 -W 1 "$a" > "$d/reverse-ping-$i.txt" 2>&1; then r=ok; else r=FAIL; fi
+                got=$(sed -n 's/.* \([0-9]*\) packets transmitted, \([0-9]*\) received.*/\2\/\1/p' "$d/reverse-ping-$i.txt")
+                printf '%s\t%s\t%s\t%s\n' "$t" "$a" "$r" "${got:-0/3}" >> "$d/reverse-ping.tsv"
+            done
+            seen=${#addrs[@]}
+            sleep 0.1
+        done
+    ) &
+    WATCH_PID=$!
+}
+
 missing_profiles() {   # missing_profiles RUN PROFILES: those without a result.env
     local run=$1 p miss=""
     for p in $2; do [ -s "$run/client/out/$p/result.env" ] || miss="$miss $p"; done
@@ -219,6 +251,7 @@ run_server_side() {
             [ "$attempt" = 1 ] || run="$run-retry"
             sdir=$OUT/server-$mode-$attempt
             start_server "$sdir" || return 1
+            reverse_ping_watch "$sdir"
             "$INTEROP_DIR/vm.sh" stop client >/dev/null 2>&1 || true
             say "mode $mode (attempt $attempt): client VM with profiles: $todo"
             rc=0
@@ -229,6 +262,7 @@ run_server_side() {
                 CAPTURE_PACKETS="${CAPTURE_PACKETS:-100000}" \
                 "$INTEROP_DIR/client-vm.sh" > "$sdir/client-vm.out" 2>&1 || rc=$?
             stop_pid "$SERVER_PID"; SERVER_PID=""
+            stop_pid "$WATCH_PID"; WATCH_PID=""
             cp "$sdir/server.log" "$run/l2sec-server.log" 2>/dev/null || true
             printf '%s\t%s\t%s\t%s\t%s\n' "$mode" "$todo" "$run" "$sdir" "$attempt" >> "$OUT/runs.tsv"
             say "mode $mode (attempt $attempt): client-vm.sh exit $rc, run dir $run"
@@ -243,6 +277,27 @@ run_server_side() {
             tail -5 "$run/client.console.log" 2>/dev/null | sed 's/^/    console: /' >&2 || true
             todo=$miss
         done
+    done
+}
+
+# --compare: the reference server VM (strongSwan 5.9 + xl2tpd + pppd; Libreswan 4.10 has no
+# modp1024, which windows10/windows-legacy/android need) with the same client VM, profiles and modes.
+# One line per mode in OUT/compare.tsv: MODE PROFILES RUN_DIR.
+run_reference_side() {
+    local entry mode profiles run rc
+    : > "$OUT/compare.tsv"
+    for entry in "${PLAN[@]}"; do
+        mode=${entry%%:*} profiles=${entry#*:}
+        run=$INTEROP_CACHE/runs/$(date +%Y%m%d-%H%M%S)-reference-$mode
+        say "mode $mode: reference server VM (strongSwan + xl2tpd) with profiles: $profiles"
+        rc=0
+        CUR_RUN=$run
+        fg_run env RUN_DIR="$run" SERVER_ROLE=server-strongswan PROFILES="$profiles" \
+            FORCEENCAPS="$([ "$mode" = natt ] && echo 1 || echo 0)" \
+            CAPTURE_PACKETS="${CAPTURE_PACKETS:-100000}" \
+            "$INTEROP_DIR/e2e.sh" > "$OUT/reference-$mode.out" 2>&1 || rc=$?
+        printf '%s\t%s\t%s\n' "$mode" "$profiles" "$run" >> "$OUT/compare.tsv"
+        say "mode $mode: reference e2e.sh exit $rc, run dir $run"
     done
 }
 
@@ -378,6 +433,7 @@ run_client_side() {
 rc=0
 if [ "$SIDE" = server ]; then
     run_server_side || rc=1
+    if [ "$COMPARE" = 1 ]; then run_reference_side || rc=1; fi
     cleanup
     echo
     echo "== l2sec-server vs reference clients ($(basename "$OUT"))"
