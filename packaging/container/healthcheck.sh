@@ -1,0 +1,64 @@
+#!/bin/bash
+# Health check of the l2sec-server image (HEALTHCHECK): exit 0 when the server is alive and
+# serving, 1 otherwise, with one line saying why. It checks, from /proc and /sys only (the image
+# has no iproute2):
+#   1. an l2sec-server process runs (PID 1 normally: the entrypoint execs it);
+#   2. UDP 500 and 4500 are bound;
+#   3. a TUN device is up and the pool is routed to it (the server does both at start-up);
+#   4. the server still reads its sockets: a NAT-T keepalive (one byte 0xFF, which the server
+#      drops silently, RFC 3948 §2.3) sent to its UDP 4500 leaves the socket's receive queue
+#      within L2SEC_HEALTH_WAIT seconds (default 3). A wedged event loop fails here.
+set -uo pipefail
+
+fail() { echo "unhealthy: $*"; exit 1; }
+
+running=
+for comm in /proc/[0-9]*/comm; do
+  [ "$(cat "$comm" 2>/dev/null)" = l2sec-server ] && running=yes && break
+done
+[ -n "$running" ] || fail "no l2sec-server process"
+
+# /proc/net/udp rows: "sl local_address rem_address st tx_queue:rx_queue ..." in hex.
+# udp_socket PORT_HEX -> "ADDR_HEX RX_QUEUE_HEX" of the first IPv4 socket bound to that port.
+udp_socket() {
+  local sl local remote st queues rest
+  while read -r sl local remote st queues rest; do
+    if [ "${local#*:}" = "$1" ] && [ "$remote" = 00000000:0000 ]; then
+      echo "${local%:*} ${queues#*:}"
+      return 0
+    fi
+  done </proc/net/udp
+  return 1
+}
+
+udp_socket 01F4 >/dev/null || fail "UDP 500 is not bound"
+natt=$(udp_socket 1194) || fail "UDP 4500 is not bound"
+
+tun=
+for dev in /sys/class/net/*; do
+  [ -e "$dev/tun_flags" ] && tun=${dev##*/} && break
+done
+[ -n "$tun" ] || fail "no TUN device"
+flags=$(cat "/sys/class/net/$tun/flags")
+(( flags & 1 )) || fail "TUN device $tun is down"
+# /proc/net/route: "Iface Destination Gateway ..." — the pool's route names the TUN device.
+grep -q "^$tun[[:space:]]" /proc/net/route || fail "no route to the pool through $tun"
+
+# The probe goes to the address the socket is bound to (loopback when it is the wildcard).
+addr_hex=${natt% *}
+if [ "$addr_hex" = 00000000 ]; then
+  addr=127.0.0.1
+else # little-endian hex
+  addr=$((16#${addr_hex:6:2})).$((16#${addr_hex:4:2})).$((16#${addr_hex:2:2})).$((16#${addr_hex:0:2}))
+fi
+printf '\xff' >"/dev/udp/$addr/4500" 2>/dev/null || fail "cannot send a probe to $addr:4500"
+wait_tenths=$(( ${L2SEC_HEALTH_WAIT:-3} * 10 ))
+for (( i = 0; i < wait_tenths; i++ )); do
+  sleep 0.1
+  natt=$(udp_socket 1194) || fail "UDP 4500 is not bound"
+  if [ $((16#${natt#* })) -eq 0 ]; then
+    echo "healthy: UDP 500/4500 bound and read, $tun up and routed"
+    exit 0
+  fi
+done
+fail "the server does not read UDP 4500 ($((16#${natt#* })) bytes queued after ${L2SEC_HEALTH_WAIT:-3} s): wedged?"
