@@ -4,7 +4,7 @@
 # has no iproute2):
 #   1. an l2sec-server process runs (PID 1 normally: the entrypoint execs it);
 #   2. UDP 500 and 4500 are bound;
-#   3. a TUN device is up and the pool is routed to it (the server does both at start-up);
+#   3. its TUN device is up and the pool is routed to it (the server does both at start-up);
 #   4. the server still reads its sockets: a NAT-T keepalive (one byte 0xFF, which the server
 #      drops silently, RFC 3948 §2.3) sent to its UDP 4500 leaves the socket's receive queue
 #      within L2SEC_HEALTH_WAIT seconds (default 3). A wedged event loop fails here.
@@ -34,10 +34,17 @@ udp_socket() {
 udp_socket 01F4 >/dev/null || fail "UDP 500 is not bound"
 natt=$(udp_socket 1194) || fail "UDP 4500 is not bound"
 
+# The configured name (L2SEC_TUN, default l2sec0) if there is such a TUN device, else the first
+# TUN device (a mounted file may name another; in the container's own network namespace the
+# server's is the only one).
 tun=
-for dev in /sys/class/net/*; do
-  [ -e "$dev/tun_flags" ] && tun=${dev##*/} && break
-done
+if [ -e "/sys/class/net/${L2SEC_TUN:-l2sec0}/tun_flags" ]; then
+  tun=${L2SEC_TUN:-l2sec0}
+else
+  for dev in /sys/class/net/*; do
+    [ -e "$dev/tun_flags" ] && tun=${dev##*/} && break
+  done
+fi
 [ -n "$tun" ] || fail "no TUN device"
 flags=$(cat "/sys/class/net/$tun/flags")
 (( flags & 1 )) || fail "TUN device $tun is down"
