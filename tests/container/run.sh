@@ -95,6 +95,7 @@ remove_all() {
   podman rm -f -t 0 "$P-server" "$P-state" >/dev/null 2>&1 || true
   podman volume rm -f "$P-state" >/dev/null 2>&1 || true
   podman network rm -f "$NET" >/dev/null 2>&1 || true
+  rm -rf "/var/lib/cni/networks/$NET"   # CNI's address bookkeeping, left behind by network rm
   podman rmi -f "$IMAGE" >/dev/null 2>&1 || true
   for ns in "$P-unit" "$P-plain" "$P-nat" "$P-natc" "$P-lan"; do
     ip netns pids "$ns" 2>/dev/null | xargs -r kill 2>/dev/null || true
@@ -199,7 +200,9 @@ cp -r packaging/container "$ctx/packaging/"
 # Only the symbol tables stay: the debug binary is ~110 MB with its DWARF sections.
 objcopy --strip-debug "$BIN_DIR/l2sec-server" "$ctx/bin/l2sec-server"
 # --format docker keeps HEALTHCHECK (the OCI image format has no place for it).
-podman build --quiet --pull=never --format docker --build-arg SERVER_BIN=bin/l2sec-server \
+# --network none: the RUN steps need no network (iproute2 is in the base), and podman's default
+# network would leave its bridge behind.
+podman build --quiet --pull=never --network none --format docker --build-arg SERVER_BIN=bin/l2sec-server \
   -t "$IMAGE" "$ctx" >"$WORK/build.log" 2>&1 || { cat "$WORK/build.log" >&2; exit 1; }
 size=$(podman image inspect --format '{{.Size}}' "$IMAGE")
 base_size=$(podman image inspect --format '{{.Size}}' "$BASE")
