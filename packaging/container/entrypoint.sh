@@ -3,6 +3,7 @@
 # (PID 1, so `podman stop` / `docker stop` deliver SIGTERM to the server itself).
 #
 #   run                  (default) run the server
+#   show-config          print the configuration the server would get, and check it
 #   anything else        passed to l2sec-server as is (check-config FILE, --help, --version, ...)
 #
 # Configuration, first match wins:
@@ -93,10 +94,11 @@ write_config() {
   } >"$file"
 }
 
-if [ "${1:-run}" != run ]; then
-  exec /usr/local/bin/l2sec-server "$@"
-fi
-shift || true
+command=${1:-run}
+case $command in
+  run | show-config) shift || true ;;
+  *) exec /usr/local/bin/l2sec-server "$@" ;;
+esac
 
 # Values go into TOML strings: no control characters (L2SEC_USERS is checked per entry).
 for var in "${!L2SEC_@}"; do
@@ -121,4 +123,8 @@ else
   say "configuration written from the environment to $config"
 fi
 unset L2SEC_USERS
+if [ "$command" = show-config ]; then
+  cat "$config"
+  exec /usr/local/bin/l2sec-server check-config "$config"
+fi
 exec /usr/local/bin/l2sec-server --log-format "${L2SEC_LOG_FORMAT:-human}" run --config "$config" "$@"

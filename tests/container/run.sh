@@ -215,6 +215,26 @@ case $health_cmd in
   *) fail "the image has no HEALTHCHECK ($health_cmd)" ;;
 esac
 
+# Configuration from the environment: every variable lands in the file and the server accepts it;
+# a bad value is refused before the server starts.
+if out=$(podman run --rm --network none -e L2SEC_AUTH='mschapv2, pap' -e L2SEC_TUN=vpn0 \
+    -e L2SEC_TUN_MTU=1380 -e L2SEC_DPD_INTERVAL=15s -e L2SEC_ALLOW='10.0.0.0/8, 192.168.0.0/16' \
+    -e L2SEC_LISTEN=0.0.0.0 -e L2SEC_POOL=10.9.0.10-10.9.0.50 -e L2SEC_POOL_LOCAL=10.9.0.1 \
+    -e L2SEC_USERS='x:y' "$IMAGE" show-config 2>&1) \
+  && grep -qF 'auth = ["mschapv2", "pap"]' <<<"$out" && grep -qF 'name = "vpn0"' <<<"$out" \
+  && grep -qF 'mtu = 1380' <<<"$out" && grep -qF 'dpd_interval = "15s"' <<<"$out" \
+  && grep -qF 'allowed = ["10.0.0.0/8", "192.168.0.0/16"]' <<<"$out" \
+  && grep -q 'configuration is valid' <<<"$out"; then
+  pass "show-config: every L2SEC_* variable in the file, accepted by check-config"
+else
+  echo "$out" >&2; fail "show-config with every variable"
+fi
+if out=$(podman run --rm --network none -e L2SEC_AUTH=bogus "$IMAGE" show-config 2>&1); then
+  echo "$out" >&2; fail "show-config accepted L2SEC_AUTH=bogus"
+else
+  pass "show-config refuses L2SEC_AUTH=bogus: $(grep -m1 -i 'error' <<<"$out" | cut -c1-150)"
+fi
+
 # --- 3. server container, two clients, traffic, health, SIGTERM ----------------------------------
 log "container 3/4: the server container with two clients (plain ESP and NAT-T)"
 podman network create --subnet "$SUBNET.0/24" --gateway "$SUBNET.1" "$NET" >/dev/null
@@ -232,9 +252,11 @@ for _ in $(seq 50); do
   has_log "$P-server" 'l2sec-server running' && break
   sleep 0.2
 done
-has_log "$P-server" 'l2sec-server running' \
-  && pass "server container up (only NET_ADMIN, NET_RAW, /dev/net/tun added)" \
-  || { podman logs "$P-server" >&2; fail "the server container did not start"; exit 1; }
+if has_log "$P-server" 'l2sec-server running'; then
+  pass "server container up (only NET_ADMIN, NET_RAW, /dev/net/tun added)"
+else
+  podman logs "$P-server" >&2; fail "the server container did not start"; exit 1
+fi
 if has_log "$P-server" 'generated'; then
   fail "the server generated secrets although L2SEC_PSK and L2SEC_USERS were given"
 fi
@@ -367,11 +389,17 @@ podman exec "$P-server" /usr/local/bin/l2sec-healthcheck >/dev/null 2>&1 \
 t=$SECONDS
 podman stop -t 10 "$P-server" >/dev/null
 exit_code=$(podman inspect --format '{{.State.ExitCode}}' "$P-server")
-[ "$exit_code" = 0 ] && pass "podman stop: the server exited with 0 after SIGTERM in $((SECONDS - t)) s" \
-  || fail "podman stop: exit code $exit_code after $((SECONDS - t)) s (137: killed, SIGTERM ignored)"
+if [ "$exit_code" = 0 ]; then
+  pass "podman stop: the server exited with 0 after SIGTERM in $((SECONDS - t)) s"
+else
+  fail "podman stop: exit code $exit_code after $((SECONDS - t)) s (137: killed, SIGTERM ignored)"
+fi
 podman logs "$P-server" >"$WORK/server.log" 2>&1
-grep -q 'shutting down' "$WORK/server.log" && pass "server logged 'shutting down'" \
-  || fail "no 'shutting down' in the server log"
+if grep -q 'shutting down' "$WORK/server.log"; then
+  pass "server logged 'shutting down'"
+else
+  fail "no 'shutting down' in the server log"
+fi
 # The clients notice within the LCP echo budget (--echo-interval 1: about 5 s).
 for pid in "${client_pids[@]}"; do
   for _ in $(seq 100); do kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done
@@ -424,10 +452,16 @@ wait_running 1 || { podman logs "$P-state" >&2; fail "the state container did no
 vol=$(podman volume inspect --format '{{.Mountpoint}}' "$P-state")
 modes=$(stat -c '%n %a' "$vol/psk" "$vol/users.toml" 2>&1 | sed "s|$vol/||g" | tr '\n' ' ')
 psk_before=$(cat "$vol/psk" 2>/dev/null || true)
-has_log "$P-state" 'using the mounted configuration' \
-  && pass "the mounted /etc/l2sec/server.toml is used" || fail "the mounted configuration was not used"
-podman exec "$P-state" /usr/local/bin/l2sec-healthcheck >/dev/null 2>&1 \
-  && pass "health check passes with the mounted file" || fail "health check with the mounted file"
+if has_log "$P-state" 'using the mounted configuration'; then
+  pass "the mounted /etc/l2sec/server.toml is used"
+else
+  fail "the mounted configuration was not used"
+fi
+if podman exec "$P-state" /usr/local/bin/l2sec-healthcheck >/dev/null 2>&1; then
+  pass "health check passes with the mounted file"
+else
+  fail "health check with the mounted file"
+fi
 podman restart -t 10 "$P-state" >/dev/null
 wait_running 2 || { podman logs "$P-state" >&2; fail "the state container did not restart"; }
 generated=$(podman logs "$P-state" 2>&1 | grep -c 'generated' || true)
