@@ -1,0 +1,330 @@
+//! Data path: UDP through the tunnel (real `l2sec-server`, the client's engine and driver)
+//! beside, in interleaved rounds, the same traffic forwarded by the same namespaces without
+//! the VPN (the I/O limit) and the bare cipher + MAC cost of the suite (the crypto limit).
+//!
+//! A round of one case (encapsulation × suite × size × flows) is: the blaster runs for
+//! `--seconds` to the plain address and for `--seconds` to the tunnel address (the order
+//! alternates between rounds), then the crypto cost is measured in-process. Per round:
+//! delivered packets/s and Gbit/s at the sink, CPU of the server and client processes
+//! (`/proc/<pid>/stat`) per delivered packet. The blaster is unpaced (one thread, one
+//! `send` per packet round-robin over the flows' sockets), so the I/O limit is what one
+//! sending core, the kernel's forwarding and one receiving core manage together.
+
+use crate::Settings;
+use crate::crypto::{self, Suite};
+use crate::netns::{INTRANET_PLAIN, INTRANET_VPN, Shape, Topology};
+use crate::procfs;
+use crate::procs::{Client, Server, ServerOptions, Sink};
+use crate::report::{Report, Row, Samples};
+use anyhow::{Context as _, bail};
+use ike::crypto::DhGroup;
+use std::process::Stdio;
+use std::time::Duration;
+
+/// How ESP travels.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Encap {
+    /// IP protocol 50.
+    Esp,
+    /// UDP 4500, the client behind a masquerade.
+    Udp4500,
+}
+
+impl Encap {
+    const fn name(self) -> &'static str {
+        match self {
+            Self::Esp => "esp",
+            Self::Udp4500 => "udp4500",
+        }
+    }
+}
+
+/// One measurement of one path.
+#[derive(Debug, Clone, Copy, Default)]
+struct Sample {
+    pps: f64,
+    gbps: f64,
+    /// CPU of the server and client processes per delivered packet, ns (VPN path only).
+    process_ns: f64,
+}
+
+/// Everything one case collects over its rounds.
+#[derive(Debug, Default)]
+struct Case {
+    vpn_gbps: Samples,
+    vpn_pps: Samples,
+    io_gbps: Samples,
+    io_pps: Samples,
+    crypto_pps: Samples,
+    crypto_ns: Samples,
+    process_ns: Samples,
+    ratio_io: Samples,
+    ratio_crypto: Samples,
+    ratio_cpu: Samples,
+}
+
+struct Bench<'a> {
+    topo: &'a Topology,
+    sink: Sink,
+    ticks: u64,
+    settings: &'a Settings,
+}
+
+impl Bench<'_> {
+    /// Blasts `dst` for `--seconds` and measures what arrives.
+    fn measure(
+        &mut self,
+        dst: &str,
+        size: usize,
+        flows: u16,
+        pids: &[u32],
+    ) -> anyhow::Result<Sample> {
+        let me = std::env::current_exe()?;
+        let cpu = |pids: &[u32]| -> Duration {
+            pids.iter()
+                .filter_map(|p| procfs::cpu_time(*p, self.ticks))
+                .sum()
+        };
+        let (p0, b0) = self.sink.counters()?;
+        let c0 = cpu(pids);
+        let out = self
+            .topo
+            .command("mobile", &me.to_string_lossy())
+            .args([
+                "blast",
+                "--dst",
+                dst,
+                "--flows",
+                &flows.to_string(),
+                "--size",
+                &size.to_string(),
+                "--seconds",
+                &self.settings.seconds.to_string(),
+            ])
+            .stdout(Stdio::piped())
+            .output()
+            .context("running the blaster")?;
+        if !out.status.success() {
+            bail!(
+                "the blaster failed: {}",
+                String::from_utf8_lossy(&out.stderr)
+            );
+        }
+        // Let queues drain into the sink.
+        std::thread::sleep(Duration::from_millis(100));
+        let (p1, b1) = self.sink.counters()?;
+        let c1 = cpu(pids);
+        #[expect(clippy::cast_precision_loss, reason = "counters far below 2^52")]
+        let (packets, bytes) = ((p1 - p0) as f64, (b1 - b0) as f64);
+        let secs = self.settings.seconds;
+        Ok(Sample {
+            pps: packets / secs,
+            gbps: bytes * 8.0 / secs / 1e9,
+            process_ns: (c1.saturating_sub(c0)).as_secs_f64() * 1e9 / packets,
+        })
+    }
+}
+
+/// Runs the data-path section.
+///
+/// # Errors
+/// When the namespaces or the server cannot be set up (a failing case is noted and skipped).
+pub fn run(settings: &Settings, report: &mut Report) -> anyhow::Result<()> {
+    for encap in &settings.encaps {
+        let (tag, shape, local) = match encap {
+            Encap::Esp => ('e', Shape::Direct, "2.2.2.10"),
+            Encap::Udp4500 => ('n', Shape::BehindNat, "10.0.0.2"),
+        };
+        let topo = Topology::build(tag, shape)?;
+        let server = Server::start(
+            &topo,
+            &settings.bins,
+            &ServerOptions {
+                listen: crate::netns::SERVER,
+                ipsec: String::new(),
+                ppp: String::new(),
+            },
+        )?;
+        let sink = Sink::start(&topo, "intranet", 8)?;
+        let mut bench = Bench {
+            topo: &topo,
+            sink,
+            ticks: procfs::clock_ticks(),
+            settings,
+        };
+        for suite in &settings.suites {
+            if let Err(e) = run_suite(&mut bench, &server, *encap, suite, local, report) {
+                report.note(format!(
+                    "datapath/{}/{}: {e:#} (server: {})",
+                    encap.name(),
+                    suite.name,
+                    server.log_tail()
+                ));
+            }
+        }
+    }
+    Ok(())
+}
+
+fn run_suite(
+    bench: &mut Bench<'_>,
+    server: &Server,
+    encap: Encap,
+    suite: &Suite,
+    local: &str,
+    report: &mut Report,
+) -> anyhow::Result<()> {
+    let topo = bench.topo;
+    let state_file = std::env::temp_dir().join(format!("{}-client.json", topo.prefix()));
+    let log = std::env::temp_dir().join(format!("{}-client.log", topo.prefix()));
+    let _ = std::fs::remove_file(&state_file);
+    let me = std::env::current_exe()?;
+    let child = topo
+        .command("mobile", &me.to_string_lossy())
+        .args([
+            "agent-client",
+            "--server",
+            crate::netns::SERVER,
+            "--local",
+            local,
+            "--suite",
+            suite.name,
+            "--tun",
+            &format!("{}c", topo.prefix()),
+            "--route",
+            "192.168.1.0/24",
+            "--state",
+        ])
+        .arg(&state_file)
+        .env("RUST_LOG", "warn")
+        .stderr(std::fs::File::create(&log)?)
+        .spawn()
+        .context("starting the client agent")?;
+    let mut client = Client::new(child, state_file, log);
+    let state = client.wait_connected(Duration::from_secs(30))?;
+    let want_nat = encap == Encap::Udp4500;
+    if state.nat.unwrap_or(false) != want_nat {
+        bail!(
+            "ESP went {} a NAT (nat = {:?})",
+            if want_nat { "without" } else { "through" },
+            state.nat
+        );
+    }
+    crate::report::say(&format!(
+        "datapath/{}/{}: connected (esp {}, ike {}, nat {})",
+        encap.name(),
+        suite.name,
+        state.esp.as_deref().unwrap_or("?"),
+        state.ike.as_deref().unwrap_or("?"),
+        want_nat
+    ));
+    let pids = [server.pid(), client.pid()];
+    for &size in &bench.settings.sizes {
+        for &flows in &bench.settings.flows {
+            let mut case = Case::default();
+            for round in 0..bench.settings.rounds {
+                let vpn_first = round % 2 == 1;
+                let mut vpn = Sample::default();
+                let mut io = Sample::default();
+                for step in 0..2 {
+                    if (step == 0) == vpn_first {
+                        vpn = bench.measure(INTRANET_VPN, size, flows, &pids)?;
+                    } else {
+                        io = bench.measure(INTRANET_PLAIN, size, flows, &[])?;
+                    }
+                }
+                let crypto_ns = crypto::packet_cost(
+                    suite.transform,
+                    size,
+                    Duration::from_secs_f64((bench.settings.seconds / 10.0).clamp(0.05, 0.3)),
+                )?;
+                let crypto_pps = 1e9 / crypto_ns;
+                case.vpn_gbps.push(vpn.gbps);
+                case.vpn_pps.push(vpn.pps);
+                case.io_gbps.push(io.gbps);
+                case.io_pps.push(io.pps);
+                case.crypto_pps.push(crypto_pps);
+                case.crypto_ns.push(crypto_ns);
+                case.process_ns.push(vpn.process_ns);
+                case.ratio_io.push(vpn.pps / io.pps);
+                case.ratio_crypto.push(vpn.pps / crypto_pps);
+                case.ratio_cpu.push(vpn.process_ns / crypto_ns);
+            }
+            add_rows(report, encap, suite, size, flows, &case);
+        }
+    }
+    client.stop();
+    Ok(())
+}
+
+fn add_rows(
+    report: &mut Report,
+    encap: Encap,
+    suite: &Suite,
+    size: usize,
+    flows: u16,
+    case: &Case,
+) {
+    let p = format!(
+        "datapath/{}/{}/{size}B/{flows}flow",
+        encap.name(),
+        suite.name
+    );
+    let gcm_4500 = encap == Encap::Udp4500 && suite.name == "aes128gcm16";
+    let mut gbps = Row::new(format!("{p}/throughput"), "Gbit/s", &case.vpn_gbps).limit(
+        "I/O (no VPN)",
+        case.io_gbps.median(),
+        &case.ratio_io,
+    );
+    if gcm_4500 && size >= 1000 {
+        gbps = gbps.target_ratio(0.7).target_min(2.0);
+    }
+    report.add(gbps);
+    let mut pps = Row::new(format!("{p}/packets"), "pkt/s", &case.vpn_pps).limit(
+        "crypto 1 core",
+        case.crypto_pps.median(),
+        &case.ratio_crypto,
+    );
+    if suite.name == "aes128cbc-sha1" {
+        pps = pps.target_ratio(0.8);
+    }
+    report.add(pps);
+    report.add(
+        Row::new(format!("{p}/io_limit_packets"), "pkt/s", &case.io_pps).limit(
+            "",
+            f64::NAN,
+            &Samples::default(),
+        ),
+    );
+    report.add(
+        Row::new(format!("{p}/cpu_per_packet"), "ns", &case.process_ns).limit(
+            "crypto ns/pkt",
+            case.crypto_ns.median(),
+            &case.ratio_cpu,
+        ),
+    );
+}
+
+/// The suites `--suite` names.
+#[must_use]
+pub fn pick_suites(names: &[String]) -> Vec<Suite> {
+    let all = crypto::suites();
+    if names.is_empty() {
+        return all;
+    }
+    all.into_iter()
+        .filter(|s| names.iter().any(|n| n == s.name))
+        .collect()
+}
+
+/// A DH group by name.
+#[must_use]
+pub fn group(name: &str) -> Option<DhGroup> {
+    match name {
+        "modp1024" => Some(DhGroup::Modp1024),
+        "modp2048" => Some(DhGroup::Modp2048),
+        "ecp256" => Some(DhGroup::Ecp256),
+        "curve25519" => Some(DhGroup::Curve25519),
+        _ => None,
+    }
+}

@@ -1,0 +1,43 @@
+//! `l2sec-bench`'s pieces: namespaces, the processes run in them, the traffic, the limits
+//! measured in-process, and the report (issue 8). The binary (`src/main.rs`) is the command
+//! line around them.
+#![forbid(unsafe_code)]
+
+pub mod agent;
+pub mod control;
+pub mod crypto;
+pub mod datapath;
+pub mod netns;
+pub mod procfs;
+pub mod procs;
+pub mod report;
+pub mod traffic;
+
+use std::path::PathBuf;
+
+/// The run's settings after `--quick` and defaults.
+#[derive(Debug)]
+pub struct Settings {
+    /// Rounds per figure.
+    pub rounds: usize,
+    /// Seconds per data-path measurement.
+    pub seconds: f64,
+    /// Suites.
+    pub suites: Vec<crypto::Suite>,
+    /// Encapsulations.
+    pub encaps: Vec<datapath::Encap>,
+    /// Inner packet sizes.
+    pub sizes: Vec<usize>,
+    /// Flow counts.
+    pub flows: Vec<u16>,
+    /// Latency connects.
+    pub connects: usize,
+    /// Load-generator connects per group.
+    pub load_connects: usize,
+    /// Sessions held.
+    pub sessions: Vec<usize>,
+    /// Hold time for scale.
+    pub hold_seconds: f64,
+    /// Where the binaries are.
+    pub bins: PathBuf,
+}

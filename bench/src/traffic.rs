@@ -1,0 +1,100 @@
+//! The bench's own traffic: a UDP blaster (run in the laptop's namespace) and a UDP sink (run
+//! in the intranet host's namespace) that counts what arrives. Sizes are inner IP packet
+//! sizes: a 1400 B packet is 1372 B of UDP payload.
+
+use anyhow::Context as _;
+use socket2::{Domain, Protocol, Socket, Type};
+use std::io::{BufRead as _, Write as _};
+use std::net::{Ipv4Addr, SocketAddr, SocketAddrV4, UdpSocket};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::{Duration, Instant};
+
+/// IPv4 and UDP headers.
+pub const IP_UDP_HEADERS: usize = 28;
+/// First UDP port of the sink; flow `i` goes to `BASE_PORT + i`.
+pub const BASE_PORT: u16 = 5201;
+/// Socket buffers of blaster and sink.
+const SOCKET_BUFFER: usize = 4 << 20;
+
+fn udp(bind: SocketAddr) -> anyhow::Result<UdpSocket> {
+    let s = Socket::new(Domain::IPV4, Type::DGRAM, Some(Protocol::UDP))?;
+    let _ = s.set_recv_buffer_size(SOCKET_BUFFER);
+    let _ = s.set_send_buffer_size(SOCKET_BUFFER);
+    s.bind(&bind.into())
+        .with_context(|| format!("binding {bind}"))?;
+    Ok(s.into())
+}
+
+/// Sends `size`-byte IP packets to `dst` on `flows` ports, as fast as the sockets take them,
+/// for `seconds`; prints `sent <packets> <errors>` at the end.
+///
+/// # Errors
+/// When a socket cannot be opened.
+pub fn blast(dst: Ipv4Addr, flows: u16, size: usize, seconds: f64) -> anyhow::Result<()> {
+    let payload = vec![0xa5u8; size.saturating_sub(IP_UDP_HEADERS).max(1)];
+    let sockets = (0..flows)
+        .map(|i| {
+            let s = udp(SocketAddr::from(([0, 0, 0, 0], 0)))?;
+            s.connect(SocketAddrV4::new(dst, BASE_PORT + i))?;
+            Ok(s)
+        })
+        .collect::<anyhow::Result<Vec<_>>>()?;
+    let until = Instant::now() + Duration::from_secs_f64(seconds);
+    let (mut sent, mut errors) = (0u64, 0u64);
+    'outer: loop {
+        for _ in 0..64 {
+            for s in &sockets {
+                match s.send(&payload) {
+                    Ok(_) => sent += 1,
+                    Err(_) => errors += 1,
+                }
+            }
+        }
+        if Instant::now() >= until {
+            break 'outer;
+        }
+    }
+    let mut out = std::io::stdout().lock();
+    writeln!(out, "sent {sent} {errors}")?;
+    Ok(())
+}
+
+/// Counts IP packets and bytes arriving on ports `BASE_PORT..BASE_PORT + flows`; answers
+/// each line on stdin with `<packets> <bytes>` (totals so far); exits at end of input.
+///
+/// # Errors
+/// When a socket cannot be bound.
+pub fn sink(flows: u16) -> anyhow::Result<()> {
+    let packets = Arc::new(AtomicU64::new(0));
+    let bytes = Arc::new(AtomicU64::new(0));
+    for i in 0..flows {
+        let s = udp(SocketAddr::from(([0, 0, 0, 0], BASE_PORT + i)))?;
+        let (p, b) = (Arc::clone(&packets), Arc::clone(&bytes));
+        std::thread::Builder::new()
+            .name(format!("sink{i}"))
+            .spawn(move || {
+                let mut buf = vec![0u8; 65_536];
+                while let Ok(n) = s.recv(&mut buf) {
+                    p.fetch_add(1, Ordering::Relaxed);
+                    b.fetch_add((n + IP_UDP_HEADERS) as u64, Ordering::Relaxed);
+                }
+            })?;
+    }
+    let mut out = std::io::stdout().lock();
+    writeln!(out, "ready")?;
+    out.flush()?;
+    for line in std::io::stdin().lock().lines() {
+        if line.is_err() {
+            break;
+        }
+        writeln!(
+            out,
+            "{} {}",
+            packets.load(Ordering::Relaxed),
+            bytes.load(Ordering::Relaxed)
+        )?;
+        out.flush()?;
+    }
+    Ok(())
+}
