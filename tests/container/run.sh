@@ -18,7 +18,8 @@
 #      log are checked for a clean hang-up (StopCCN, IKE Delete). The server does not send one
 #      yet: reported as a KNOWN GAP, a failure with L2SEC_CONTAINER_EXPECT_GOODBYE=1.
 #   4. State in a volume: with no PSK and no users the server generates both into the volume
-#      (mode 0600) from a mounted TOML file, and a restart keeps them.
+#      (mode 0600) from a mounted TOML file, and a restart keeps them; this container runs with
+#      --cap-drop ALL plus the server's three capabilities, --read-only and JSON logs.
 #
 # Podman runs as root with runc and lowered ulimits from a private containers.conf
 # (CONTAINERS_CONF), its own storage (CONTAINERS_STORAGE_CONF) and CNI network directory under the
@@ -248,12 +249,13 @@ fi
 log "container 3/4: the server container with two clients (plain ESP and NAT-T)"
 podman network create --subnet "$SUBNET.0/24" --gateway "$SUBNET.1" "$NET" >/dev/null
 
-# Exactly the documented flags, plus forwarding for the LAN (a namespaced sysctl). L2SEC_LISTEN:
+# Exactly the documented flags, plus forwarding for the LAN (a namespaced sysctl) and a read-only
+# root file system (podman puts a tmpfs on /run, where the entrypoint writes). L2SEC_LISTEN:
 # on the wildcard address the server takes every client for NATed (see the README's Container
 # section), so the plain-ESP case needs the container's own address.
 podman run -d --name "$P-server" --network "$NET" --ip "$SERVER_IP" \
   --cap-add NET_ADMIN --cap-add NET_RAW --device /dev/net/tun \
-  --sysctl net.ipv4.ip_forward=1 -v "$P-state:/var/lib/l2sec" \
+  --sysctl net.ipv4.ip_forward=1 --read-only -v "$P-state:/var/lib/l2sec" \
   -e L2SEC_LISTEN="$SERVER_IP" -e L2SEC_PSK="$PSK" -e L2SEC_USERS="alice:alice-pw-1 bob:b\"ob\\pw" \
   -e L2SEC_ALLOW="$SUBNET.0/24" -e L2SEC_DNS="$LAN_IP" -e L2SEC_POOL_LOCAL="$POOL_LOCAL" \
   "$IMAGE" >/dev/null
@@ -446,8 +448,10 @@ cat >"$WORK/server.toml" <<'EOF'
 range = "172.16.9.2-172.16.9.20"
 local = "172.16.9.1"
 EOF
-podman run -d --name "$P-state" --network "$NET" \
-  --cap-add NET_ADMIN --cap-add NET_RAW --device /dev/net/tun \
+# The strictest form: no capability but the server's three, read-only root, JSON logs.
+podman run -d --name "$P-state" --network "$NET" --read-only \
+  --cap-drop ALL --cap-add NET_ADMIN --cap-add NET_RAW --cap-add NET_BIND_SERVICE \
+  --device /dev/net/tun -e L2SEC_LOG_FORMAT=json \
   -v "$P-state:/var/lib/l2sec" -v "$WORK/server.toml:/etc/l2sec/server.toml:ro" \
   "$IMAGE" >/dev/null
 wait_running() {
@@ -461,6 +465,11 @@ wait_running 1 || { podman logs "$P-state" >&2; fail "the state container did no
 vol=$(podman volume inspect --format '{{.Mountpoint}}' "$P-state")
 modes=$(stat -c '%n %a' "$vol/psk" "$vol/users.toml" 2>&1 | sed "s|$vol/||g" | tr '\n' ' ')
 psk_before=$(cat "$vol/psk" 2>/dev/null || true)
+if has_log "$P-state" '^\{.*"l2sec-server running"'; then
+  pass "--cap-drop ALL + NET_ADMIN, NET_RAW, NET_BIND_SERVICE, --read-only: running, logs in JSON"
+else
+  fail "no JSON 'l2sec-server running' line with L2SEC_LOG_FORMAT=json"
+fi
 if has_log "$P-state" 'using the mounted configuration'; then
   pass "the mounted /etc/l2sec/server.toml is used"
 else
