@@ -76,6 +76,26 @@ Configuration file (TOML; every key optional, defaults shown):
   rules = [\"allow pool -> intranet\", \"allow pool -> lns proto icmp\"]
 [tun]
   name = \"l2sec0\"   mtu = 1400
+[pool.named]                      address pools for RADIUS Framed-Pool, inside pool.range
+  staff = \"172.16.1.90-172.16.1.100\"
+[policy.filters]                  rule sets for RADIUS Filter-Id (replace policy.rules)
+  contractors = [\"allow pool -> intranet proto tcp port 443\"]
+[radius]                          RADIUS authentication and accounting (RFC 2865/2866)
+  order = \"local-first\"         local-first | radius-first (local file when no server
+                                  answers) | radius-only
+  nas_identifier = \"l2sec\"      default: l2tp.host_name
+  nas_ip_address = \"...\"        default: server.listen when it is an IPv4 address
+  source = \"0.0.0.0\"            address of the RADIUS socket
+  timeout = \"3s\"   retries = 2   dead_time = \"30s\"   per request and server
+  accounting = true               Start, Interim-Update, Stop, Accounting-On/Off
+  interim_interval = \"0s\"       when the server sends no Acct-Interim-Interval (0: none)
+  dae_listen = \"0.0.0.0:3799\"   Disconnect/CoA-Request (RFC 5176), off by default
+[[radius.server]]                 in order of preference; failover to the next
+  address = \"192.0.2.10\"   auth_port = 1812   acct_port = 1813 (0: not this service)
+  secret = \"...\" | secret_file = \"...\"
+  require_message_authenticator = true   drop answers without it (BlastRADIUS)
+[[radius.dae_client]]             who may send Disconnect/CoA-Request
+  address = \"192.0.2.10\"   secret = \"...\" | secret_file = \"...\"
 
 Environment: L2SEC_PSK, L2SEC_USERS_FILE, L2SEC_POOL (FIRST-LAST), L2SEC_POOL_LOCAL,
 L2SEC_DNS (comma-separated), L2SEC_STATE_DIR override the file.";
@@ -134,6 +154,7 @@ struct File {
     users: UsersSection,
     policy: PolicySection,
     tun: TunSection,
+    radius: RadiusSection,
 }
 
 #[derive(Debug, Deserialize)]
@@ -272,6 +293,7 @@ struct PoolSection {
     local: Ipv4Addr,
     dns: Vec<Ipv4Addr>,
     nbns: Vec<Ipv4Addr>,
+    named: std::collections::BTreeMap<String, String>,
 }
 
 impl Default for PoolSection {
@@ -281,6 +303,7 @@ impl Default for PoolSection {
             local: Ipv4Addr::new(172, 16, 1, 1),
             dns: Vec::new(),
             nbns: Vec::new(),
+            named: std::collections::BTreeMap::new(),
         }
     }
 }
@@ -296,6 +319,7 @@ struct UsersSection {
 struct PolicySection {
     networks: std::collections::BTreeMap<String, Vec<Ipv4Net>>,
     rules: Vec<String>,
+    filters: std::collections::BTreeMap<String, Vec<String>>,
 }
 
 impl Default for PolicySection {
@@ -311,8 +335,150 @@ impl Default for PolicySection {
                 "allow pool -> intranet".to_owned(),
                 "allow pool -> lns proto icmp".to_owned(),
             ],
+            filters: std::collections::BTreeMap::new(),
         }
     }
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+struct RadiusSection {
+    order: RadiusOrder,
+    nas_identifier: Option<String>,
+    nas_ip_address: Option<Ipv4Addr>,
+    source: Option<IpAddr>,
+    #[serde(with = "humantime_serde")]
+    timeout: Duration,
+    retries: u32,
+    #[serde(with = "humantime_serde")]
+    dead_time: Duration,
+    accounting: bool,
+    #[serde(with = "humantime_serde")]
+    interim_interval: Duration,
+    dae_listen: Option<std::net::SocketAddr>,
+    server: Vec<RadiusServerSection>,
+    dae_client: Vec<DaeClientSection>,
+}
+
+impl Default for RadiusSection {
+    fn default() -> Self {
+        Self {
+            order: RadiusOrder::LocalFirst,
+            nas_identifier: None,
+            nas_ip_address: None,
+            source: None,
+            timeout: Duration::from_secs(3),
+            retries: 2,
+            dead_time: Duration::from_secs(30),
+            accounting: true,
+            interim_interval: Duration::ZERO,
+            dae_listen: None,
+            server: Vec::new(),
+            dae_client: Vec::new(),
+        }
+    }
+}
+
+/// One `[[radius.server]]`.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RadiusServerSection {
+    address: IpAddr,
+    #[serde(default = "default_auth_port")]
+    auth_port: u16,
+    #[serde(default = "default_acct_port")]
+    acct_port: u16,
+    secret: Option<String>,
+    secret_file: Option<PathBuf>,
+    #[serde(default = "default_true")]
+    require_message_authenticator: bool,
+}
+
+const fn default_true() -> bool {
+    true
+}
+
+const fn default_auth_port() -> u16 {
+    1812
+}
+
+const fn default_acct_port() -> u16 {
+    1813
+}
+
+/// One `[[radius.dae_client]]`: who may send Disconnect-Request and CoA-Request.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct DaeClientSection {
+    address: IpAddr,
+    secret: Option<String>,
+    secret_file: Option<PathBuf>,
+}
+
+/// Which users the local users file answers for and which go to RADIUS.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum RadiusOrder {
+    /// A user in the local file is checked there (and only there); everybody else goes to
+    /// RADIUS.
+    LocalFirst,
+    /// Every user goes to RADIUS; the local file is not consulted.
+    RadiusOnly,
+    /// Every user goes to RADIUS; when no server answers, the local file decides.
+    RadiusFirst,
+}
+
+/// A RADIUS server of `[[radius.server]]`.
+#[derive(Debug, Clone)]
+pub struct RadiusServer {
+    /// Its address.
+    pub address: IpAddr,
+    /// Authentication port (0: this server does no authentication).
+    pub auth_port: u16,
+    /// Accounting port (0: this server does no accounting).
+    pub acct_port: u16,
+    /// The shared secret.
+    pub secret: SecretString,
+    /// Drop Access-Accept/Reject without Message-Authenticator (BlastRADIUS, CVE-2024-3596).
+    pub require_message_authenticator: bool,
+}
+
+/// A Dynamic Authorization client (RFC 5176) of `[[radius.dae_client]]`.
+#[derive(Debug, Clone)]
+pub struct DaeClient {
+    /// The address its requests come from.
+    pub address: IpAddr,
+    /// The shared secret.
+    pub secret: SecretString,
+}
+
+/// The validated `[radius]` section; present when at least one server is configured.
+#[derive(Debug, Clone)]
+pub struct RadiusConfig {
+    /// Local file or RADIUS first.
+    pub order: RadiusOrder,
+    /// Servers in order of preference.
+    pub servers: Vec<RadiusServer>,
+    /// NAS-Identifier (default: the L2TP host name).
+    pub nas_identifier: String,
+    /// NAS-IP-Address (default: the listen address when it is a specific IPv4 address).
+    pub nas_ip_address: Option<Ipv4Addr>,
+    /// Address the RADIUS socket is bound to (port chosen by the system).
+    pub source: IpAddr,
+    /// Wait for an answer before retransmitting.
+    pub timeout: Duration,
+    /// Retransmissions to one server before the next.
+    pub retries: u32,
+    /// How long a silent server is skipped.
+    pub dead_time: Duration,
+    /// Send accounting (Start, Interim-Update, Stop, Accounting-On/Off).
+    pub accounting: bool,
+    /// Interim-Update interval when the server sends no Acct-Interim-Interval (zero: none).
+    pub interim_interval: Duration,
+    /// Where Disconnect-Request and CoA-Request are received, if anywhere.
+    pub dae_listen: Option<std::net::SocketAddr>,
+    /// Who may send them.
+    pub dae_clients: Vec<DaeClient>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -431,6 +597,13 @@ pub struct Config {
     pub tun_name: String,
     /// TUN device MTU.
     pub tun_mtu: u16,
+    /// Named address pools inside `pool_range` (RADIUS Framed-Pool), reserved from the
+    /// general pool.
+    pub named_pools: Vec<(String, (Ipv4Addr, Ipv4Addr))>,
+    /// Named rule sets (RADIUS Filter-Id) that replace `policy` for the sessions they name.
+    pub filters: std::collections::BTreeMap<String, Policy>,
+    /// RADIUS, when at least one server is configured.
+    pub radius: Option<RadiusConfig>,
 }
 
 impl Config {
@@ -575,6 +748,41 @@ impl Config {
             );
         }
 
+        let mut filters = std::collections::BTreeMap::new();
+        for (set, texts) in &file.policy.filters {
+            let mut rules = Vec::new();
+            for (i, text) in texts.iter().enumerate() {
+                let key = format!("policy.filters.{set}[{i}]");
+                rules.push(
+                    parse_rule(text, &file.policy.networks, pool_net, lns_net)
+                        .map_err(|m| invalid(name, &key, m))?,
+                );
+            }
+            filters.insert(set.clone(), Policy::new(rules));
+        }
+        let mut named_pools: Vec<(String, (Ipv4Addr, Ipv4Addr))> = Vec::new();
+        for (pool, text) in &file.pool.named {
+            let key = format!("pool.named.{pool}");
+            let range = parse_range(text).map_err(|m| invalid(name, &key, m))?;
+            Pool::new(range.0, range.1, &[], &[]).map_err(|m| invalid(name, &key, m))?;
+            let inside = |a: Ipv4Addr| pool_range.0 <= a && a <= pool_range.1;
+            if !inside(range.0) || !inside(range.1) {
+                return Err(invalid(
+                    name,
+                    &key,
+                    format!("{text} is not inside pool.range {}", file.pool.range),
+                ));
+            }
+            if let Some((other, _)) = named_pools
+                .iter()
+                .find(|(_, r)| r.0 <= range.1 && range.0 <= r.1)
+            {
+                return Err(invalid(name, &key, format!("overlaps pool.named.{other}")));
+            }
+            named_pools.push((pool.clone(), range));
+        }
+        let radius = radius_config(name, file.radius, &file.server, &file.l2tp)?;
+
         let users_file = file
             .users
             .file
@@ -612,8 +820,122 @@ impl Config {
             policy: Policy::new(rules),
             tun_name: file.tun.name,
             tun_mtu: file.tun.mtu,
+            named_pools,
+            filters,
+            radius,
         })
     }
+}
+
+/// A secret from `secret` or `secret_file` (one of them, not empty).
+fn secret_of(
+    value: Option<&String>,
+    file: Option<&PathBuf>,
+    invalid: impl Fn(&str, String) -> ConfigError,
+) -> Result<SecretString, ConfigError> {
+    let secret = match (value, file) {
+        (Some(_), Some(_)) => {
+            return Err(invalid(
+                "secret",
+                "set either secret or secret_file, not both".to_owned(),
+            ));
+        }
+        (Some(k), None) => k.clone(),
+        (None, Some(f)) => std::fs::read_to_string(f)
+            .map_err(|e| invalid("secret_file", format!("{}: {e}", f.display())))?
+            .trim_end_matches(['\r', '\n'])
+            .to_owned(),
+        (None, None) => return Err(invalid("secret", "a shared secret is needed".to_owned())),
+    };
+    if secret.is_empty() {
+        return Err(invalid("secret", "the shared secret is empty".to_owned()));
+    }
+    Ok(SecretString(secret))
+}
+
+/// Validates `[radius]`: `None` when no server is configured (and nothing else is set that
+/// needs one).
+fn radius_config(
+    name: &str,
+    r: RadiusSection,
+    server: &ServerSection,
+    l2tp: &L2tpSection,
+) -> Result<Option<RadiusConfig>, ConfigError> {
+    let invalid = |key: String, message: String| ConfigError::Invalid {
+        path: name.to_owned(),
+        key,
+        message,
+    };
+    if r.server.is_empty() {
+        if r.order != RadiusOrder::LocalFirst || r.dae_listen.is_some() || !r.dae_client.is_empty()
+        {
+            return Err(invalid(
+                "radius.server".to_owned(),
+                "RADIUS settings need at least one [[radius.server]]".to_owned(),
+            ));
+        }
+        return Ok(None);
+    }
+    if r.timeout.is_zero() {
+        return Err(invalid(
+            "radius.timeout".to_owned(),
+            "must be positive".to_owned(),
+        ));
+    }
+    let mut servers = Vec::new();
+    for (i, s) in r.server.iter().enumerate() {
+        let field = |f: &str, m: String| invalid(format!("radius.server[{i}].{f}"), m);
+        let secret = secret_of(s.secret.as_ref(), s.secret_file.as_ref(), field)?;
+        if s.auth_port == 0 && s.acct_port == 0 {
+            return Err(field(
+                "auth_port",
+                "auth_port and acct_port are both 0".to_owned(),
+            ));
+        }
+        servers.push(RadiusServer {
+            address: s.address,
+            auth_port: s.auth_port,
+            acct_port: s.acct_port,
+            secret,
+            require_message_authenticator: s.require_message_authenticator,
+        });
+    }
+    let mut dae_clients = Vec::new();
+    for (i, c) in r.dae_client.iter().enumerate() {
+        let field = |f: &str, m: String| invalid(format!("radius.dae_client[{i}].{f}"), m);
+        let secret = secret_of(c.secret.as_ref(), c.secret_file.as_ref(), field)?;
+        dae_clients.push(DaeClient {
+            address: c.address,
+            secret,
+        });
+    }
+    if r.dae_listen.is_some() == dae_clients.is_empty() {
+        return Err(invalid(
+            "radius.dae_listen".to_owned(),
+            "dae_listen and [[radius.dae_client]] go together".to_owned(),
+        ));
+    }
+    let nas_ip_address = r.nas_ip_address.or(match server.listen {
+        IpAddr::V4(a) if !a.is_unspecified() => Some(a),
+        _ => None,
+    });
+    Ok(Some(RadiusConfig {
+        order: r.order,
+        servers,
+        nas_identifier: r.nas_identifier.unwrap_or_else(|| l2tp.host_name.clone()),
+        nas_ip_address,
+        source: r.source.unwrap_or(match server.listen {
+            IpAddr::V4(_) => IpAddr::V4(Ipv4Addr::UNSPECIFIED),
+            IpAddr::V6(_) => IpAddr::V6(std::net::Ipv6Addr::UNSPECIFIED),
+        }),
+        timeout: r.timeout,
+        retries: r.retries,
+        dead_time: r.dead_time,
+        accounting: r.accounting,
+        interim_interval: r.interim_interval,
+        dae_listen: r.dae_listen,
+        dae_clients,
+    }))
 }
 
 /// Validates `[[ipsec.peer]]`: an address or prefix, an optional ID, a key from `psk` or
@@ -874,6 +1196,30 @@ rules = ["allow pool -> intranet", "allow pool -> lns proto icmp"]
 [tun]
 name = "l2sec0"
 mtu = 1400
+[pool.named]
+staff = "172.16.1.90-172.16.1.100"
+[policy.filters]
+contractors = ["allow pool -> intranet proto tcp port 443"]
+[radius]
+order = "local-first"
+nas_identifier = "l2sec"
+nas_ip_address = "192.0.2.1"
+source = "0.0.0.0"
+timeout = "3s"
+retries = 2
+dead_time = "30s"
+accounting = true
+interim_interval = "0s"
+dae_listen = "0.0.0.0:3799"
+[[radius.server]]
+address = "192.0.2.10"
+auth_port = 1812
+acct_port = 1813
+secret = "s"
+require_message_authenticator = true
+[[radius.dae_client]]
+address = "192.0.2.10"
+secret = "s"
 "#;
         let c = Config::parse("reference.toml", text, no_env).unwrap();
         let d = Config::parse("empty.toml", "[ipsec]\npsk = \"x\"", no_env).unwrap();
@@ -1126,5 +1472,72 @@ psk = "v6-key"
         p.extend_from_slice(&dst);
         p.extend_from_slice(&[8, 0, 0, 0, 0, 0, 0, 0]);
         p
+    }
+
+    #[test]
+    fn radius_section_is_validated() {
+        let text = "[server]\nlisten = \"2.2.2.2\"\n[[radius.server]]\naddress = \"127.0.0.1\"\nsecret = \"s1\"\n\
+                    [[radius.server]]\naddress = \"127.0.0.2\"\nauth_port = 11812\nacct_port = 0\nsecret = \"s2\"\n\
+                    [radius]\norder = \"radius-only\"\ninterim_interval = \"5m\"\n";
+        let c = Config::parse("f.toml", text, no_env).unwrap();
+        let r = c.radius.unwrap();
+        assert_eq!(r.order, RadiusOrder::RadiusOnly);
+        assert_eq!(r.servers.len(), 2);
+        assert_eq!(
+            (r.servers[0].auth_port, r.servers[0].acct_port),
+            (1812, 1813)
+        );
+        assert_eq!((r.servers[1].auth_port, r.servers[1].acct_port), (11812, 0));
+        assert_eq!(r.nas_ip_address, Some(Ipv4Addr::new(2, 2, 2, 2)));
+        assert_eq!(r.nas_identifier, "l2sec");
+        assert_eq!(r.interim_interval, Duration::from_secs(300));
+        assert!(!format!("{:?}", r.servers[0]).contains("s1"));
+        assert!(
+            Config::parse("f.toml", "", no_env)
+                .unwrap()
+                .radius
+                .is_none()
+        );
+        let cases = [
+            (
+                "[[radius.server]]\naddress = \"127.0.0.1\"\n",
+                "radius.server[0].secret",
+            ),
+            (
+                "[[radius.server]]\naddress = \"127.0.0.1\"\nsecret = \"\"\n",
+                "radius.server[0].secret",
+            ),
+            ("[radius]\norder = \"radius-only\"\n", "radius.server"),
+            (
+                "[radius]\ndae_listen = \"0.0.0.0:3799\"\n[[radius.server]]\naddress = \"127.0.0.1\"\nsecret = \"s\"\n",
+                "radius.dae_listen",
+            ),
+            ("[pool.named]\nx = \"10.0.0.1-10.0.0.5\"\n", "pool.named.x"),
+            (
+                "[pool.named]\na = \"172.16.1.10-172.16.1.20\"\nb = \"172.16.1.20-172.16.1.30\"\n",
+                "pool.named.b",
+            ),
+            (
+                "[policy.filters]\nx = [\"allow pool -> nowhere\"]\n",
+                "policy.filters.x[0]",
+            ),
+        ];
+        for (text, key) in cases {
+            let e = Config::parse("f.toml", text, no_env)
+                .unwrap_err()
+                .to_string();
+            assert!(
+                e.starts_with(&format!("f.toml: {key}: ")),
+                "{text:?} gave {e}"
+            );
+        }
+        let e = Config::parse(
+            "f.toml",
+            "[[radius.server]]\naddress = \"127.0.0.1\"\nsecret = 5\n",
+            no_env,
+        )
+        .unwrap_err()
+        .to_string();
+        assert!(!e.contains('5') || e.contains("not shown"), "{e}");
     }
 }

@@ -30,7 +30,16 @@ struct Io {
     tun: Tun,
     ike_addr: SocketAddr,
     natt_addr: SocketAddr,
+    /// The RADIUS client's socket (an ephemeral port), when RADIUS is configured.
+    radius: Option<UdpSocket>,
+    /// Where Disconnect/CoA-Requests arrive (RFC 5176), when configured.
+    dae: Option<UdpSocket>,
 }
+
+/// Largest RADIUS packet (RFC 2865 §3).
+const RADIUS_SLOT: usize = 4096;
+/// How long a clean stop waits for the accounting records to be answered.
+const ACCOUNTING_OFF_WAIT: std::time::Duration = std::time::Duration::from_secs(3);
 
 fn now() -> Instant {
     tokio::time::Instant::now().into_std()
@@ -64,6 +73,23 @@ pub async fn run(config: &Config, mut engine: Engine<ChaCha20Rng>) -> anyhow::Re
     } else {
         None
     };
+    let radius = match &config.radius {
+        Some(r) => {
+            let addr = SocketAddr::new(r.source, 0);
+            Some(
+                UdpSocket::bind(addr)
+                    .with_context(|| format!("binding the RADIUS socket {addr}"))?,
+            )
+        }
+        None => None,
+    };
+    let dae = match config.radius.as_ref().and_then(|r| r.dae_listen) {
+        Some(addr) => Some(
+            UdpSocket::bind(addr)
+                .with_context(|| format!("binding the Disconnect/CoA socket {addr}"))?,
+        ),
+        None => None,
+    };
     let io = Io {
         ike: UdpSocket::bind(ike_addr).with_context(|| format!("binding {ike_addr}"))?,
         natt: UdpSocket::bind(natt_addr).with_context(|| format!("binding {natt_addr}"))?,
@@ -73,7 +99,13 @@ pub async fn run(config: &Config, mut engine: Engine<ChaCha20Rng>) -> anyhow::Re
         tun,
         ike_addr,
         natt_addr,
+        radius,
+        dae,
     };
+    if let Some(r) = &config.radius {
+        let names: Vec<String> = r.servers.iter().map(|s| s.address.to_string()).collect();
+        tracing::info!(servers = %names.join(","), order = ?r.order, dae = ?r.dae_listen, "RADIUS client ready");
+    }
     tracing::info!(listen = %config.listen, tun = io.tun.name(), pool = %config.pool_net(), "l2sec-server running");
     if let Some(path) = &config.keylog_file {
         tracing::warn!(path = %path.display(), "ISAKMP and ESP keys are written to a key log (FILE and FILE.ikev1): anyone who reads them can decrypt the traffic");
@@ -95,6 +127,11 @@ async fn serve(
     let mut tun_buf = vec![0u8; SLOT];
     let mut out_buf = vec![0u8; SLOT];
     let mut esp_out = SendBatch::new(BATCH, SLOT);
+    let mut radius_in = RecvBatch::new(8, RADIUS_SLOT, 0);
+    let mut dae_in = RecvBatch::new(8, RADIUS_SLOT, 0);
+    let mut radius_out = vec![0u8; RADIUS_SLOT];
+    engine.lns_mut().accounting_on(now());
+    send_radius(io, engine, &mut radius_out).await;
     let mut terminate = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())?;
     loop {
         let deadline = engine.poll_timeout().map(tokio::time::Instant::from_std);
@@ -143,6 +180,28 @@ async fn serve(
                     send(io, &out, &tun_buf, &mut esp_out).await;
                 }
             }
+            r = async { match &io.radius { Some(s) => s.recv_batch(&mut radius_in).await, None => std::future::pending().await } } => {
+                let n = r?;
+                for i in 0..n {
+                    let Some((meta, slot)) = radius_in.get_mut(i) else { continue };
+                    if let Err(e) = engine.lns_mut().handle_radius(now(), meta.from, &slot[meta.range.clone()]) {
+                        tracing::warn!(from = %meta.from, %e, "RADIUS answer dropped");
+                    }
+                }
+            }
+            r = async { match &io.dae { Some(s) => s.recv_batch(&mut dae_in).await, None => std::future::pending().await } } => {
+                let n = r?;
+                for i in 0..n {
+                    let Some((meta, slot)) = dae_in.get_mut(i) else { continue };
+                    let datagram = slot[meta.range.clone()].to_vec();
+                    if let Some(len) = engine.lns_mut().handle_dae(now(), meta.from, &datagram, &mut radius_out)
+                        && let (Some(s), Some(answer)) = (&io.dae, radius_out.get(..len))
+                        && let Err(e) = s.send_to(answer, meta.from).await
+                    {
+                        tracing::debug!(%e, "Disconnect/CoA answer not sent");
+                    }
+                }
+            }
             () = sleep => engine.handle_timeout(now()),
             _ = tokio::signal::ctrl_c() => break,
             _ = terminate.recv() => break,
@@ -150,6 +209,7 @@ async fn serve(
         while let Some(out) = engine.poll_transmit(now(), &mut out_buf) {
             send(io, &out, &out_buf, &mut esp_out).await;
         }
+        send_radius(io, engine, &mut radius_out).await;
         while let Some(event) = engine.lns_mut().poll_event() {
             log(&event);
         }
@@ -174,7 +234,61 @@ async fn serve(
         }
     }
     tracing::info!("shutting down");
+    if engine.lns().has_radius() {
+        engine.lns_mut().accounting_off(now());
+        drain_radius(io, engine, &mut radius_in, &mut radius_out).await;
+    }
     Ok(())
+}
+
+/// Sends what the RADIUS client has queued.
+async fn send_radius(io: &Io, engine: &mut Engine<ChaCha20Rng>, buf: &mut [u8]) {
+    let Some(socket) = &io.radius else {
+        return;
+    };
+    while let Some((to, len)) = engine.lns_mut().poll_radius_transmit(buf) {
+        if let Some(datagram) = buf.get(..len)
+            && let Err(e) = socket.send_to(datagram, to).await
+        {
+            tracing::debug!(%to, %e, "RADIUS send failed");
+        }
+    }
+}
+
+/// At a clean stop: lets the Stop and Accounting-Off records be answered, for at most
+/// [`ACCOUNTING_OFF_WAIT`].
+async fn drain_radius(
+    io: &Io,
+    engine: &mut Engine<ChaCha20Rng>,
+    rx: &mut RecvBatch,
+    tx: &mut [u8],
+) {
+    let Some(socket) = &io.radius else {
+        return;
+    };
+    let until = tokio::time::Instant::now() + ACCOUNTING_OFF_WAIT;
+    send_radius(io, engine, tx).await;
+    while engine.lns().radius_pending() > 0 && tokio::time::Instant::now() < until {
+        let wake = engine
+            .lns()
+            .poll_timeout()
+            .map_or(until, |t| tokio::time::Instant::from_std(t).min(until));
+        tokio::select! {
+            r = socket.recv_batch(rx) => {
+                let Ok(n) = r else { break };
+                for i in 0..n {
+                    let Some((meta, slot)) = rx.get_mut(i) else { continue };
+                    let _ = engine.lns_mut().handle_radius(now(), meta.from, &slot[meta.range.clone()]);
+                }
+            }
+            () = tokio::time::sleep_until(wake) => engine.lns_mut().handle_timeout(now()),
+        }
+        send_radius(io, engine, tx).await;
+    }
+    let left = engine.lns().radius_pending();
+    if left > 0 {
+        tracing::warn!(left, "RADIUS accounting records unanswered at shutdown");
+    }
 }
 
 /// Writes a decapsulated IP packet to the TUN device.
@@ -261,8 +375,9 @@ fn log(event: &LnsEvent) {
         } => {
             tracing::info!(%peer, user = user.as_deref().unwrap_or("-"), address = ?address, ?reason, "user disconnected");
         }
-        LnsEvent::AuthFailed { peer, user } => {
-            tracing::warn!(%peer, %user, "authentication failed")
+        LnsEvent::AuthFailed { peer, user, why } => {
+            tracing::warn!(%peer, %user, why, "authentication failed");
         }
+        LnsEvent::Radius { what } => tracing::info!("{what}"),
     }
 }

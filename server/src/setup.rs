@@ -1,15 +1,18 @@
 //! Builds the engine from the validated configuration and the users file.
 
-use crate::config::{AuthMethod, Config};
+use crate::config::{AuthMethod, Config, RadiusConfig, RadiusOrder};
 use crate::engine::ipsec::Engine;
 use crate::engine::lns::{Lns, LnsConfig};
 use crate::engine::pool::Pool;
+use crate::engine::radius::{DaeClient, Order, RadiusSettings};
 use crate::users::Users;
 use ike::ikev1::keys::Secret;
 use ike::ikev1::main_mode::{Authentication, PskEntry, PskTable};
 use ppp::auth::Method;
 use rand_chacha::ChaCha20Rng;
-use rand_core::SeedableRng;
+use rand_core::{Rng as _, SeedableRng};
+use std::collections::BTreeMap;
+use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 use std::sync::Arc;
 
 /// Everything the engine needs that is not in [`Config`].
@@ -28,6 +31,74 @@ fn method(m: AuthMethod) -> Method {
         AuthMethod::ChapMd5 => Method::ChapMd5,
         AuthMethod::Pap => Method::Pap,
     }
+}
+
+/// The RADIUS client's settings. `boot` tags this run's Acct-Session-Ids.
+fn radius_settings(r: &RadiusConfig, config: &Config, boot: u64) -> RadiusSettings {
+    use radius::crypto::Secret as RadiusSecret;
+    use radius::verify::MessageAuthenticatorPolicy;
+    let servers = r
+        .servers
+        .iter()
+        .map(|s| radius::ServerConfig {
+            name: s.address.to_string(),
+            secret: RadiusSecret::new(s.secret.expose().as_bytes()),
+            auth: (s.auth_port != 0).then(|| SocketAddr::new(s.address, s.auth_port)),
+            acct: (s.acct_port != 0).then(|| SocketAddr::new(s.address, s.acct_port)),
+            message_authenticator: if s.require_message_authenticator {
+                MessageAuthenticatorPolicy::Required
+            } else {
+                MessageAuthenticatorPolicy::IfPresent
+            },
+        })
+        .collect();
+    let called = match config.listen {
+        IpAddr::V4(a) if a.is_unspecified() => r.nas_ip_address.map(IpAddr::V4),
+        a => Some(a),
+    };
+    RadiusSettings {
+        client: radius::Config {
+            servers,
+            nas: radius::NasIdentity {
+                ip_address: r.nas_ip_address,
+                identifier: Some(r.nas_identifier.as_bytes().to_vec()),
+            },
+            timeout: r.timeout,
+            retries: r.retries,
+            dead_time: r.dead_time,
+            ..radius::Config::default()
+        },
+        order: match r.order {
+            RadiusOrder::LocalFirst => Order::LocalFirst,
+            RadiusOrder::RadiusOnly => Order::RadiusOnly,
+            RadiusOrder::RadiusFirst => Order::RadiusFirst,
+        },
+        accounting: r.accounting,
+        interim_interval: Some(r.interim_interval).filter(|d| !d.is_zero()),
+        called_station_id: called.map(|a| a.to_string().into_bytes()),
+        dae_clients: r
+            .dae_clients
+            .iter()
+            .map(|c| DaeClient {
+                address: c.address,
+                secret: RadiusSecret::new(c.secret.expose().as_bytes()),
+            })
+            .collect(),
+        boot,
+    }
+}
+
+/// A tag for this run's Acct-Session-Ids: the start time in seconds above 24 random bits, so
+/// that two runs differ even within one second or after the clock was set back.
+fn boot_tag(rng: &mut ChaCha20Rng) -> u64 {
+    #[expect(
+        clippy::disallowed_methods,
+        reason = "set-up, not the engine: the wall clock tags Acct-Session-Ids once per run"
+    )]
+    let secs = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs());
+    (secs << 24) | (rng.next_u64() & 0x00ff_ffff)
 }
 
 /// The IKE settings: one key for everybody, or a table by peer address with the default key
@@ -67,7 +138,15 @@ pub fn engine(
     seed: [u8; 32],
 ) -> Result<Engine<ChaCha20Rng>, String> {
     let mut rng = ChaCha20Rng::from_seed(seed);
-    let reserved: Vec<_> = secrets.users.static_addresses().collect();
+    let mut reserved: Vec<_> = secrets.users.static_addresses().collect();
+    let mut named = BTreeMap::new();
+    for (name, (first, last)) in &config.named_pools {
+        reserved.extend((u32::from(*first)..=u32::from(*last)).map(Ipv4Addr::from));
+        named.insert(
+            name.clone(),
+            Pool::new(*first, *last, &[config.local_address], &[])?,
+        );
+    }
     let pool = Pool::new(
         config.pool_range.0,
         config.pool_range.1,
@@ -110,13 +189,21 @@ pub fn engine(
         local: config.local_address,
         dns,
     };
-    let lns = Lns::new(
+    let mut lns = Lns::new(
         lns_config,
         pool,
         secrets.users,
         config.policy.clone(),
         ChaCha20Rng::from_rng(&mut rng),
-    );
+    )
+    .with_named_pools(named)
+    .with_filters(config.filters.clone());
+    if let Some(r) = &config.radius {
+        let boot = boot_tag(&mut rng);
+        lns = lns
+            .with_radius(radius_settings(r, config, boot))
+            .map_err(|e| format!("radius: {e}"))?;
+    }
     let mut ike = ike_config(config, secrets.psk)?;
     ike.phase1.policy.lifetime = config.ike_lifetime;
     ike.phase2.lifetime = config.sa_lifetime;

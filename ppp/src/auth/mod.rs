@@ -137,6 +137,9 @@ pub enum Proof {
     },
     /// MS-CHAP-V2 (RFC 2759 §4).
     MsChapV2 {
+        /// The CHAP identifier of the challenge (a RADIUS server needs it for
+        /// MS-CHAP2-Response and answers with it in MS-CHAP2-Success, RFC 2548 §2.3).
+        identifier: u8,
         /// The 16-byte challenge we sent.
         authenticator_challenge: [u8; 16],
         /// The peer's 16-byte challenge.
@@ -217,6 +220,7 @@ impl AuthRequest {
                     authenticator_challenge,
                     peer_challenge,
                     nt_response,
+                    ..
                 },
                 stored,
             ) => {
@@ -317,6 +321,7 @@ mod tests {
         let request = AuthRequest {
             user: "vpnuser".into(),
             proof: Proof::MsChapV2 {
+                identifier: 1,
                 authenticator_challenge: ac,
                 peer_challenge: pc,
                 nt_response,

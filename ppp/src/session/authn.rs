@@ -436,6 +436,7 @@ impl<R: CryptoRng> Session<R> {
                 } else {
                     let value = MsChapV2Response::parse(response.value)?;
                     Proof::MsChapV2 {
+                        identifier: *id,
                         authenticator_challenge: *challenge,
                         peer_challenge: value.peer_challenge,
                         nt_response: value.nt_response,

@@ -932,3 +932,57 @@ fn vendor_specific_answers_from_other_vendors_are_ignored() {
     c.handle_datagram(t0, auth_addr(0), &reply).unwrap();
     assert!(matches!(&events(&mut c)[..], [Event::Accepted { .. }]));
 }
+
+#[test]
+fn an_accounting_response_without_message_authenticator_is_taken_a_bad_one_is_not() {
+    // FreeRADIUS signs Accounting-Responses with the Response Authenticator only; the
+    // Message-Authenticator policy protects Access-Accept and must not lose accounting.
+    let t0 = t0();
+    let mut c = client(1);
+    let session = c.next_acct_session_id();
+    let id = c
+        .account(t0, AccountingRequest::new(AcctStatusType::START, session))
+        .unwrap();
+    let req = drain(&mut c).remove(0);
+    let mut buf = [0u8; 64];
+    let w = PacketWriter::new(
+        &mut buf,
+        Code::ACCOUNTING_RESPONSE,
+        Identifier(req.identifier()),
+        &Authenticator::ZERO,
+    )
+    .unwrap();
+    let bare = w
+        .finish_response(&secret(0), &req.authenticator())
+        .unwrap()
+        .to_vec();
+    let mut forged = bare.clone();
+    forged[4] ^= 1;
+    assert_eq!(
+        c.handle_datagram(t0 + secs(1), acct_addr(0), &forged),
+        Err(Discard::Unverified(VerifyError::Authenticator))
+    );
+    c.handle_datagram(t0 + secs(1), acct_addr(0), &bare)
+        .unwrap();
+    assert_eq!(
+        events(&mut c),
+        [Event::AccountingDone {
+            request: id,
+            server: ServerIndex(0)
+        }]
+    );
+    // A signed one with a wrong Message-Authenticator is still dropped.
+    let id = c
+        .account(t0, AccountingRequest::new(AcctStatusType::STOP, session))
+        .unwrap();
+    let req = drain(&mut c).remove(0);
+    let mut signed = answer(&req, &secret(0), Code::ACCOUNTING_RESPONSE, |_| {});
+    signed[22] ^= 1;
+    let fixed = crate::crypto::packet_authenticator(&signed, &req.authenticator(), &secret(0));
+    signed[4..20].copy_from_slice(&fixed);
+    assert_eq!(
+        c.handle_datagram(t0 + secs(2), acct_addr(0), &signed),
+        Err(Discard::Unverified(VerifyError::MessageAuthenticator))
+    );
+    assert_eq!(c.pending(), 1, "{id:?} still waits");
+}

@@ -11,22 +11,32 @@
 //!   IPsec layer ◀──L2TP── DataPath      ◀──PPP frame── ppp::Session ◀──IPv4── policy ◀── TUN
 //! ```
 
-use crate::engine::policy::{Drop as PolicyDrop, Policy};
+use crate::engine::policy::{Drop as PolicyDrop, Flow, Policy};
 use crate::engine::pool::Pool;
+use crate::engine::radius::{
+    Accounting, Authentic, Authorization, MIN_SERVER_INTERIM, Order, RadiusSettings, Traffic,
+    same_session_id, terminate_cause,
+};
 use crate::users::{Credential as StoredCredential, Users};
 use l2tp::wire::message::{CdnResult, StopCcnResult};
 use l2tp::{DataPath, Received, SessionId, TunnelId};
-use ppp::auth::{Credential, Method, NtHash, Password, Verdict};
+use ppp::auth::{
+    AuthRequest, AuthenticatorResponse, Credential, Grant, Method, NtHash, Password, Proof, Verdict,
+};
 use ppp::ipcp::Assignment;
 use ppp::wire::Protocol;
 use ppp::{DownReason, Event as PppEvent, Session};
+use radius::dae::{DaeKind, DaeRequest};
+use radius::verify::MessageAuthenticatorPolicy;
+use radius::wire::{AcctAuthentic, AcctStatusType, AcctTerminateCause, ErrorCause};
+use radius::{AccessRequest, AccountingRequest, AcctSessionId, Credentials, RequestId};
 use rand_chacha::ChaCha20Rng;
 use rand_core::{CryptoRng, SeedableRng};
 use std::collections::{BTreeMap, VecDeque};
 use std::net::{Ipv4Addr, SocketAddr};
 use std::ops::Range;
 use std::sync::Arc;
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 /// Bytes an outgoing IP packet needs in front of it: PPP (4) and L2TP data (6) headers.
 pub const HEADROOM: usize = ppp::wire::HEADER_LEN + l2tp::DATA_HEADROOM;
@@ -75,6 +85,14 @@ pub enum LnsEvent {
         peer: SocketAddr,
         /// The name presented.
         user: String,
+        /// Why, for the log (never a secret).
+        why: &'static str,
+    },
+    /// Something RADIUS-related an operator wants to see (a server dead or back, an
+    /// Access-Accept we could not honour, a Disconnect-Request acted on).
+    Radius {
+        /// What happened.
+        what: String,
     },
 }
 
@@ -125,7 +143,66 @@ struct Link {
     user: Option<String>,
     method: Option<Method>,
     address: Option<Ipv4Addr>,
+    /// NAS-Port: the tunnel and session IDs.
+    nas_port: u32,
+    /// Acct-Session-Id, when RADIUS is configured.
+    acct_session_id: Option<AcctSessionId>,
+    /// The Access-Request in flight for this link, and the PPP request it asks about (kept
+    /// for the local fallback of [`Order::RadiusFirst`]).
+    pending: Option<(RequestId, AuthRequest)>,
+    /// What the user was granted; set at acceptance.
+    authz: Option<Authorization>,
+    /// Start sent; Interim-Update timing.
+    accounting: Option<Accounting>,
+    traffic: Traffic,
+    /// Why the LNS itself ended the session, for Acct-Terminate-Cause.
+    cause: Option<AcctTerminateCause>,
 }
+
+impl Link {
+    fn policy<'a>(&'a self, general: &'a Policy) -> &'a Policy {
+        self.authz
+            .as_ref()
+            .and_then(|a| a.filter.as_ref())
+            .map_or(general, |(_, p)| p)
+    }
+
+    /// The earliest of the session's own deadlines.
+    fn deadline(&self) -> Option<Instant> {
+        let interim = self.accounting.and_then(|a| a.next_interim);
+        let authz = self.authz.as_ref().filter(|_| self.cause.is_none());
+        let Some(authz) = authz else {
+            return interim;
+        };
+        let idle = authz
+            .idle_timeout
+            .zip(
+                self.traffic
+                    .last_activity
+                    .or(self.accounting.map(|a| a.started)),
+            )
+            .map(|(t, last)| last + t);
+        [authz.session_end, idle, interim]
+            .into_iter()
+            .flatten()
+            .min()
+    }
+}
+
+/// The RADIUS client and what it waits for.
+#[derive(Debug)]
+struct Radius {
+    client: radius::Client<ChaCha20Rng>,
+    settings: RadiusSettings,
+    /// Access-Requests in flight and the link each is for (at most one per link).
+    auth: BTreeMap<RequestId, (TunnelId, SessionId)>,
+    /// Recent Disconnect/CoA answers by (source, Identifier, Authenticator), so that a
+    /// retransmission gets the same answer (RFC 5080 §2.2.2); at most [`DAE_CACHE`].
+    dae_answers: VecDeque<(SocketAddr, u8, [u8; 16], Vec<u8>)>,
+}
+
+/// Disconnect/CoA answers remembered for retransmissions.
+const DAE_CACHE: usize = 32;
 
 /// The LNS layer. Sans-IO: see the module docs.
 #[derive(Debug)]
@@ -140,6 +217,11 @@ pub struct Lns<R> {
     rng: R,
     events: VecDeque<LnsEvent>,
     stats: LnsStats,
+    radius: Option<Radius>,
+    /// Pools for Framed-Pool, by name; their addresses are reserved in `pool`.
+    named_pools: BTreeMap<String, Pool>,
+    /// Rule sets for Filter-Id, by name.
+    filters: BTreeMap<String, Arc<Policy>>,
 }
 
 fn credential(stored: &StoredCredential) -> Credential {
@@ -164,7 +246,119 @@ impl<R: CryptoRng> Lns<R> {
             rng,
             events: VecDeque::new(),
             stats: LnsStats::default(),
+            radius: None,
+            named_pools: BTreeMap::new(),
+            filters: BTreeMap::new(),
         }
+    }
+
+    /// Authenticates (as [`RadiusSettings::order`] says) and accounts through RADIUS.
+    ///
+    /// # Errors
+    /// The RADIUS client's refusal of the settings.
+    pub fn with_radius(mut self, settings: RadiusSettings) -> Result<Self, radius::ConfigError> {
+        let rng = ChaCha20Rng::from_rng(&mut self.rng);
+        let client = radius::Client::new(settings.client.clone(), settings.boot, rng)?;
+        self.radius = Some(Radius {
+            client,
+            settings,
+            auth: BTreeMap::new(),
+            dae_answers: VecDeque::new(),
+        });
+        Ok(self)
+    }
+
+    /// Named pools for RADIUS Framed-Pool; their addresses must be reserved in the general
+    /// pool.
+    #[must_use]
+    pub fn with_named_pools(mut self, pools: BTreeMap<String, Pool>) -> Self {
+        self.named_pools = pools;
+        self
+    }
+
+    /// Named rule sets for RADIUS Filter-Id.
+    #[must_use]
+    pub fn with_filters(mut self, filters: BTreeMap<String, Policy>) -> Self {
+        self.filters = filters.into_iter().map(|(k, v)| (k, Arc::new(v))).collect();
+        self
+    }
+
+    /// Whether RADIUS is configured.
+    pub const fn has_radius(&self) -> bool {
+        self.radius.is_some()
+    }
+
+    /// RADIUS requests not yet answered or given up (the driver waits for them at shutdown).
+    pub fn radius_pending(&self) -> usize {
+        self.radius.as_ref().map_or(0, |r| r.client.pending())
+    }
+
+    /// RADIUS counters.
+    pub fn radius_stats(&self) -> Option<radius::Stats> {
+        self.radius.as_ref().map(|r| *r.client.stats())
+    }
+
+    /// Accounting-On (RFC 2866 §5.1): the NAS starts with no sessions. Call once at start.
+    pub fn accounting_on(&mut self, now: Instant) {
+        self.accounting_onoff(now, AcctStatusType::ACCOUNTING_ON);
+    }
+
+    /// A clean stop: Stop for every session with Acct-Terminate-Cause Admin-Reboot, then
+    /// Accounting-Off. The sessions themselves are left to the clients' keepalives.
+    pub fn accounting_off(&mut self, now: Instant) {
+        if let Some(r) = self.radius.as_mut() {
+            for link in self.links.values_mut() {
+                if link.accounting.is_some() {
+                    record(
+                        r,
+                        link,
+                        now,
+                        AcctStatusType::STOP,
+                        Some(AcctTerminateCause::ADMIN_REBOOT),
+                    );
+                    link.accounting = None;
+                }
+            }
+        }
+        self.accounting_onoff(now, AcctStatusType::ACCOUNTING_OFF);
+    }
+
+    fn accounting_onoff(&mut self, now: Instant, status: AcctStatusType) {
+        let Some(r) = self.radius.as_mut().filter(|r| r.settings.accounting) else {
+            return;
+        };
+        let id = r.client.next_acct_session_id();
+        let mut request = AccountingRequest::new(status, id);
+        request.terminate_cause =
+            (status == AcctStatusType::ACCOUNTING_OFF).then_some(AcctTerminateCause::ADMIN_REBOOT);
+        if let Err(e) = r.client.account(now, request) {
+            tracing::warn!(%e, "RADIUS accounting request not sent");
+        }
+    }
+
+    /// Feeds a datagram that arrived on the RADIUS client socket.
+    ///
+    /// # Errors
+    /// The RADIUS client's [`radius::Discard`]: dropped (logged by the caller).
+    pub fn handle_radius(
+        &mut self,
+        now: Instant,
+        from: SocketAddr,
+        datagram: &[u8],
+    ) -> Result<(), radius::Discard> {
+        let Some(r) = self.radius.as_mut() else {
+            return Err(radius::Discard::UnknownSource);
+        };
+        let result = r.client.handle_datagram(now, from, datagram);
+        self.radius_events(now);
+        self.pump(now);
+        result
+    }
+
+    /// Writes the next RADIUS datagram into `buf`; returns its destination and length.
+    pub fn poll_radius_transmit(&mut self, buf: &mut [u8]) -> Option<(SocketAddr, usize)> {
+        let t = self.radius.as_mut()?.client.poll_transmit(buf)?;
+        Some((t.to, t.len))
     }
 
     /// Drop counters.
@@ -224,11 +418,14 @@ impl<R: CryptoRng> Lns<R> {
                 return Err(e);
             }
         };
-        let address = link.address;
         self.pump(now);
         let Some(range) = packet else { return Ok(None) };
-        let flow = self
-            .policy
+        let link = self
+            .links
+            .get_mut(&(data.tunnel, data.session))
+            .ok_or(Drop::NoSession)?;
+        let flow = link
+            .policy(&self.policy)
             .check_outbound(&datagram[range.clone()])
             .map_err(|e| {
                 self.stats.policy_out += 1;
@@ -239,10 +436,11 @@ impl<R: CryptoRng> Lns<R> {
             });
         let flow = flow?;
         // A client may only send from the address it was given.
-        if Some(flow.src) != address {
+        if Some(flow.src) != link.address {
             self.stats.spoofed += 1;
             return Err(Drop::Spoofed);
         }
+        link.traffic.input(now, range.len());
         Ok(Some(range))
     }
 
@@ -258,24 +456,35 @@ impl<R: CryptoRng> Lns<R> {
         packet: Range<usize>,
     ) -> Result<(SocketAddr, Range<usize>), Drop> {
         let ip = buf.get(packet.clone()).ok_or(Drop::Malformed)?;
-        let flow = self.policy.check_inbound(ip).map_err(|e| {
-            self.stats.policy_in += 1;
-            match e {
-                PolicyDrop::Malformed => Drop::Malformed,
-                PolicyDrop::NoRule => Drop::Policy,
+        let dst = Flow::parse(ip).ok_or(Drop::Malformed)?.dst;
+        let link = self
+            .by_address
+            .get(&dst)
+            .and_then(|k| self.links.get_mut(k));
+        let Some(link) = link else {
+            // Judged by the general policy first, so that the counters say why.
+            if self.policy.check_inbound(ip).is_err() {
+                self.stats.policy_in += 1;
+                return Err(Drop::Policy);
             }
-        })?;
-        let Some(key) = self.by_address.get(&flow.dst) else {
             self.stats.no_route += 1;
             return Err(Drop::NoRoute);
         };
-        let link = self.links.get(key).ok_or(Drop::NoRoute)?;
+        if let Err(e) = link.policy(&self.policy).check_inbound(ip) {
+            self.stats.policy_in += 1;
+            return Err(match e {
+                PolicyDrop::Malformed => Drop::Malformed,
+                PolicyDrop::NoRule => Drop::Policy,
+            });
+        }
+        let len = packet.len();
         let data = link.data.ok_or(Drop::NoSession)?;
         let frame = link
             .ppp
             .encapsulate(Protocol::IPV4, buf, packet)
             .map_err(Drop::Ppp)?;
         let datagram = data.encapsulate(buf, frame).map_err(|_| Drop::Malformed)?;
+        link.traffic.output(len);
         Ok((data.peer, datagram))
     }
 
@@ -301,20 +510,76 @@ impl<R: CryptoRng> Lns<R> {
     pub fn poll_timeout(&self) -> Option<Instant> {
         self.links
             .values()
-            .filter_map(|l| l.ppp.poll_timeout())
+            .flat_map(|l| [l.ppp.poll_timeout(), l.deadline()])
+            .flatten()
             .chain(self.l2tp.poll_timeout())
+            .chain(self.radius.as_ref().and_then(|r| r.client.poll_timeout()))
             .min()
     }
 
     /// Runs every timer due at `now`.
     pub fn handle_timeout(&mut self, now: Instant) {
         self.l2tp.handle_timeout(now);
+        if let Some(r) = self.radius.as_mut() {
+            r.client.handle_timeout(now);
+        }
+        self.radius_events(now);
+        let due: Vec<_> = self
+            .links
+            .iter()
+            .filter(|(_, l)| l.deadline().is_some_and(|t| t <= now))
+            .map(|(k, _)| *k)
+            .collect();
+        for key in due {
+            self.session_timers(now, key);
+        }
         for link in self.links.values_mut() {
             if link.ppp.poll_timeout().is_some_and(|t| t <= now) {
                 link.ppp.handle_timeout(now);
             }
         }
         self.pump(now);
+    }
+
+    /// Session-Timeout, Idle-Timeout and Interim-Update of one session.
+    fn session_timers(&mut self, now: Instant, key: (TunnelId, SessionId)) {
+        let Some(link) = self.links.get_mut(&key) else {
+            return;
+        };
+        let Some(authz) = link.authz.as_ref() else {
+            return;
+        };
+        let last = link
+            .traffic
+            .last_activity
+            .or(link.accounting.map(|a| a.started));
+        let idle = authz
+            .idle_timeout
+            .zip(last)
+            .is_some_and(|(t, l)| l + t <= now);
+        let over = authz.session_end.is_some_and(|t| t <= now);
+        if link.cause.is_none() && (over || idle) {
+            let cause = if over {
+                AcctTerminateCause::SESSION_TIMEOUT
+            } else {
+                AcctTerminateCause::IDLE_TIMEOUT
+            };
+            tracing::info!(peer = %link.peer, user = link.user.as_deref().unwrap_or("-"), ?cause, "ending the session");
+            link.cause = Some(cause);
+            link.ppp.close(now);
+            // No more deadlines for this session: PPP takes it down.
+            if let Some(a) = link.authz.as_mut() {
+                a.session_end = None;
+                a.idle_timeout = None;
+            }
+        }
+        let interim = link.authz.as_ref().and_then(|a| a.interim);
+        if let Some(acct) = link.accounting.as_mut()
+            && acct.next_interim.is_some_and(|t| t <= now)
+        {
+            acct.next_interim = interim.map(|i| now + i);
+            self.account(now, key, AcctStatusType::INTERIM_UPDATE, None);
+        }
     }
 
     /// The IPsec layer lost the peer (DPD, delete): every session of it ends.
@@ -372,6 +637,10 @@ impl<R: CryptoRng> Lns<R> {
                 let rng = ChaCha20Rng::from_rng(&mut self.rng);
                 let ppp = Session::server(Arc::clone(&self.config.ppp), rng, now);
                 let data = self.l2tp.data_path(up.tunnel, up.session);
+                let acct_session_id = self
+                    .radius
+                    .as_mut()
+                    .map(|r| r.client.next_acct_session_id());
                 self.links.insert(
                     (up.tunnel, up.session),
                     Link {
@@ -381,6 +650,13 @@ impl<R: CryptoRng> Lns<R> {
                         user: None,
                         method: None,
                         address: None,
+                        nas_port: (u32::from(up.tunnel.0) << 16) | u32::from(up.session.0),
+                        acct_session_id,
+                        pending: None,
+                        authz: None,
+                        accounting: None,
+                        traffic: Traffic::default(),
+                        cause: None,
                     },
                 );
             }
@@ -411,7 +687,7 @@ impl<R: CryptoRng> Lns<R> {
                             reason = r;
                         }
                     }
-                    self.release(link, reason);
+                    self.release(now, (tunnel, session), link, reason);
                 }
             }
             l2tp::Event::TunnelDown {
@@ -450,7 +726,7 @@ impl<R: CryptoRng> Lns<R> {
                                 reason = DownReason::PeerTerminated;
                             }
                         }
-                        self.release(link, reason);
+                        self.release(now, key, link, reason);
                     }
                 }
             }
@@ -458,10 +734,26 @@ impl<R: CryptoRng> Lns<R> {
         }
     }
 
-    fn release(&mut self, link: Link, reason: DownReason) {
+    fn release(
+        &mut self,
+        now: Instant,
+        _key: (TunnelId, SessionId),
+        mut link: Link,
+        reason: DownReason,
+    ) {
+        if let (Some(r), Some((id, _))) = (self.radius.as_mut(), link.pending.take()) {
+            r.client.cancel(now, id);
+            r.auth.remove(&id);
+        }
+        if link.accounting.is_some() {
+            self.stop_record(now, &link, reason);
+        }
         if let Some(a) = link.address {
             self.by_address.remove(&a);
             self.pool.release(a);
+            for pool in self.named_pools.values_mut() {
+                pool.release(a);
+            }
         }
         self.events.push_back(LnsEvent::Disconnected {
             peer: link.peer,
@@ -476,31 +768,25 @@ impl<R: CryptoRng> Lns<R> {
             return;
         };
         match event {
-            PppEvent::AuthRequest(request) => {
-                let verdict = match self.users.get(&request.user) {
-                    Some(user) => request.verify(&credential(&user.credential)),
-                    None => Verdict::Reject,
-                };
-                if verdict == Verdict::Reject {
-                    self.events.push_back(LnsEvent::AuthFailed {
-                        peer: link.peer,
-                        user: request.user.clone(),
-                    });
-                }
-                link.ppp.auth_verdict(now, verdict);
-            }
+            PppEvent::AuthRequest(request) => self.on_auth_request(now, key, request),
             PppEvent::Authenticated { user, method, .. } => {
                 link.user = Some(user);
                 link.method = Some(method);
+                if link.authz.is_none() {
+                    let interim = self
+                        .radius
+                        .as_ref()
+                        .and_then(|r| r.settings.interim_interval);
+                    link.authz = Some(Authorization::local(interim));
+                }
             }
             PppEvent::AddressRequest { user } => {
-                let wanted = self.users.get(&user).and_then(|u| u.address);
-                let address = match wanted {
-                    Some(a) => self.pool.allocate_static(a).ok(),
-                    None => self.pool.allocate().ok(),
+                let address = self.choose_address(key, &user);
+                let Some(link) = self.links.get_mut(&key) else {
+                    return;
                 };
                 match address {
-                    Some(address) => {
+                    Ok(address) => {
                         link.address = Some(address);
                         self.by_address.insert(address, key);
                         let assignment = Assignment {
@@ -511,7 +797,10 @@ impl<R: CryptoRng> Lns<R> {
                         };
                         link.ppp.assign_address(now, assignment);
                     }
-                    None => link.ppp.refuse_address(now),
+                    Err(why) => {
+                        tracing::warn!(peer = %link.peer, %user, why, "no address for the user");
+                        link.ppp.refuse_address(now);
+                    }
                 }
             }
             PppEvent::Ipv4Up(ipv4) => {
@@ -526,6 +815,15 @@ impl<R: CryptoRng> Lns<R> {
                     address: ipv4.peer,
                     method,
                 });
+                let accounting = self.radius.as_ref().is_some_and(|r| r.settings.accounting);
+                if accounting && link.accounting.is_none() {
+                    let interim = link.authz.as_ref().and_then(|a| a.interim);
+                    link.accounting = Some(Accounting {
+                        started: now,
+                        next_interim: interim.map(|i| now + i),
+                    });
+                    self.account(now, key, AcctStatusType::START, None);
+                }
             }
             PppEvent::Down(reason) => {
                 // PPP is finished: the L2TP session goes too (CDN), and the address returns.
@@ -533,11 +831,578 @@ impl<R: CryptoRng> Lns<R> {
                     .l2tp
                     .close_session(now, key.0, key.1, CdnResult::ADMINISTRATIVE, None);
                 if let Some(link) = self.links.remove(&key) {
-                    self.release(link, reason);
+                    self.release(now, key, link, reason);
                 }
             }
             _ => {}
         }
+    }
+
+    fn local_verdict(&self, request: &AuthRequest) -> Verdict {
+        match self.users.get(&request.user) {
+            Some(user) => request.verify(&credential(&user.credential)),
+            None => Verdict::Reject,
+        }
+    }
+
+    /// Hands PPP its verdict; a refusal is reported with `why`.
+    fn verdict(
+        &mut self,
+        now: Instant,
+        key: (TunnelId, SessionId),
+        verdict: Verdict,
+        why: &'static str,
+    ) {
+        let Some(link) = self.links.get_mut(&key) else {
+            return;
+        };
+        link.pending = None;
+        if verdict == Verdict::Reject {
+            link.authz = None;
+            self.events.push_back(LnsEvent::AuthFailed {
+                peer: link.peer,
+                user: link.user.clone().unwrap_or_default(),
+                why,
+            });
+        }
+        link.ppp.auth_verdict(now, verdict);
+    }
+
+    /// Answers from the local file or asks RADIUS, as [`Order`] says. The event loop never
+    /// waits: a RADIUS answer arrives later through [`Lns::handle_radius`] or a timeout.
+    fn on_auth_request(&mut self, now: Instant, key: (TunnelId, SessionId), request: AuthRequest) {
+        let order = self.radius.as_ref().map(|r| r.settings.order);
+        let local = self.users.get(&request.user).is_some();
+        if let Some(link) = self.links.get_mut(&key) {
+            // For the failure event; replaced by PPP's Authenticated on success.
+            link.user = Some(request.user.clone());
+        }
+        let ask_radius = match order {
+            None => false,
+            Some(Order::LocalFirst) => !local,
+            Some(Order::RadiusOnly | Order::RadiusFirst) => true,
+        };
+        if !ask_radius {
+            let verdict = self.local_verdict(&request);
+            self.verdict(now, key, verdict, "wrong user or password (users file)");
+            return;
+        }
+        let (Some(r), Some(link)) = (self.radius.as_mut(), self.links.get_mut(&key)) else {
+            return;
+        };
+        let access = AccessRequest {
+            user_name: request.user.as_bytes().to_vec(),
+            credentials: credentials(&request.proof),
+            nas_port: Some(link.nas_port),
+            calling_station_id: Some(link.peer.ip().to_string().into_bytes()),
+            called_station_id: r.settings.called_station_id.clone(),
+            acct_session_id: link.acct_session_id,
+        };
+        match r.client.authenticate(now, access) {
+            Ok(id) => {
+                r.auth.insert(id, key);
+                link.pending = Some((id, request));
+            }
+            Err(e) => {
+                tracing::warn!(%e, "RADIUS Access-Request not sent");
+                self.fallback(now, key, &request);
+            }
+        }
+    }
+
+    /// No RADIUS answer: the local file decides under [`Order::RadiusFirst`], else a refusal.
+    fn fallback(&mut self, now: Instant, key: (TunnelId, SessionId), request: &AuthRequest) {
+        let order = self.radius.as_ref().map(|r| r.settings.order);
+        if order == Some(Order::RadiusFirst) && self.users.get(&request.user).is_some() {
+            let verdict = self.local_verdict(request);
+            self.verdict(
+                now,
+                key,
+                verdict,
+                "no RADIUS server answered; wrong user or password (users file)",
+            );
+        } else {
+            self.verdict(now, key, Verdict::Reject, "no RADIUS server answered");
+        }
+    }
+
+    /// Acts on what the RADIUS client reports.
+    fn radius_events(&mut self, now: Instant) {
+        loop {
+            let Some(r) = self.radius.as_mut() else {
+                return;
+            };
+            let Some(event) = r.client.poll_event() else {
+                return;
+            };
+            match event {
+                radius::Event::Accepted {
+                    request,
+                    server,
+                    accept,
+                } => {
+                    if let Some(key) = r.auth.remove(&request) {
+                        self.on_accept(now, key, server, *accept);
+                    }
+                }
+                radius::Event::Rejected {
+                    request,
+                    server,
+                    reject,
+                } => {
+                    if let Some(key) = r.auth.remove(&request) {
+                        tracing::debug!(server = server.0, cause = ?reject.cause, message = %String::from_utf8_lossy(&reject.reply_message).chars().take(128).collect::<String>(), "Access-Reject");
+                        self.verdict(now, key, Verdict::Reject, "rejected by RADIUS");
+                    }
+                }
+                radius::Event::Timeout { request, service } => {
+                    if let Some(key) = r.auth.remove(&request) {
+                        let pending = self.links.get_mut(&key).and_then(|l| l.pending.take());
+                        if let Some((_, auth)) = pending {
+                            self.fallback(now, key, &auth);
+                        }
+                    } else if service == radius::Service::Accounting {
+                        self.events.push_back(LnsEvent::Radius {
+                            what: "no RADIUS server answered an accounting record; it is lost"
+                                .to_owned(),
+                        });
+                    }
+                }
+                radius::Event::ServerDead { server, service } => {
+                    let name = r
+                        .settings
+                        .client
+                        .servers
+                        .get(server.0)
+                        .map(|s| s.name.clone())
+                        .unwrap_or_default();
+                    self.events.push_back(LnsEvent::Radius {
+                        what: format!(
+                            "RADIUS server {name} does not answer ({service:?}); trying the next"
+                        ),
+                    });
+                }
+                radius::Event::ServerAlive { server, service } => {
+                    let name = r
+                        .settings
+                        .client
+                        .servers
+                        .get(server.0)
+                        .map(|s| s.name.clone())
+                        .unwrap_or_default();
+                    self.events.push_back(LnsEvent::Radius {
+                        what: format!("RADIUS server {name} answers again ({service:?})"),
+                    });
+                }
+                radius::Event::AccountingDone { .. } => {}
+            }
+        }
+    }
+
+    /// An Access-Accept: checks that we can honour it, keeps what it grants, and lets PPP go
+    /// on. RFC 2865 §5.44: an Accept we cannot act on is treated as a Reject.
+    fn on_accept(
+        &mut self,
+        now: Instant,
+        key: (TunnelId, SessionId),
+        server: radius::ServerIndex,
+        accept: radius::Accept,
+    ) {
+        use radius::wire::{FramedProtocol, ServiceType};
+        let refuse = |lns: &mut Self, why: &'static str| {
+            lns.events.push_back(LnsEvent::Radius {
+                what: format!("Access-Accept from server {} not honoured: {why}", server.0),
+            });
+            lns.verdict(now, key, Verdict::Reject, why);
+        };
+        if accept
+            .service_type
+            .is_some_and(|t| t != ServiceType::FRAMED)
+        {
+            return refuse(self, "Service-Type is not Framed");
+        }
+        if accept
+            .framed_protocol
+            .is_some_and(|p| p != FramedProtocol::PPP)
+        {
+            return refuse(self, "Framed-Protocol is not PPP");
+        }
+        let framed_pool = match &accept.framed_pool {
+            Some(p) => {
+                let name = String::from_utf8_lossy(p).into_owned();
+                if !self.named_pools.contains_key(&name) {
+                    return refuse(self, "unknown Framed-Pool");
+                }
+                Some(name)
+            }
+            None => None,
+        };
+        let mut filter: Option<(String, Arc<Policy>)> = None;
+        for id in &accept.filter_id {
+            let name = String::from_utf8_lossy(id).into_owned();
+            let Some(set) = self.filters.get(&name) else {
+                return refuse(self, "unknown Filter-Id");
+            };
+            filter = Some(match filter {
+                None => (name, Arc::clone(set)),
+                Some((names, before)) => (
+                    format!("{names},{name}"),
+                    Arc::new(Policy::new(
+                        before.rules().iter().chain(set.rules()).cloned().collect(),
+                    )),
+                ),
+            });
+        }
+        // RFC 2865 §5.8: 255.255.255.254 (the NAS chooses) and 255.255.255.255 (the user
+        // chooses; we do not let users choose) both mean the pool.
+        let framed_ip = accept
+            .framed_ip_address
+            .filter(|a| *a != Ipv4Addr::new(255, 255, 255, 254) && *a != Ipv4Addr::BROADCAST);
+        let positive = |d: Option<Duration>| d.filter(|d| !d.is_zero());
+        let settings_interim = self
+            .radius
+            .as_ref()
+            .and_then(|r| r.settings.interim_interval);
+        let interim = positive(accept.acct_interim_interval)
+            .map(|d| d.max(MIN_SERVER_INTERIM))
+            .or(settings_interim);
+        if !accept.reply_message.is_empty() {
+            tracing::info!(message = %String::from_utf8_lossy(&accept.reply_message).chars().take(128).collect::<String>(), "RADIUS Reply-Message");
+        }
+        let authz = Authorization {
+            authentic: Authentic::Radius,
+            framed_ip,
+            framed_pool,
+            class: accept.class,
+            filter,
+            session_end: positive(accept.session_timeout).map(|d| now + d),
+            idle_timeout: positive(accept.idle_timeout),
+            interim,
+            mppe: accept.mppe,
+        };
+        let grant = Grant {
+            authenticator_response: accept
+                .ms_chap2_success
+                .map(|s| AuthenticatorResponse(s.authenticator_response)),
+            mppe: None,
+        };
+        if let Some(link) = self.links.get_mut(&key) {
+            link.authz = Some(authz);
+        }
+        self.verdict(now, key, Verdict::Accept(grant), "");
+    }
+
+    /// The address for a user: RADIUS Framed-IP-Address or Framed-Pool, the users file's
+    /// static address, or the pool.
+    fn choose_address(
+        &mut self,
+        key: (TunnelId, SessionId),
+        user: &str,
+    ) -> Result<Ipv4Addr, &'static str> {
+        let (framed_ip, framed_pool, authentic) = self
+            .links
+            .get(&key)
+            .and_then(|l| l.authz.as_ref())
+            .map_or((None, None, Authentic::Local), |a| {
+                (a.framed_ip, a.framed_pool.clone(), a.authentic)
+            });
+        if let Some(ip) = framed_ip {
+            if ip == self.config.local {
+                return Err("Framed-IP-Address is the LNS's own address");
+            }
+            if !self.pool.contains(ip) {
+                return Err("Framed-IP-Address is outside the pool (not routed here)");
+            }
+            return self
+                .pool
+                .allocate_static(ip)
+                .map_err(|_| "Framed-IP-Address is in use by another session");
+        }
+        if let Some(name) = framed_pool {
+            let named = self
+                .named_pools
+                .get_mut(&name)
+                .ok_or("unknown Framed-Pool")?;
+            for _ in 0..named.size() {
+                let a = named.allocate().map_err(|_| "Framed-Pool exhausted")?;
+                // Held in the general pool already (a Framed-IP-Address): it stays marked
+                // here too until that session releases it.
+                if self.pool.allocate_static(a).is_ok() {
+                    return Ok(a);
+                }
+            }
+            return Err("Framed-Pool exhausted");
+        }
+        let wanted = (authentic == Authentic::Local)
+            .then(|| self.users.get(user).and_then(|u| u.address))
+            .flatten();
+        match wanted {
+            Some(a) => self
+                .pool
+                .allocate_static(a)
+                .map_err(|_| "static address in use"),
+            None => self.pool.allocate().map_err(|_| "pool exhausted"),
+        }
+    }
+
+    fn account(
+        &mut self,
+        now: Instant,
+        key: (TunnelId, SessionId),
+        status: AcctStatusType,
+        cause: Option<AcctTerminateCause>,
+    ) {
+        if let (Some(r), Some(link)) = (self.radius.as_mut(), self.links.get(&key)) {
+            record(r, link, now, status, cause);
+        }
+    }
+
+    fn stop_record(&mut self, now: Instant, link: &Link, reason: DownReason) {
+        if let Some(r) = self.radius.as_mut() {
+            record(
+                r,
+                link,
+                now,
+                AcctStatusType::STOP,
+                Some(terminate_cause(reason, link.cause)),
+            );
+        }
+    }
+
+    /// Handles a datagram on the Dynamic Authorization port (RFC 5176) and writes the answer
+    /// into `out`. `None`: dropped without an answer (unknown source, not authentic,
+    /// malformed).
+    pub fn handle_dae(
+        &mut self,
+        now: Instant,
+        from: SocketAddr,
+        datagram: &[u8],
+        out: &mut [u8],
+    ) -> Option<usize> {
+        let r = self.radius.as_mut()?;
+        let Some(client) = r
+            .settings
+            .dae_clients
+            .iter()
+            .find(|c| c.address == from.ip())
+        else {
+            tracing::debug!(%from, "Disconnect/CoA from an unknown client dropped");
+            return None;
+        };
+        let secret = client.secret.clone();
+        let request =
+            match DaeRequest::parse(datagram, &secret, MessageAuthenticatorPolicy::IfPresent) {
+                Ok(request) => request,
+                Err(e) => {
+                    tracing::warn!(%from, %e, "Disconnect/CoA request dropped");
+                    return None;
+                }
+            };
+        let tag = (from, request.identifier.0, request.authenticator.0);
+        if let Some((.., answer)) = r
+            .dae_answers
+            .iter()
+            .find(|(f, i, a, _)| (*f, *i, *a) == tag)
+        {
+            let n = answer.len();
+            out.get_mut(..n)?.copy_from_slice(answer);
+            return Some(n);
+        }
+        let outcome = self.dae_act(now, &request);
+        let what = match (&request.kind, outcome) {
+            (DaeKind::Disconnect, Ok(n)) => {
+                format!("Disconnect-Request from {from}: {n} session(s) ended")
+            }
+            (DaeKind::Coa, Ok(n)) => format!("CoA-Request from {from}: {n} session(s) changed"),
+            (kind, Err(cause)) => format!("{kind:?} request from {from} refused: {cause:?}"),
+        };
+        self.events.push_back(LnsEvent::Radius { what });
+        let written = match outcome {
+            Ok(_) => radius::dae::write_ack(out, &request, &secret),
+            Err(cause) => radius::dae::write_nak(out, &request, &secret, cause),
+        };
+        let n = written.ok()?.len();
+        let r = self.radius.as_mut()?;
+        if r.dae_answers.len() >= DAE_CACHE {
+            r.dae_answers.pop_front();
+        }
+        r.dae_answers
+            .push_back((tag.0, tag.1, tag.2, out[..n].to_vec()));
+        self.pump(now);
+        Some(n)
+    }
+
+    /// Finds the sessions a Disconnect/CoA request names and acts; the count acted on, or the
+    /// Error-Cause of the NAK.
+    fn dae_act(&mut self, now: Instant, request: &DaeRequest<'_>) -> Result<usize, ErrorCause> {
+        use radius::wire::ServiceType;
+        if let Some((_, cause)) = request.problem {
+            return Err(cause);
+        }
+        if !request.identifies_a_session() {
+            return Err(ErrorCause::MISSING_ATTRIBUTE);
+        }
+        let nas = self
+            .radius
+            .as_ref()
+            .map(|r| r.settings.client.nas.clone())
+            .unwrap_or_default();
+        if request
+            .nas_ip_address
+            .is_some_and(|a| nas.ip_address != Some(a))
+            || request
+                .nas_identifier
+                .is_some_and(|n| nas.identifier.as_deref() != Some(n))
+        {
+            return Err(ErrorCause::NAS_IDENTIFICATION_MISMATCH);
+        }
+        if request
+            .service_type
+            .is_some_and(|t| t == ServiceType::AUTHORIZE_ONLY)
+        {
+            return Err(ErrorCause::UNSUPPORTED_SERVICE);
+        }
+        let filter = match request.filter_id {
+            Some(id) => {
+                let name = String::from_utf8_lossy(id).into_owned();
+                let set = self
+                    .filters
+                    .get(&name)
+                    .ok_or(ErrorCause::INVALID_ATTRIBUTE_VALUE)?;
+                Some((name, Arc::clone(set)))
+            }
+            None => None,
+        };
+        let keys: Vec<_> = self
+            .links
+            .iter()
+            .filter(|(_, l)| l.user.is_some() && l.authz.is_some() && l.cause.is_none())
+            .filter(|(_, l)| {
+                request
+                    .user_name
+                    .is_none_or(|u| l.user.as_deref().map(str::as_bytes) == Some(u))
+                    && request.acct_session_id.is_none_or(|s| {
+                        l.acct_session_id
+                            .as_ref()
+                            .is_some_and(|o| same_session_id(o, s))
+                    })
+                    && request
+                        .framed_ip_address
+                        .is_none_or(|a| l.address == Some(a))
+                    && request
+                        .calling_station_id
+                        .is_none_or(|c| c == l.peer.ip().to_string().as_bytes())
+                    && request.nas_port.is_none_or(|p| p == l.nas_port)
+            })
+            .map(|(k, _)| *k)
+            .collect();
+        if keys.is_empty() {
+            return Err(ErrorCause::SESSION_CONTEXT_NOT_FOUND);
+        }
+        for key in &keys {
+            let Some(link) = self.links.get_mut(key) else {
+                continue;
+            };
+            match request.kind {
+                DaeKind::Disconnect => {
+                    link.cause = Some(AcctTerminateCause::ADMIN_RESET);
+                    link.ppp.close(now);
+                }
+                DaeKind::Coa => {
+                    let Some(a) = link.authz.as_mut() else {
+                        continue;
+                    };
+                    if let Some(t) = request.session_timeout {
+                        a.session_end = (t > 0).then(|| now + Duration::from_secs(u64::from(t)));
+                    }
+                    if let Some(t) = request.idle_timeout {
+                        a.idle_timeout = (t > 0).then(|| Duration::from_secs(u64::from(t)));
+                    }
+                    if let Some(t) = request.acct_interim_interval {
+                        let interim = (t > 0)
+                            .then(|| Duration::from_secs(u64::from(t)).max(MIN_SERVER_INTERIM));
+                        a.interim = interim;
+                        if let Some(acct) = link.accounting.as_mut() {
+                            acct.next_interim = interim.map(|i| now + i);
+                        }
+                    }
+                    if filter.is_some() {
+                        a.filter.clone_from(&filter);
+                    }
+                }
+            }
+        }
+        Ok(keys.len())
+    }
+}
+
+/// Writes one accounting record of `link` (RFC 2866 §5): its identity, its address, and for
+/// Interim-Update and Stop its time and traffic.
+fn record(
+    r: &mut Radius,
+    link: &Link,
+    now: Instant,
+    status: AcctStatusType,
+    cause: Option<AcctTerminateCause>,
+) {
+    if !r.settings.accounting {
+        return;
+    }
+    let Some(id) = link.acct_session_id else {
+        return;
+    };
+    let mut q = AccountingRequest::new(status, id);
+    q.user_name = link.user.as_ref().map(|u| u.as_bytes().to_vec());
+    q.nas_port = Some(link.nas_port);
+    q.framed_ip_address = link.address;
+    q.calling_station_id = Some(link.peer.ip().to_string().into_bytes());
+    q.called_station_id
+        .clone_from(&r.settings.called_station_id);
+    if let Some(a) = &link.authz {
+        q.class.clone_from(&a.class);
+        q.authentic = Some(match a.authentic {
+            Authentic::Radius => AcctAuthentic::RADIUS,
+            Authentic::Local => AcctAuthentic::LOCAL,
+        });
+    }
+    if status != AcctStatusType::START {
+        q.session_time = link
+            .accounting
+            .map(|a| now.saturating_duration_since(a.started));
+        q.counters = Some(link.traffic.counters);
+    }
+    q.terminate_cause = cause;
+    if let Err(e) = r.client.account(now, q) {
+        tracing::warn!(%e, "RADIUS accounting record not sent");
+    }
+}
+
+/// The PPP proof as RADIUS carries it.
+fn credentials(proof: &Proof) -> Credentials {
+    match proof {
+        Proof::Pap { password } => {
+            Credentials::Pap(radius::crypto::Password::new(password.expose()))
+        }
+        Proof::ChapMd5 {
+            identifier,
+            challenge,
+            response,
+        } => Credentials::ChapMd5 {
+            ident: *identifier,
+            challenge: challenge.to_vec(),
+            response: *response,
+        },
+        Proof::MsChapV2 {
+            identifier,
+            authenticator_challenge,
+            peer_challenge,
+            nt_response,
+        } => Credentials::MsChapV2 {
+            ident: *identifier,
+            authenticator_challenge: *authenticator_challenge,
+            peer_challenge: *peer_challenge,
+            nt_response: *nt_response,
+        },
     }
 }
 

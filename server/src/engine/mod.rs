@@ -6,3 +6,4 @@ pub mod ipsec;
 pub mod lns;
 pub mod policy;
 pub mod pool;
+pub mod radius;
