@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # The l2sec-server container image and systemd unit, tested on this machine (issue 9):
 #
-#   1. packaging/l2sec-server.service: `systemd-analyze verify` and the `security` score, and the
-#      server started under the unit's capability bounding set and no-new-privileges.
+#   1. packaging/l2sec-server.service: `systemd-analyze verify` and the `security` score, the
+#      server started under the unit's capability bounding set and no-new-privileges, and (with
+#      step 3) every system call the server makes checked against the unit's SystemCallFilter=.
 #   2. The image: a Debian bookworm base made with mmdebstrap from the machine's apt sources
 #      (cached in $L2SEC_CONTAINER_CACHE, default ~/.cache/l2sec-container) and imported as
 #      debian:bookworm-slim (the Containerfile's default BASE_IMAGE; no registry is reachable),
@@ -37,7 +38,7 @@ started=$SECONDS
 
 [ "$(id -u)" -eq 0 ] || { echo "tests/container/run.sh needs root (podman, namespaces)" >&2; exit 1; }
 ensure_apt podman runc containernetworking-plugins iptables mmdebstrap binutils iproute2 \
-  iputils-ping nftables python3 util-linux
+  iputils-ping nftables python3 util-linux strace
 
 BIN_DIR=$(readlink -f "${L2SEC_BIN_DIR:-$L2SEC_ROOT/target/debug}")
 for b in l2sec-server l2sec-client; do
@@ -57,6 +58,14 @@ failures=0
 fail() { printf '\033[1;31mFAIL: %s\033[0m\n' "$*" >&2; failures=$((failures + 1)); }
 pass() { printf 'ok: %s\n' "$*" >&2; }
 in_ns() { local ns=$1; shift; ip netns exec "$ns" "$@"; }
+# syscalls FILE...: the system call names in `strace -c` summaries.
+syscalls() { awk '$NF ~ /^[a-z_0-9]+$/ && $1 ~ /^[0-9.]+$/ { print $NF }' "$@" | grep -vx total | sort -u; }
+# expand_set @SET: the system calls of a systemd-analyze syscall-filter set, sub-sets expanded.
+expand_set() {
+  systemd-analyze syscall-filter "$1" | awk 'NR > 1 && $1 !~ /^#/ { print $1 }' | while read -r n; do
+    case $n in @*) expand_set "$n" ;; *) echo "$n" ;; esac
+  done | sort -u
+}
 # has_log CONTAINER PATTERN: the container's log so far matches (read whole: no SIGPIPE under
 # pipefail, as `podman logs | grep -q` would risk).
 has_log() { podman logs "$1" >"$WORK/$1.out" 2>&1; grep -qE -- "$2" "$WORK/$1.out"; }
@@ -157,7 +166,7 @@ in_ns "$P-unit" ip link set lo up
 caps=+net_admin,+net_raw,+net_bind_service
 in_ns "$P-unit" setpriv --bounding-set=-all,$caps --inh-caps=-all,$caps --ambient-caps=-all,$caps \
   --no-new-privs env L2SEC_PSK=x L2SEC_STATE_DIR="$WORK/unit-state" \
-  "$BIN_DIR/l2sec-server" run >"$WORK/unit-server.log" 2>&1 &
+  strace -f -qq -c -o "$WORK/strace-unit.txt" "$BIN_DIR/l2sec-server" run >"$WORK/unit-server.log" 2>&1 &
 unit_pid=$!
 pids+=("$unit_pid")
 for _ in $(seq 50); do
@@ -170,9 +179,18 @@ if grep -q 'l2sec-server running' "$WORK/unit-server.log"; then
 else
   cat "$WORK/unit-server.log" >&2; fail "the server did not start with the unit's capabilities"
 fi
-kill -TERM $unit_pid 2>/dev/null || true
+# (The server is strace's child; setpriv and env exec into strace.)
+pkill -TERM -x -P "$unit_pid" l2sec-server || kill -TERM "$unit_pid" 2>/dev/null || true
 wait $unit_pid 2>/dev/null || true
 ip netns del "$P-unit"
+# The unit's SystemCallFilter=, as a list: the server's system calls are checked against it below
+# (this start-up and stop, and the container's server while two clients connect and pass traffic).
+if command -v systemd-analyze >/dev/null 2>&1; then
+  allow=$(expand_set @system-service)
+  deny=$(sed -n 's/^SystemCallFilter=~//p' "$unit" | tr ' ' '\n' | while read -r set; do
+    [ -n "$set" ] && expand_set "$set"; done | sort -u)
+  comm -23 <(echo "$allow") <(echo "$deny") >"$WORK/allowed-syscalls"
+fi
 
 # --- 2. the image ---------------------------------------------------------------------------------
 log "container 2/4: base image and podman build"
@@ -317,6 +335,13 @@ connect() {
   client_pids+=($!)
 }
 client_pids=()
+# strace -c on the server while the clients connect and pass traffic, and again over SIGTERM:
+# its system calls are checked against the unit's filter.
+server_pid=$(podman inspect --format '{{.State.Pid}}' "$P-server")
+strace -f -qq -c -p "$server_pid" -o "$WORK/strace-traffic.txt" &
+strace_pid=$!
+pids+=("$strace_pid")
+sleep 0.5
 t=$SECONDS
 connect "$P-plain" alice alice-pw-1
 connect "$P-natc" bob 'b"ob\pw'
@@ -365,6 +390,9 @@ for ns in "$P-plain" "$P-natc"; do
   fi
 done
 
+kill -INT "$strace_pid" 2>/dev/null || true
+wait "$strace_pid" 2>/dev/null || true
+
 # The server's own view, once it has `l2sec-server status` (issue 9, control and status).
 help=$(podman exec "$P-server" l2sec-server --help 2>/dev/null || true)
 if grep -qE '^ +status' <<<"$help"; then
@@ -398,8 +426,13 @@ podman exec "$P-server" /usr/local/bin/l2sec-healthcheck >/dev/null 2>&1 \
   || fail "the health check did not recover after SIGCONT"
 
 # SIGTERM: podman stop; the server must exit by itself (not be killed after the timeout).
+strace -f -qq -c -p "$server_pid" -o "$WORK/strace-stop.txt" &
+strace_pid=$!
+pids+=("$strace_pid")
+sleep 0.5
 t=$SECONDS
 podman stop -t 10 "$P-server" >/dev/null
+wait "$strace_pid" 2>/dev/null || true
 exit_code=$(podman inspect --format '{{.State.ExitCode}}' "$P-server")
 if [ "$exit_code" = 0 ]; then
   pass "podman stop: the server exited with 0 after SIGTERM in $((SECONDS - t)) s"
@@ -438,6 +471,17 @@ else
     $goodbye "$server_goodbye" >&2
 fi
 podman rm -f "$P-server" >/dev/null
+
+if [ -s "$WORK/allowed-syscalls" ]; then
+  used=$(syscalls "$WORK"/strace-*.txt)
+  outside=$(comm -23 <(echo "$used") "$WORK/allowed-syscalls" | tr '\n' ' ')
+  if [ -z "$outside" ]; then
+    pass "the unit's SystemCallFilter= allows all $(wc -l <<<"$used") system calls the server made (start-up, clients, traffic, SIGTERM)"
+    echo "    $(tr '\n' ' ' <<<"$used")" >&2
+  else
+    fail "system calls the server made outside the unit's SystemCallFilter=: $outside"
+  fi
+fi
 
 # --- 4. generated state in the volume -----------------------------------------------------------
 log "container 4/4: generated PSK and user kept in the volume; a mounted TOML file"
