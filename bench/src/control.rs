@@ -1,36 +1,553 @@
-//! Control plane and scale (filled below).
+//! Control plane and scale.
+//!
+//! - DH cost per group, in-process (the server's share of one connect: one key generation and
+//!   one agreement); the DH limit of connects per second is `cores / cost`.
+//! - Latency of one connect with the real binaries in namespaces: `l2sec-client connect`
+//!   started → its state file says `connected` (address assigned, TUN and routes up), one
+//!   connect after another, each ended by a clean disconnect.
+//! - Connects per second: the load generator ([`loadgen`], run inside the server's namespace)
+//!   drives many client engines (`l2sec_client::engine::Engine`) in one process against the
+//!   real `l2sec-server` on that namespace's loopback, each engine on its own UDP socket with
+//!   its own source address (127.1.0.0 + i), all behind a pretend NAT (each engine believes
+//!   its address is 10.x, so NAT-D makes both sides float to UDP 4500). A full connect is
+//!   Main Mode + Quick Mode + L2TP + PPP (LCP, MS-CHAPv2) + IPCP.
+//! - Scale: the same generator connects N sessions and holds them (keepalives, LCP echoes and
+//!   DPD running at the server's defaults) while the server's RSS and CPU are read.
 
 use crate::Settings;
-use crate::report::Report;
+use crate::agent::{PASSWORD, PSK, USER, engine_config, seed};
+use crate::crypto;
+use crate::netns::{Shape, Topology};
+use crate::procfs;
+use crate::procs::{Client, ClientState, Server, ServerOptions};
+use crate::report::{Report, Row, Samples, say};
+use anyhow::{Context as _, bail};
+use ike::crypto::DhGroup;
+use l2sec_client::engine::{ClientEvent, Engine, Route, TRANSMIT_BUF_LEN};
+use rand_chacha::ChaCha20Rng;
+use rand_core::SeedableRng;
+use std::cell::RefCell;
+use std::io::{BufRead as _, BufReader, Write as _};
+use std::net::{IpAddr, Ipv4Addr, SocketAddr};
+use std::process::Stdio;
+use std::rc::Rc;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
 
 /// What the load generator is told.
-#[derive(Debug, clap::Args)]
+#[derive(Debug, Clone, clap::Args)]
 pub struct LoadArgs {
+    /// The server's address (port 500).
+    #[arg(long, default_value = "127.0.0.1")]
+    pub server: Ipv4Addr,
     /// Sessions to connect.
     #[arg(long)]
     pub sessions: usize,
+    /// Connects in flight at once.
+    #[arg(long, default_value_t = 128)]
+    pub window: usize,
+    /// Phase-1 group.
+    #[arg(long, default_value = "modp2048")]
+    pub group: String,
+    /// Give up on the connect phase after this many seconds.
+    #[arg(long, default_value_t = 120.0)]
+    pub timeout: f64,
 }
 
-/// The load generator.
+/// Per-session outcome shared with the generator's main task.
+#[derive(Debug, Default)]
+struct Tally {
+    connected: usize,
+    failed: usize,
+    latencies_ms: Vec<f64>,
+    first_failure: Option<String>,
+}
+
+/// Drives `args.sessions` client engines against the server; prints
+/// `connected <n> failed <n> seconds <s> p50_ms <x> p99_ms <x>` when every session is up or
+/// failed (or at the timeout), then holds the sessions until it is stopped.
 ///
 /// # Errors
-/// Not yet.
-pub fn loadgen(_args: &LoadArgs) -> anyhow::Result<()> {
-    Ok(())
+/// When the runtime cannot start.
+pub fn loadgen(args: &LoadArgs) -> anyhow::Result<()> {
+    let group = crate::datapath::group(&args.group).context("unknown group")?;
+    let transform = crypto::suites().first().context("no suite")?.transform;
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()?;
+    let local = tokio::task::LocalSet::new();
+    local.block_on(&runtime, async {
+        let tally = Rc::new(RefCell::new(Tally::default()));
+        let window = Arc::new(tokio::sync::Semaphore::new(args.window.max(1)));
+        let start = Instant::now();
+        let server = SocketAddr::new(IpAddr::V4(args.server), 500);
+        for i in 0..args.sessions {
+            let (tally, window) = (Rc::clone(&tally), Arc::clone(&window));
+            tokio::task::spawn_local(async move {
+                let Ok(permit) = window.acquire_owned().await else {
+                    return;
+                };
+                let result = session(i, server, transform, group, permit, &tally).await;
+                if let Err(e) = result {
+                    let mut t = tally.borrow_mut();
+                    t.failed += 1;
+                    t.first_failure.get_or_insert_with(|| format!("{e:#}"));
+                }
+            });
+        }
+        let deadline = start + Duration::from_secs_f64(args.timeout);
+        loop {
+            {
+                let t = tally.borrow();
+                if t.connected + t.failed >= args.sessions || Instant::now() > deadline {
+                    break;
+                }
+            }
+            tokio::time::sleep(Duration::from_millis(5)).await;
+        }
+        let seconds = start.elapsed().as_secs_f64();
+        {
+            let t = tally.borrow();
+            let mut lat = Samples::default();
+            for l in &t.latencies_ms {
+                lat.push(*l);
+            }
+            let mut out = std::io::stdout().lock();
+            writeln!(
+                out,
+                "connected {} failed {} seconds {seconds:.3} p50_ms {:.2} p99_ms {:.2} first_failure {}",
+                t.connected,
+                t.failed,
+                lat.median(),
+                lat.quantile(0.99),
+                t.first_failure.as_deref().unwrap_or("-").replace(' ', "_"),
+            )?;
+            out.flush()?;
+        }
+        // Hold the sessions (they keep running) until the bench stops us.
+        loop {
+            tokio::time::sleep(Duration::from_secs(3600)).await;
+        }
+    })
+}
+
+/// One client engine on its own socket, until it goes down.
+async fn session(
+    i: usize,
+    server: SocketAddr,
+    transform: ike::esp::Transform,
+    group: DhGroup,
+    permit: tokio::sync::OwnedSemaphorePermit,
+    tally: &RefCell<Tally>,
+) -> anyhow::Result<()> {
+    let index = u32::try_from(i).context("too many sessions")?;
+    let source = Ipv4Addr::from(0x7f01_0001 + index);
+    // What the engine believes its address is: a private one, so NAT-D sees a NAT.
+    let believed = Ipv4Addr::from(0x0a00_0000 + index + 1);
+    // Two sockets, as a NAT maps the client's ports 500 and 4500 to two outside ports.
+    let ike = tokio::net::UdpSocket::bind((source, 0))
+        .await
+        .with_context(|| format!("binding {source}"))?;
+    let natt = tokio::net::UdpSocket::bind((source, 0))
+        .await
+        .with_context(|| format!("binding {source}"))?;
+    let config = engine_config(
+        server,
+        SocketAddr::new(IpAddr::V4(believed), 500),
+        transform,
+        group,
+    );
+    let started = Instant::now();
+    let mut engine = Engine::new(config, ChaCha20Rng::from_seed(seed()), started);
+    let mut out = vec![0u8; TRANSMIT_BUF_LEN + 4];
+    let mut rx = vec![0u8; 4096];
+    let mut rx4500 = vec![0u8; 4096];
+    let mut permit = Some(permit);
+    let sleep = tokio::time::sleep(Duration::ZERO);
+    tokio::pin!(sleep);
+    loop {
+        while let Some(o) = engine.poll_transmit(Instant::now(), &mut out[4..]) {
+            let Route::Udp {
+                local,
+                remote,
+                non_esp_marker,
+            } = o.route
+            else {
+                tracing::debug!(
+                    "ESP over IP protocol 50 asked for: not expected behind the pretend NAT"
+                );
+                continue;
+            };
+            let range = if non_esp_marker {
+                out[o.range.start..o.range.start + 4].fill(0);
+                o.range.start..o.range.end + 4
+            } else {
+                o.range.start + 4..o.range.end + 4
+            };
+            let socket = if local.port() == 4500 { &natt } else { &ike };
+            let _ = socket.send_to(&out[range], remote).await;
+        }
+        while let Some(event) = engine.poll_event() {
+            match event {
+                ClientEvent::AddressAssigned { .. } => {
+                    let mut t = tally.borrow_mut();
+                    t.connected += 1;
+                    t.latencies_ms.push(started.elapsed().as_secs_f64() * 1e3);
+                    permit = None;
+                }
+                ClientEvent::Down { stage, reason } => {
+                    drop(permit.take());
+                    bail!("down at {stage:?}: {reason:?}");
+                }
+                _ => {}
+            }
+        }
+        if let Some(at) = engine.poll_timeout() {
+            sleep.as_mut().reset(tokio::time::Instant::from_std(at));
+        } else {
+            sleep
+                .as_mut()
+                .reset(tokio::time::Instant::now() + Duration::from_secs(3600));
+        }
+        tokio::select! {
+            r = ike.recv_from(&mut rx) => {
+                if let Ok((n, from)) = r {
+                    let local = SocketAddr::new(IpAddr::V4(believed), 500);
+                    if let Err(e) = engine.handle_udp(Instant::now(), local, from, &mut rx[..n]) {
+                        tracing::debug!(?e, n, %from, "dropped");
+                    }
+                }
+            }
+            r = natt.recv_from(&mut rx4500) => {
+                if let Ok((n, from)) = r {
+                    let local = SocketAddr::new(IpAddr::V4(believed), 4500);
+                    // Decapsulated IP (none expected: the generator sends no traffic) is dropped.
+                    if let Err(e) = engine.handle_udp(Instant::now(), local, from, &mut rx4500[..n]) {
+                        tracing::debug!(?e, n, %from, "dropped");
+                    }
+                }
+            }
+            () = &mut sleep => {}
+        }
+        engine.handle_timeout(Instant::now());
+    }
+}
+
+/// Runs the load generator in `topo`'s `lns` namespace; returns it with its summary line.
+struct Load {
+    child: std::process::Child,
+    summary: LoadSummary,
+}
+
+#[derive(Debug, Default)]
+struct LoadSummary {
+    connected: usize,
+    failed: usize,
+    seconds: f64,
+    p50_ms: f64,
+    p99_ms: f64,
+    first_failure: String,
+}
+
+impl Load {
+    fn start(topo: &Topology, sessions: usize, group: &str, timeout: f64) -> anyhow::Result<Self> {
+        let me = std::env::current_exe()?;
+        // Thousands of sockets: raise the descriptor limit for the generator alone.
+        let script = format!(
+            "ulimit -n {} && exec '{}' loadgen --sessions {sessions} --group {group} --timeout {timeout}",
+            (sessions + 1024).max(4096),
+            me.display()
+        );
+        let mut child = topo
+            .command("lns", "sh")
+            .args(["-c", &script])
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::inherit())
+            .env("RUST_LOG", "error")
+            .spawn()
+            .context("starting the load generator")?;
+        let mut line = String::new();
+        BufReader::new(child.stdout.take().context("stdout")?).read_line(&mut line)?;
+        let words: Vec<&str> = line.split_whitespace().collect();
+        let get = |k: &str| {
+            words
+                .iter()
+                .position(|w| *w == k)
+                .and_then(|p| words.get(p + 1))
+                .copied()
+                .unwrap_or("")
+        };
+        if words.is_empty() {
+            bail!("the load generator said nothing");
+        }
+        let summary = LoadSummary {
+            connected: get("connected").parse().unwrap_or(0),
+            failed: get("failed").parse().unwrap_or(0),
+            seconds: get("seconds").parse().unwrap_or(f64::NAN),
+            p50_ms: get("p50_ms").parse().unwrap_or(f64::NAN),
+            p99_ms: get("p99_ms").parse().unwrap_or(f64::NAN),
+            first_failure: get("first_failure").replace('_', " "),
+        };
+        Ok(Self { child, summary })
+    }
+
+    fn pid(&self) -> u32 {
+        self.child.id()
+    }
+}
+
+impl Drop for Load {
+    fn drop(&mut self) {
+        drop(self.child.stdin.take());
+        crate::procs::stop(&mut self.child, Duration::from_secs(2));
+    }
+}
+
+fn loopback_server(tag: char, settings: &Settings) -> anyhow::Result<(Topology, Server)> {
+    let topo = Topology::build(tag, Shape::Loopback)?;
+    let server = Server::start(
+        &topo,
+        &settings.bins,
+        &ServerOptions {
+            listen: "127.0.0.1",
+            ipsec: "max_dh_per_second = 0".into(),
+            ppp: String::new(),
+        },
+    )?;
+    Ok((topo, server))
 }
 
 /// The control-plane section.
 ///
 /// # Errors
-/// Not yet.
-pub fn run(_settings: &Settings, _report: &mut Report) -> anyhow::Result<()> {
+/// When namespaces or the server cannot be set up.
+pub fn run(settings: &Settings, report: &mut Report) -> anyhow::Result<()> {
+    let cores = procfs::Machine::describe().cores;
+    #[expect(clippy::cast_precision_loss, reason = "a core count")]
+    let cores_f = cores as f64;
+    let budget = Duration::from_secs_f64((settings.seconds / 2.0).clamp(0.1, 1.0));
+    let mut dh = Vec::new();
+    for (name, group) in [("modp2048", DhGroup::Modp2048), ("ecp256", DhGroup::Ecp256)] {
+        let mut s = Samples::default();
+        for _ in 0..settings.rounds {
+            s.push(crypto::dh_cost(group, budget)? / 1e3);
+        }
+        report.add(Row::new(format!("control/dh_cost/{name}"), "µs", &s));
+        dh.push((name, s.median()));
+    }
+    if let Err(e) = connect_latency(settings, report) {
+        report.note(format!("control/connect_latency: {e:#}"));
+    }
+    for (name, dh_us) in dh {
+        let limit = cores_f * 1e6 / dh_us;
+        if let Err(e) = connects_per_second(settings, report, name, limit, dh_us) {
+            report.note(format!("control/connects_per_second/{name}: {e:#}"));
+        }
+    }
+    Ok(())
+}
+
+fn connects_per_second(
+    settings: &Settings,
+    report: &mut Report,
+    group: &str,
+    limit: f64,
+    dh_us: f64,
+) -> anyhow::Result<()> {
+    let (topo, server) = loopback_server(if group == "ecp256" { 'g' } else { 'm' }, settings)?;
+    let ticks = procfs::clock_ticks();
+    let cpu0 = procfs::cpu_time(server.pid(), ticks).unwrap_or_default();
+    let load = Load::start(&topo, settings.load_connects, group, 120.0)?;
+    let cpu1 = procfs::cpu_time(server.pid(), ticks).unwrap_or_default();
+    let s = &load.summary;
+    say(&format!(
+        "control/{group}: {} connected, {} failed in {:.2} s{}",
+        s.connected,
+        s.failed,
+        s.seconds,
+        if s.failed > 0 {
+            format!(" (first failure: {})", s.first_failure)
+        } else {
+            String::new()
+        }
+    ));
+    #[expect(clippy::cast_precision_loss, reason = "session counts")]
+    let (connected, total) = (s.connected as f64, settings.load_connects as f64);
+    let cps = connected / s.seconds;
+    let mut row = Row::single(
+        format!("control/connects_per_second/{group}"),
+        "conn/s",
+        cps,
+    )
+    .limit("DH, all cores", limit, &Samples::default());
+    row = if group == "modp2048" {
+        row.target_ratio(0.8)
+    } else {
+        row.target_min(2000.0)
+    };
+    report.add(row);
+    report.add(
+        Row::single(
+            format!("control/connects_completed/{group}"),
+            "conn",
+            connected,
+        )
+        .limit("attempted", total, &Samples::default()),
+    );
+    report.add(
+        Row::single(
+            format!("control/server_cpu_per_connect/{group}"),
+            "µs",
+            (cpu1.saturating_sub(cpu0)).as_secs_f64() * 1e6 / connected,
+        )
+        .limit("DH µs", dh_us, &Samples::default()),
+    );
+    report.add(Row::single(
+        format!("control/loaded_connect_latency_p50/{group}"),
+        "ms",
+        s.p50_ms,
+    ));
+    report.add(Row::single(
+        format!("control/loaded_connect_latency_p99/{group}"),
+        "ms",
+        s.p99_ms,
+    ));
+    let _ = load.pid();
+    drop(load);
+    drop(server);
+    drop(topo);
+    Ok(())
+}
+
+fn connect_latency(settings: &Settings, report: &mut Report) -> anyhow::Result<()> {
+    let topo = Topology::build('c', Shape::Direct)?;
+    let server = Server::start(
+        &topo,
+        &settings.bins,
+        &ServerOptions {
+            listen: crate::netns::SERVER,
+            ipsec: String::new(),
+            ppp: String::new(),
+        },
+    )?;
+    let program = settings.bins.join("l2sec-client");
+    let pid_file = std::env::temp_dir().join(format!("{}-client.pid", topo.prefix()));
+    let state_file = pid_file.with_extension("json");
+    let log = std::env::temp_dir().join(format!("{}-client.log", topo.prefix()));
+    let mut lat = Samples::default();
+    let mut suite = ClientState::default();
+    for _ in 0..settings.connects {
+        let _ = std::fs::remove_file(&state_file);
+        let started = Instant::now();
+        let child = topo
+            .command("mobile", &program.to_string_lossy())
+            .args([
+                "connect",
+                "--server",
+                crate::netns::SERVER,
+                "--user",
+                USER,
+                "--route",
+                "192.168.1.0/24",
+                "--tun",
+                &format!("{}c", topo.prefix()),
+                "--no-reconnect",
+                "--no-dns",
+                "--pid-file",
+            ])
+            .arg(&pid_file)
+            .env("L2SEC_PSK", PSK)
+            .env("L2SEC_PASSWORD", PASSWORD)
+            .env("RUST_LOG", "warn")
+            .stderr(std::fs::File::create(&log)?)
+            .spawn()
+            .context("starting l2sec-client")?;
+        let mut client = Client::new(child, state_file.clone(), log.clone());
+        let state = client
+            .wait_connected(Duration::from_secs(30))
+            .with_context(|| format!("server: {}", server.log_tail()))?;
+        lat.push(started.elapsed().as_secs_f64() * 1e3);
+        suite = state;
+        client.stop();
+    }
+    say(&format!(
+        "control/connect_latency: l2sec-client negotiated ike {} esp {}",
+        suite.ike.as_deref().unwrap_or("?"),
+        suite.esp.as_deref().unwrap_or("?")
+    ));
+    report.add(Row::new("control/connect_latency_median".into(), "ms", &lat).target_max(30.0));
+    let mut p99 = Samples::default();
+    p99.push(lat.quantile(0.99));
+    report.add(Row::new("control/connect_latency_p99".into(), "ms", &p99));
     Ok(())
 }
 
 /// The scale section.
 ///
 /// # Errors
-/// Not yet.
-pub fn scale(_settings: &Settings, _report: &mut Report) -> anyhow::Result<()> {
+/// When namespaces or the server cannot be set up.
+pub fn scale(settings: &Settings, report: &mut Report) -> anyhow::Result<()> {
+    let ticks = procfs::clock_ticks();
+    for &n in &settings.sessions {
+        let (topo, server) = loopback_server('s', settings)?;
+        let rss0 = procfs::rss(server.pid()).unwrap_or(0);
+        let load = Load::start(&topo, n, "ecp256", 600.0)?;
+        let s = &load.summary;
+        say(&format!(
+            "scale/{n}: {} connected, {} failed in {:.1} s{}",
+            s.connected,
+            s.failed,
+            s.seconds,
+            if s.failed > 0 {
+                format!(" (first failure: {})", s.first_failure)
+            } else {
+                String::new()
+            }
+        ));
+        let c0 = procfs::cpu_time(server.pid(), ticks).unwrap_or_default();
+        let g0 = procfs::cpu_time(load.pid(), ticks).unwrap_or_default();
+        let t0 = Instant::now();
+        std::thread::sleep(Duration::from_secs_f64(settings.hold_seconds));
+        let held = t0.elapsed().as_secs_f64();
+        let c1 = procfs::cpu_time(server.pid(), ticks).unwrap_or_default();
+        let g1 = procfs::cpu_time(load.pid(), ticks).unwrap_or_default();
+        let rss1 = procfs::rss(server.pid()).unwrap_or(0);
+        #[expect(clippy::cast_precision_loss, reason = "byte and session counts")]
+        let (connected, per_session) = (
+            s.connected as f64,
+            rss1.saturating_sub(rss0) as f64 / 1024.0 / s.connected.max(1) as f64,
+        );
+        #[expect(clippy::cast_precision_loss, reason = "session counts")]
+        let wanted = n as f64;
+        report.add(
+            Row::single(format!("scale/{n}/sessions_held"), "sessions", connected).limit(
+                "asked",
+                wanted,
+                &Samples::default(),
+            ),
+        );
+        report.add(
+            Row::single(format!("scale/{n}/rss_per_session"), "KiB", per_session).target_max(8.0),
+        );
+        report.add(Row::single(format!("scale/{n}/server_rss"), "MiB", {
+            #[expect(clippy::cast_precision_loss, reason = "bytes")]
+            let mib = rss1 as f64 / 1048576.0;
+            mib
+        }));
+        report.add(Row::single(
+            format!("scale/{n}/server_cpu_per_second"),
+            "s/s",
+            c1.saturating_sub(c0).as_secs_f64() / held,
+        ));
+        report.add(Row::single(
+            format!("scale/{n}/loadgen_cpu_per_second"),
+            "s/s",
+            g1.saturating_sub(g0).as_secs_f64() / held,
+        ));
+        drop(load);
+        drop(server);
+        drop(topo);
+    }
     Ok(())
 }
