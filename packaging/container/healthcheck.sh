@@ -21,10 +21,10 @@ done
 # /proc/net/udp rows: "sl local_address rem_address st tx_queue:rx_queue ..." in hex.
 # udp_socket PORT_HEX -> "ADDR_HEX RX_QUEUE_HEX" of the first IPv4 socket bound to that port.
 udp_socket() {
-  local sl local remote st queues rest
-  while read -r sl local remote st queues rest; do
-    if [ "${local#*:}" = "$1" ] && [ "$remote" = 00000000:0000 ]; then
-      echo "${local%:*} ${queues#*:}"
+  local laddr raddr queues
+  while read -r _ laddr raddr _ queues _; do
+    if [ "${laddr#*:}" = "$1" ] && [ "$raddr" = 00000000:0000 ]; then
+      echo "${laddr%:*} ${queues#*:}"
       return 0
     fi
   done </proc/net/udp
@@ -49,7 +49,7 @@ fi
 flags=$(cat "/sys/class/net/$tun/flags")
 (( flags & 1 )) || fail "TUN device $tun is down"
 # /proc/net/route: "Iface Destination Gateway ..." — the pool's route names the TUN device.
-grep -q "^$tun[[:space:]]" /proc/net/route || fail "no route to the pool through $tun"
+grep -q "^${tun}[[:space:]]" /proc/net/route || fail "no route to the pool through $tun"
 
 # The probe goes to the address the socket is bound to (loopback when it is the wildcard).
 addr_hex=${natt% *}
