@@ -41,7 +41,15 @@ fn radius_settings(r: &RadiusConfig, config: &Config, boot: u64) -> RadiusSettin
         .servers
         .iter()
         .map(|s| radius::ServerConfig {
-            name: s.address.to_string(),
+            name: SocketAddr::new(
+                s.address,
+                if s.auth_port != 0 {
+                    s.auth_port
+                } else {
+                    s.acct_port
+                },
+            )
+            .to_string(),
             secret: RadiusSecret::new(s.secret.expose().as_bytes()),
             auth: (s.auth_port != 0).then(|| SocketAddr::new(s.address, s.auth_port)),
             acct: (s.acct_port != 0).then(|| SocketAddr::new(s.address, s.acct_port)),

@@ -4,6 +4,7 @@
 //! Filled as the engines land; the protocol crates carry their own unit and pair tests.
 #![forbid(unsafe_code)]
 
+pub mod freeradius;
 pub mod netns;
 pub mod scenario;
 pub mod sim;

@@ -50,6 +50,8 @@ pub struct Options<'a> {
     pub ipsec: &'a str,
     /// More lines for the server's `[server]` section.
     pub server: &'a str,
+    /// More sections, appended to the server's configuration file (`[radius]`, …).
+    pub config: &'a str,
 }
 
 /// A running reference scenario.
@@ -59,6 +61,7 @@ pub struct Scenario {
     pub topo: Topology,
     /// Configuration, users and pid files.
     pub state: PathBuf,
+    prefix: String,
     server: Option<Child>,
 }
 
@@ -78,6 +81,15 @@ impl Scenario {
     /// The server as `options` say; waits until its TUN device is up.
     #[must_use]
     pub fn with(tag: &str, options: &Options<'_>) -> Self {
+        let mut s = Self::prepare(tag, options);
+        s.launch();
+        s
+    }
+
+    /// The namespaces and the server's files, without starting the server (to start what it
+    /// depends on first, such as a RADIUS server); [`Scenario::launch`] starts it.
+    #[must_use]
+    pub fn prepare(tag: &str, options: &Options<'_>) -> Self {
         let prefix = format!("l2{tag}{}", std::process::id() % 10_000);
         let topo = if options.nat {
             Topology::reference_behind_nat(&prefix)
@@ -97,31 +109,40 @@ impl Scenario {
         std::fs::write(
             &config,
             format!(
-                "[server]\nlisten = \"2.2.2.2\"\nstate_dir = \"{s}\"\nip_forward = true\n{server}\n\n[ipsec]\npsk = \"e2e-psk\"\n{ipsec}\n\n[ppp]\nauth = [\"{auth}\"]\n\n[users]\nfile = \"{s}/users.toml\"\n\n[tun]\nname = \"{prefix}s\"\n",
+                "[server]\nlisten = \"2.2.2.2\"\nstate_dir = \"{s}\"\nip_forward = true\n{server}\n\n[ipsec]\npsk = \"e2e-psk\"\n{ipsec}\n\n[ppp]\nauth = [\"{auth}\"]\n\n[users]\nfile = \"{s}/users.toml\"\n\n[tun]\nname = \"{prefix}s\"\n\n{config}\n",
                 s = state.display(),
                 ipsec = options.ipsec,
                 server = options.server,
                 auth = options.auth,
+                config = options.config,
             ),
         )
         .unwrap();
-        let server = topo
+        Self {
+            topo,
+            state,
+            prefix,
+            server: None,
+        }
+    }
+
+    /// Starts the server prepared by [`Scenario::prepare`]; waits until its TUN device is up.
+    pub fn launch(&mut self) {
+        let config = self.state.join("server.toml");
+        let server = self
+            .topo
             .spawn(
                 "lns",
                 binary("l2sec-server").to_str().unwrap(),
                 &["run", "--config", config.to_str().unwrap()],
             )
             .unwrap();
-        let s = Self {
-            topo,
-            state,
-            server: Some(server),
-        };
-        assert!(
-            s.wait_for("lns", &format!("{prefix}s"), "172.16.1.1"),
-            "server did not start"
-        );
-        s
+        self.server = Some(server);
+        let tun = format!("{}s", self.prefix);
+        if !self.wait_for("lns", &tun, "172.16.1.1") {
+            let log = self.server_log();
+            panic!("server did not start:\n{log}");
+        }
     }
 
     /// Whether `ip addr show dev DEV` in `role` shows `text` within 10 s.
@@ -150,6 +171,16 @@ impl Scenario {
     /// As [`Scenario::client`], with the IPsec pre-shared key `psk`.
     #[must_use]
     pub fn client_with_psk(&self, psk: &str, password: &str) -> Child {
+        self.client_as_with_psk(psk, "hb@hb", password)
+    }
+
+    /// As [`Scenario::client`], as `user`.
+    #[must_use]
+    pub fn client_as(&self, user: &str, password: &str) -> Child {
+        self.client_as_with_psk("e2e-psk", user, password)
+    }
+
+    fn client_as_with_psk(&self, psk: &str, user: &str, password: &str) -> Child {
         std::process::Command::new("ip")
             .args([
                 "netns",
@@ -162,7 +193,7 @@ impl Scenario {
                 "--server",
                 "2.2.2.2",
                 "--user",
-                "hb@hb",
+                user,
                 "--route",
                 "192.168.1.0/24",
                 "--route",
@@ -256,6 +287,24 @@ impl Scenario {
     /// Stops the server and returns its log.
     pub fn server_log(&mut self) -> String {
         self.server.take().map(output).unwrap_or_default()
+    }
+
+    /// Stops the server with SIGTERM (a clean stop), waits up to 10 s for it to exit, and
+    /// returns its log.
+    pub fn stop_server(&mut self) -> String {
+        let Some(mut child) = self.server.take() else {
+            return String::new();
+        };
+        let _ = std::process::Command::new("kill")
+            .args(["-TERM", &child.id().to_string()])
+            .status();
+        for _ in 0..100 {
+            if let Ok(Some(_)) = child.try_wait() {
+                break;
+            }
+            std::thread::sleep(Duration::from_millis(100));
+        }
+        output(child)
     }
 }
 
