@@ -18,7 +18,10 @@
 #      `podman stop` (SIGTERM): the server must exit 0 by itself, and the clients and the server
 #      log are checked for a clean hang-up (StopCCN, IKE Delete). The server does not send one
 #      yet: reported as a KNOWN GAP, a failure with L2SEC_CONTAINER_EXPECT_GOODBYE=1.
-#   4. State in a volume: with no PSK and no users the server generates both into the volume
+#   4. The unit run by systemd 252 (PID 1 of a test container on the same network): started with
+#      exactly the unit's capabilities, no_new_privs and seccomp; a client connects and pings
+#      through it; `systemctl stop` ends it cleanly with its route removed.
+#   5. State in a volume: with no PSK and no users the server generates both into the volume
 #      (mode 0600) from a mounted TOML file, and a restart keeps them; this container runs with
 #      --cap-drop ALL plus the server's three capabilities, --read-only and JSON logs.
 #
@@ -110,7 +113,7 @@ podman() {
 pids=()
 remove_all() {
   for pid in "${pids[@]}"; do kill "$pid" 2>/dev/null || true; done
-  podman rm -f -t 0 "$P-server" "$P-state" >/dev/null 2>&1 || true
+  podman rm -f -t 0 "$P-server" "$P-state" "$P-systemd" >/dev/null 2>&1 || true
   podman volume rm -f "$P-state" >/dev/null 2>&1 || true
   podman network rm -f "$NET" >/dev/null 2>&1 || true
   rm -rf "/var/lib/cni/networks/$NET"   # CNI's address bookkeeping, left behind by network rm
@@ -135,7 +138,7 @@ trap 'exit 130' INT TERM
 remove_all
 
 # --- 1. the systemd unit -------------------------------------------------------------------------
-log "container 1/4: packaging/l2sec-server.service"
+log "container 1/5: packaging/l2sec-server.service"
 unit=packaging/l2sec-server.service
 if command -v systemd-analyze >/dev/null 2>&1; then
   # ExecStart= names /usr/local/bin/l2sec-server: a private mount namespace puts the binary there
@@ -193,34 +196,44 @@ if command -v systemd-analyze >/dev/null 2>&1; then
 fi
 
 # --- 2. the image ---------------------------------------------------------------------------------
-log "container 2/4: base image and podman build"
+log "container 2/5: base image and podman build"
 t=$SECONDS
 # Like debian:bookworm-slim: merged /usr without the usrmerge package (and its perl), no
-# documentation, manual pages or translations; plus iproute2, which the Containerfile would
-# otherwise apt-get from a mirror during every build. The cache file is named after this recipe.
-debstrap=(--variant=minbase --format=tar --include=iproute2
-  --dpkgopt='path-exclude=/usr/share/man/*' --dpkgopt='path-exclude=/usr/share/doc/*'
+# documentation, manual pages or translations. Each tarball is cached under a name made from its
+# recipe; older recipes are deleted.
+debstrap=(--dpkgopt='path-exclude=/usr/share/man/*' --dpkgopt='path-exclude=/usr/share/doc/*'
   --dpkgopt='path-include=/usr/share/doc/*/copyright'
   --dpkgopt='path-exclude=/usr/share/locale/*' --dpkgopt='path-exclude=/usr/share/info/*')
 [ -d /usr/share/mmdebstrap/hooks/merged-usr ] && debstrap+=(--hook-dir=/usr/share/mmdebstrap/hooks/merged-usr)
-tarball=$CACHE/bookworm-minbase-$(printf '%s\n' "${debstrap[@]}" | sha256sum | cut -c1-12).tar
-if [ ! -s "$tarball" ]; then
-  # The machine's own apt sources (deb822 or one-line), else mmdebstrap's default mirror.
-  sources=()
-  for f in /etc/apt/sources.list.d/debian.sources /etc/apt/sources.list; do
-    [ -s "$f" ] && sources=("$f") && break
-  done
-  mmdebstrap --quiet "${debstrap[@]}" bookworm "$tarball.part" "${sources[@]}" >"$WORK/mmdebstrap.log" 2>&1 \
-    || { cat "$WORK/mmdebstrap.log" >&2; exit 1; }
-  mv "$tarball.part" "$tarball"
-  find "$CACHE" -maxdepth 1 -name 'bookworm-minbase-*.tar*' ! -name "${tarball##*/}" -delete  # older recipes
-fi
-base_id=$(sha256sum "$tarball" | cut -c1-16)
-if [ "$(podman image inspect --format '{{index .Labels "l2sec.rootfs"}}' "$BASE" 2>/dev/null)" != "$base_id" ]; then
-  podman import --quiet --change "LABEL l2sec.rootfs=$base_id" --change 'CMD ["bash"]' \
-    "$tarball" "$BASE" >/dev/null
-  podman image prune -f >/dev/null   # the previous base, now untagged (this storage is ours)
-fi
+# rootfs NAME PACKAGES: the path of a cached minbase bookworm tarball with PACKAGES added.
+rootfs() {
+  local opts=(--variant=minbase --format=tar --include="$2" "${debstrap[@]}") tarball f
+  local sources=()
+  tarball=$CACHE/$1-$(printf '%s\n' "${opts[@]}" | sha256sum | cut -c1-12).tar
+  if [ ! -s "$tarball" ]; then
+    # The machine's own apt sources (deb822 or one-line), else mmdebstrap's default mirror.
+    for f in /etc/apt/sources.list.d/debian.sources /etc/apt/sources.list; do
+      [ -s "$f" ] && sources=("$f") && break
+    done
+    mmdebstrap --quiet "${opts[@]}" bookworm "$tarball.part" "${sources[@]}" >"$WORK/mmdebstrap.log" 2>&1 \
+      || { cat "$WORK/mmdebstrap.log" >&2; return 1; }
+    mv "$tarball.part" "$tarball"
+    find "$CACHE" -maxdepth 1 -name "$1-*.tar*" ! -name "${tarball##*/}" -delete
+  fi
+  echo "$tarball"
+}
+# import_rootfs TARBALL NAME: imports the tarball as image NAME unless NAME already is it.
+import_rootfs() {
+  local id
+  id=$(sha256sum "$1" | cut -c1-16)
+  if [ "$(podman image inspect --format '{{index .Labels "l2sec.rootfs"}}' "$2" 2>/dev/null)" != "$id" ]; then
+    podman import --quiet --change "LABEL l2sec.rootfs=$id" --change 'CMD ["bash"]' "$1" "$2" >/dev/null
+    podman image prune -f >/dev/null   # the previous one, now untagged (this storage is ours)
+  fi
+}
+# iproute2: the server sets its routes with `ip`; in the base, the build needs no mirror.
+tarball=$(rootfs bookworm-minbase iproute2)
+import_rootfs "$tarball" "$BASE"
 ctx=$WORK/context
 mkdir -p "$ctx/bin" "$ctx/packaging"
 cp Containerfile "$ctx/"
@@ -264,7 +277,7 @@ else
 fi
 
 # --- 3. server container, two clients, traffic, health, SIGTERM ----------------------------------
-log "container 3/4: the server container with two clients (plain ESP and NAT-T)"
+log "container 3/5: the server container with two clients (plain ESP and NAT-T)"
 podman network create --subnet "$SUBNET.0/24" --gateway "$SUBNET.1" "$NET" >/dev/null
 
 # Exactly the documented flags, plus forwarding for the LAN (a namespaced sysctl) and a read-only
@@ -483,8 +496,67 @@ if [ -s "$WORK/allowed-syscalls" ]; then
   fi
 fi
 
-# --- 4. generated state in the volume -----------------------------------------------------------
-log "container 4/4: generated PSK and user kept in the volume; a mounted TOML file"
+# --- 4. the systemd unit under systemd ------------------------------------------------------------
+log "container 4/5: packaging/l2sec-server.service run by systemd, a client through it"
+# systemd 252 as PID 1 of a container on the test network. --privileged is for this harness only:
+# systemd needs it to build the unit's sandbox (mount namespaces, seccomp, device cgroup) inside a
+# container; on a host the unit needs nothing of the kind.
+SD_IP=$SUBNET.20
+import_rootfs "$(rootfs bookworm-systemd iproute2,systemd,systemd-sysv,dbus)" "localhost/$P-systemd:base"
+podman run -d --name "$P-systemd" --privileged --systemd=always --network "$NET" --ip "$SD_IP" \
+  "localhost/$P-systemd:base" /lib/systemd/systemd >/dev/null
+for _ in $(seq 75); do
+  case $(podman exec "$P-systemd" systemctl is-system-running 2>/dev/null) in running | degraded) break ;; esac
+  sleep 0.2
+done
+podman cp "$ctx/bin/l2sec-server" "$P-systemd:/usr/local/bin/l2sec-server"
+podman cp "$unit" "$P-systemd:/etc/systemd/system/l2sec-server.service"
+printf '[server]\nlisten = "%s"\n[ipsec]\npsk = "%s"\n[users]\nfile = "/etc/l2sec/users.toml"\n' \
+  "$SD_IP" "$PSK" >"$WORK/sd-server.toml"
+printf '[[user]]\nname = "carol"\npassword = "carol-pw-3"\n' >"$WORK/sd-users.toml"
+podman exec "$P-systemd" install -d -m 0700 /etc/l2sec
+podman cp "$WORK/sd-server.toml" "$P-systemd:/etc/l2sec/server.toml"
+podman cp "$WORK/sd-users.toml" "$P-systemd:/etc/l2sec/users.toml"
+if podman exec "$P-systemd" sh -c 'systemctl daemon-reload && systemctl start l2sec-server' >"$WORK/systemd.log" 2>&1 \
+  && [ "$(podman exec "$P-systemd" systemctl is-active l2sec-server)" = active ]; then
+  main=$(podman exec "$P-systemd" systemctl show -P MainPID l2sec-server)
+  sandbox=$(podman exec "$P-systemd" grep -E '^(CapEff|CapBnd|CapAmb|NoNewPrivs|Seccomp):' "/proc/$main/status" | tr -s '\t\n' '  ')
+  case $sandbox in
+    *'CapEff: 0000000000003400 CapBnd: 0000000000003400 CapAmb: 0000000000003400 NoNewPrivs: 1 Seccomp: 2'*)
+      pass "systemd started the unit: NET_BIND_SERVICE, NET_ADMIN, NET_RAW only (0x3400), no_new_privs, seccomp" ;;
+    *) fail "the unit's process is not sandboxed as expected: $sandbox" ;;
+  esac
+else
+  cat "$WORK/systemd.log" >&2
+  podman exec "$P-systemd" journalctl -u l2sec-server --no-pager >&2 || true
+  fail "systemd could not start packaging/l2sec-server.service"
+fi
+SERVER_IP=$SD_IP connect "$P-plain" carol carol-pw-3
+for _ in $(seq 100); do
+  in_ns "$P-plain" "$BIN_DIR/l2sec-client" status --json --pid-file "$WORK/$P-plain.pid" >"$WORK/sd.status" 2>/dev/null \
+    && grep -q '"stage": "connected"' "$WORK/sd.status" && break
+  sleep 0.2
+done
+if out=$(in_ns "$P-plain" ping -c 5 -i 0.2 -W 2 "$POOL_LOCAL" 2>&1); then
+  pass "a client through the server systemd runs: ping $POOL_LOCAL, $(grep -o '[0-9]* received.*loss' <<<"$out")"
+else
+  cat "$WORK/$P-plain.log" >&2; fail "no ping through the server systemd runs"
+fi
+in_ns "$P-plain" "$BIN_DIR/l2sec-client" disconnect --pid-file "$WORK/$P-plain.pid" >/dev/null 2>&1 || true
+podman exec "$P-systemd" systemctl stop l2sec-server
+result=$(podman exec "$P-systemd" systemctl show -P Result l2sec-server)
+routes=$(podman exec "$P-systemd" ip route show 2>/dev/null | grep l2sec0 || true)
+if [ "$result" = success ] && [ -z "$routes" ]; then
+  pass "systemctl stop: Result=success, the pool route is gone"
+else
+  fail "systemctl stop: Result=$result, routes left: $routes"
+fi
+podman exec "$P-systemd" journalctl -u l2sec-server --no-pager -o cat >"$WORK/journal.log" 2>&1 || true
+grep -E 'running|user connected|shutting' "$WORK/journal.log" | sed 's/^/    journal: /' >&2 || true
+podman rm -f -t 0 "$P-systemd" >/dev/null
+
+# --- 5. generated state in the volume -----------------------------------------------------------
+log "container 5/5: generated PSK and user kept in the volume; a mounted TOML file"
 podman volume rm -f "$P-state" >/dev/null
 cat >"$WORK/server.toml" <<'EOF'
 # no psk, no users file: generated into the state directory (the volume)
