@@ -167,7 +167,7 @@ fi
 ip netns add "$P-unit"
 in_ns "$P-unit" ip link set lo up
 caps=+net_admin,+net_raw,+net_bind_service
-in_ns "$P-unit" setpriv --bounding-set=-all,$caps --inh-caps=-all,$caps --ambient-caps=-all,$caps \
+ip netns exec "$P-unit" setpriv --bounding-set=-all,$caps --inh-caps=-all,$caps --ambient-caps=-all,$caps \
   --no-new-privs env L2SEC_PSK=x L2SEC_STATE_DIR="$WORK/unit-state" \
   strace -f -qq -c -o "$WORK/strace-unit.txt" "$BIN_DIR/l2sec-server" run >"$WORK/unit-server.log" 2>&1 &
 unit_pid=$!
@@ -182,9 +182,17 @@ if grep -q 'l2sec-server running' "$WORK/unit-server.log"; then
 else
   cat "$WORK/unit-server.log" >&2; fail "the server did not start with the unit's capabilities"
 fi
-# (The server is strace's child; setpriv and env exec into strace.)
-pkill -TERM -x -P "$unit_pid" l2sec-server || kill -TERM "$unit_pid" 2>/dev/null || true
-wait $unit_pid 2>/dev/null || true
+# (ip netns exec, setpriv and env exec into strace, $unit_pid; the server is its child.)
+pkill -TERM -x -P "$unit_pid" l2sec-server || true
+for _ in $(seq 50); do kill -0 "$unit_pid" 2>/dev/null || break; sleep 0.1; done
+ip netns pids "$P-unit" | xargs -r kill -KILL 2>/dev/null || true
+unit_rc=0
+wait "$unit_pid" 2>/dev/null || unit_rc=$?
+if [ "$unit_rc" = 0 ] && grep -q 'shutting down' "$WORK/unit-server.log"; then
+  pass "... and exits 0 on SIGTERM, as systemctl stop expects"
+else
+  fail "the server under the unit's capabilities: exit $unit_rc on SIGTERM"
+fi
 ip netns del "$P-unit"
 # The unit's SystemCallFilter=, as a list: the server's system calls are checked against it below
 # (this start-up and stop, and the container's server while two clients connect and pass traffic).
@@ -334,13 +342,13 @@ in_ns "$P-natc" ip link set eth0 up
 in_ns "$P-natc" ip route add default via "$NAT_SUBNET.1"
 # The LAN host answers the pool through the server container.
 in_ns "$P-lan" ip route add 172.16.1.0/24 via "$SERVER_IP"
-in_ns "$P-lan" /usr/bin/python3 tests/container/echo.py serve "$LAN_IP" 7007 >"$WORK/echo.log" 2>&1 &
+ip netns exec "$P-lan" /usr/bin/python3 tests/container/echo.py serve "$LAN_IP" 7007 >"$WORK/echo.log" 2>&1 &
 pids+=($!)
 
 
 # connect NS USER PASSWORD: l2sec-client in NS, in the background, until it exits.
 connect() {
-  in_ns "$1" env L2SEC_PSK="$PSK" L2SEC_PASSWORD="$3" RUST_LOG=info \
+  ip netns exec "$1" env L2SEC_PSK="$PSK" L2SEC_PASSWORD="$3" RUST_LOG=info \
     "$BIN_DIR/l2sec-client" connect --server "$SERVER_IP" --user "$2" \
     --route "$LAN_IP/32" --route "$POOL_LOCAL/32" --no-dns --no-reconnect --echo-interval 1 \
     --connect-timeout 30s --tun "$P-c0" --pid-file "$WORK/$1.pid" >"$WORK/$1.log" 2>&1 &
