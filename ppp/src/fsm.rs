@@ -435,6 +435,8 @@ pub(crate) struct Fsm<N> {
     rx_id: u8,
     rx_raw: Vec<u8>,
     rx_echo: Vec<u8>,
+    /// Whether a Configure-Request of the peer arrived since negotiation (re)started.
+    heard_request: bool,
     /// Data of our Terminate-Request.
     term_reason: &'static str,
     failure: Option<Failure>,
@@ -461,6 +463,7 @@ impl<N: Negotiator> Fsm<N> {
             rx_id: 0,
             rx_raw: Vec::new(),
             rx_echo: Vec::new(),
+            heard_request: false,
             term_reason: "",
             failure: None,
             magic: 0,
@@ -549,6 +552,23 @@ impl<N: Negotiator> Fsm<N> {
                 {
                     self.send(out, Code::CONFIGURE_ACK, packet.identifier, packet.data);
                     return None;
+                }
+                // The peer's first request while ours is still unanswered: a peer that only
+                // started listening after ours went out (xl2tpd starts pppd once the call is
+                // up, and drops what arrives before) would otherwise wait a whole restart
+                // period (3 s) for it. Repeat ours at once, before our reply, so a peer that
+                // did get it sees a duplicate in Ack-Sent (harmless) rather than after opening.
+                // (Not when the request is ours coming back on a looped-back line.)
+                if !core::mem::replace(&mut self.heard_request, true)
+                    && self.state == State::ReqSent
+                    && !self.acked
+                    && !self.request.is_empty()
+                    && packet.data != self.request.as_slice()
+                {
+                    let (id, request) = (self.request_id, core::mem::take(&mut self.request));
+                    self.send(out, Code::CONFIGURE_REQUEST, id, &request);
+                    self.request = request;
+                    self.deadline = Some(now + self.config.restart);
                 }
                 let naks_allowed = self.naks_sent < self.config.max_failure;
                 self.reply.clear(naks_allowed);
@@ -692,13 +712,18 @@ impl<N: Negotiator> Fsm<N> {
                 Action::Tld => {
                     signal = Some(Signal::Down);
                     self.negotiator.reset();
+                    self.heard_request = false;
                 }
                 Action::Tls => {
                     signal = Some(Signal::Started);
                     self.negotiator.reset();
                     self.failure = None;
+                    self.heard_request = false;
                 }
-                Action::Tlf => signal = Some(Signal::Finished),
+                Action::Tlf => {
+                    signal = Some(Signal::Finished);
+                    self.heard_request = false;
+                }
                 Action::Irc => {
                     let terminating = actions.get(i + 1) == Some(&Action::Str);
                     self.counter = if terminating {

@@ -340,7 +340,11 @@ fn opened(now: Instant, out: &mut Outbox) -> Fsm<Toy> {
         ),
         None
     );
-    assert_eq!(drain(out), vec![(2, 40, vec![1, 4, 0, 9])]);
+    // The peer's first request: ours is repeated at once, ahead of the Ack.
+    assert_eq!(
+        drain(out),
+        vec![(1, 1, vec![1, 4, 0, 7]), (2, 40, vec![1, 4, 0, 9])]
+    );
     assert_eq!(fsm.state(), State::AckSent);
     assert_eq!(
         feed(
@@ -492,7 +496,12 @@ fn naks_turn_into_rejects_after_max_failure() {
             &packet(Code::CONFIGURE_REQUEST, id, &[1, 4, 0, 9]),
             &mut out,
         );
-        assert_eq!(drain(&mut out), vec![(3, id, vec![1, 4, 0, 5])]);
+        let mut sent = drain(&mut out);
+        if id == 0 {
+            // The peer's first request: ours is repeated first.
+            assert_eq!(sent.remove(0), (1, 1, vec![1, 4, 0, 7]));
+        }
+        assert_eq!(sent, vec![(3, id, vec![1, 4, 0, 5])]);
     }
     feed(
         &mut fsm,
@@ -528,8 +537,57 @@ fn reject_wins_over_nak_and_lists_only_rejected_options() {
         &packet(Code::CONFIGURE_REQUEST, 3, &[1, 4, 0, 9, 99, 3, 1]),
         &mut out,
     );
-    assert_eq!(drain(&mut out), vec![(4, 3, vec![99, 3, 1])]);
+    assert_eq!(
+        drain(&mut out),
+        vec![(1, 1, vec![1, 4, 0, 7]), (4, 3, vec![99, 3, 1])]
+    );
     assert_eq!(fsm.state(), State::ReqSent);
+}
+
+#[test]
+fn the_peers_first_request_makes_us_repeat_ours_at_once_and_only_once() {
+    // xl2tpd starts pppd only after the call is up and drops what arrives before: our first
+    // request is lost, and without the repeat the link waits a whole restart period for it.
+    let t0 = t0();
+    let mut out = Outbox::default();
+    let mut fsm = Fsm::new(
+        Toy {
+            value: 7,
+            ..Toy::default()
+        },
+        Config::default(),
+    );
+    fsm.event(t0, Event::Open, &mut out);
+    fsm.event(t0, Event::Up, &mut out);
+    assert_eq!(drain(&mut out), vec![(1, 1, vec![1, 4, 0, 7])]);
+    let late = t0 + Duration::from_millis(700);
+    feed(
+        &mut fsm,
+        late,
+        &packet(Code::CONFIGURE_REQUEST, 9, &[1, 4, 0, 9]),
+        &mut out,
+    );
+    assert_eq!(
+        drain(&mut out),
+        vec![(1, 1, vec![1, 4, 0, 7]), (2, 9, vec![1, 4, 0, 9])],
+        "the same request (same identifier) ahead of the Ack"
+    );
+    assert_eq!(fsm.poll_timeout(), Some(late + secs(3)), "timer restarted");
+    // The repeat is not a retransmission: Max-Configure counts only timeouts.
+    assert_eq!(fsm.counter, Config::default().max_configure - 1);
+    // The peer's retransmission does not make us repeat ours again.
+    feed(
+        &mut fsm,
+        late,
+        &packet(Code::CONFIGURE_REQUEST, 9, &[1, 4, 0, 9]),
+        &mut out,
+    );
+    assert_eq!(drain(&mut out), vec![(2, 9, vec![1, 4, 0, 9])]);
+    // Its Ack (perhaps for both copies) opens the link once.
+    let ack = packet(Code::CONFIGURE_ACK, 1, &[1, 4, 0, 7]);
+    assert_eq!(feed(&mut fsm, late, &ack, &mut out), Some(Signal::Up));
+    assert_eq!(feed(&mut fsm, late, &ack, &mut out), None);
+    assert_eq!(fsm.state(), State::Opened);
 }
 
 #[test]

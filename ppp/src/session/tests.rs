@@ -66,8 +66,12 @@ fn unknown_lcp_options_are_rejected_verbatim_and_known_ones_acked() {
     ];
     s.handle_frame(now, &frame(Protocol::LCP, 1, 9, &request))
         .unwrap();
+    // (The peer's first request also makes us repeat our own Configure-Request.)
+    let replies = |s: &mut Session<ChaCha8Rng>| -> Vec<_> {
+        sent(s).into_iter().filter(|f| f.1 != 1).collect()
+    };
     assert_eq!(
-        sent(&mut s),
+        replies(&mut s),
         vec![(Protocol::LCP, 4, 9, vec![13, 3, 6, 17, 4, 0x05, 0xdc])]
     );
     let request = [
@@ -87,8 +91,12 @@ fn peer_mru_is_honoured_and_too_small_mru_is_naked_up() {
     let _ = sent(&mut s2);
     s2.handle_frame(now, &frame(Protocol::LCP, 1, 3, &[1, 4, 0, 64]))
         .unwrap();
+    // (Our own Configure-Request, repeated on the peer's first, is not the point here.)
     assert_eq!(
-        sent(&mut s2),
+        sent(&mut s2)
+            .into_iter()
+            .filter(|f| f.1 != 1)
+            .collect::<Vec<_>>(),
         vec![(Protocol::LCP, 3, 3, vec![1, 4, 0, 128])]
     );
     let _ = &mut s;
