@@ -65,7 +65,7 @@ def esp_decrypt(pcap, keylog):
     try:
         p = subprocess.run(args + ["-T", "fields", "-e", "frame.number", "-e", "frame.protocols",
                                    "-e", "isakmp.flag_e", "-e", "isakmp.hash"],
-                           capture_output=True, text=True, timeout=300)
+                           capture_output=True, text=True, timeout=1800)
     except Exception as e:  # noqa: BLE001
         return {"error": str(e)}
     rows = [l.split("\t") for l in p.stdout.splitlines() if "\t" in l]

@@ -218,9 +218,11 @@ reverse_ping_watch() {   # reverse_ping_watch DIR
         while kill -0 "$SERVER_PID" 2>/dev/null; do
             mapfile -t addrs < <(sed -n 's/.*user connected .* address=\([0-9.]*\) .*/\1/p' "$d/server.log" 2>/dev/null)
             for ((i = seen; i < ${#addrs[@]}; i++)); do
+                # pppd configures ppp0 a moment after IPCP opens on our side (FINDINGS.md 10)
+                sleep 0.3
                 a=${addrs[$i]} t=$(date +%s.%N)
                 if ip netns exec "$INTEROP_NS" ping -n -c 3 -i 0.2 -W 1 "$a" > "$d/reverse-ping-$i.txt" 2>&1; then r=ok; else r=FAIL; fi
-                got=$(sed -n 's/.* \([0-9]*\) packets transmitted, \([0-9]*\) received.*/\2\/\1/p' "$d/reverse-ping-$i.txt")
+                got=$(sed -n 's/^ *\([0-9]*\) packets transmitted, \([0-9]*\) received.*/\2\/\1/p' "$d/reverse-ping-$i.txt")
                 printf '%s\t%s\t%s\t%s\n' "$t" "$a" "$r" "${got:-0/3}" >> "$d/reverse-ping.tsv"
             done
             seen=${#addrs[@]}
