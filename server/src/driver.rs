@@ -184,8 +184,11 @@ async fn serve(
                 let n = r?;
                 for i in 0..n {
                     let Some((meta, slot)) = radius_in.get_mut(i) else { continue };
-                    if let Err(e) = engine.lns_mut().handle_radius(now(), meta.from, &slot[meta.range.clone()]) {
-                        tracing::warn!(from = %meta.from, %e, "RADIUS answer dropped");
+                    match engine.lns_mut().handle_radius(now(), meta.from, &slot[meta.range.clone()]) {
+                        // Not from a configured server: noise, or a flood; not worth a warning.
+                        Err(e @ radius::Discard::UnknownSource) => tracing::debug!(from = %meta.from, %e, "RADIUS datagram dropped"),
+                        Err(e) => tracing::warn!(from = %meta.from, %e, "RADIUS answer dropped"),
+                        Ok(()) => {}
                     }
                 }
             }

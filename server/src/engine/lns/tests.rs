@@ -96,12 +96,31 @@ fn run(
     limit: Duration,
     done: impl Fn(&Lns<ChaCha20Rng>, &[Client]) -> bool,
 ) -> bool {
+    run_with(lns, clients, now, limit, None, done)
+}
+
+/// As [`run`], with RADIUS datagrams going to (and answered by) `radius`.
+fn run_with(
+    lns: &mut Lns<ChaCha20Rng>,
+    clients: &mut [Client],
+    now: &mut Instant,
+    limit: Duration,
+    mut radius: Option<&mut FakeRadius>,
+    done: impl Fn(&Lns<ChaCha20Rng>, &[Client]) -> bool,
+) -> bool {
     let end = *now + limit;
     let mut buf = [0u8; 2048];
     loop {
         let mut progress = true;
         while progress {
             progress = false;
+            let mut rbuf = [0u8; 4096];
+            while let Some((to, n)) = lns.poll_radius_transmit(&mut rbuf) {
+                progress = true;
+                if let Some(answer) = radius.as_mut().and_then(|r| r.handle(*now, &rbuf[..n])) {
+                    let _ = lns.handle_radius(*now, to, &answer);
+                }
+            }
             for c in clients.iter_mut() {
                 while let Some(t) = c.l2tp.poll_transmit(*now, &mut buf) {
                     progress = true;
@@ -410,4 +429,403 @@ fn a_stopccn_from_the_client_is_a_clean_hang_up_and_frees_the_address() {
         )),
         "{events:?}"
     );
+}
+
+// ---- RADIUS, against a fake server in simulated time ----
+
+use crate::engine::radius::{DaeClient, Order, RadiusSettings};
+use radius::crypto::{Secret as RadiusSecret, reveal_user_password};
+use radius::wire::{Attr, Attributes, Code, Packet, PacketWriter};
+
+const RADIUS_ADDR: &str = "127.0.0.1:1812";
+const RADIUS_ACCT: &str = "127.0.0.1:1813";
+
+/// A RADIUS server that accepts `password` for every user with `reply` attributes, answers
+/// accounting, and keeps what it received.
+struct FakeRadius {
+    secret: RadiusSecret,
+    password: &'static [u8],
+    reply: Vec<Attr<'static>>,
+    silent: bool,
+    /// (when, status type) of every Accounting-Request, and its attributes' debug text.
+    accounting: Vec<(Instant, u32, String)>,
+}
+
+impl FakeRadius {
+    fn new(reply: Vec<Attr<'static>>) -> Self {
+        Self {
+            secret: RadiusSecret::new("fake-secret"),
+            password: b"radius-pass",
+            reply,
+            silent: false,
+            accounting: Vec::new(),
+        }
+    }
+
+    fn handle(&mut self, now: Instant, datagram: &[u8]) -> Option<Vec<u8>> {
+        if self.silent {
+            return None;
+        }
+        let p = Packet::new_checked(datagram).unwrap();
+        let attrs: Vec<Attr<'_>> = Attributes::new(p.attribute_bytes())
+            .map(|a| Attr::parse(a.unwrap()).unwrap())
+            .collect();
+        let code = match p.code() {
+            Code::ACCESS_REQUEST => {
+                let ok = attrs.iter().any(|a| {
+                    matches!(a, Attr::UserPassword(h)
+                        if reveal_user_password(h, &self.secret, &p.authenticator())
+                            .is_ok_and(|pw| pw.expose() == self.password))
+                });
+                if ok {
+                    Code::ACCESS_ACCEPT
+                } else {
+                    Code::ACCESS_REJECT
+                }
+            }
+            Code::ACCOUNTING_REQUEST => {
+                let status = attrs.iter().find_map(|a| match a {
+                    Attr::AcctStatusType(t) => Some(u32::from(*t)),
+                    _ => None,
+                });
+                self.accounting
+                    .push((now, status.unwrap(), format!("{attrs:?}")));
+                Code::ACCOUNTING_RESPONSE
+            }
+            other => panic!("{other:?}"),
+        };
+        let mut buf = [0u8; 4096];
+        let mut w = PacketWriter::new(
+            &mut buf,
+            code,
+            p.identifier(),
+            &radius::wire::Authenticator::ZERO,
+        )
+        .unwrap();
+        w.message_authenticator().unwrap();
+        if code == Code::ACCESS_ACCEPT {
+            for a in &self.reply {
+                w.attr(a).unwrap();
+            }
+        }
+        Some(
+            w.finish_response(&self.secret, &p.authenticator())
+                .unwrap()
+                .to_vec(),
+        )
+    }
+
+    /// The accounting records of one status type: (when, attributes).
+    fn records(&self, status: AcctStatusType) -> Vec<(Instant, String)> {
+        let status = u32::from(status);
+        self.accounting
+            .iter()
+            .filter(|(_, s, _)| *s == status)
+            .map(|(t, _, a)| (*t, a.clone()))
+            .collect()
+    }
+}
+
+fn radius_lns(order: Order, interim: Option<Duration>) -> Lns<ChaCha20Rng> {
+    let secret = RadiusSecret::new("fake-secret");
+    let settings = RadiusSettings {
+        client: radius::Config {
+            servers: vec![radius::ServerConfig {
+                name: "fake".into(),
+                secret: secret.clone(),
+                auth: Some(RADIUS_ADDR.parse().unwrap()),
+                acct: Some(RADIUS_ACCT.parse().unwrap()),
+                message_authenticator: Default::default(),
+            }],
+            nas: radius::NasIdentity {
+                ip_address: Some(Ipv4Addr::new(2, 2, 2, 2)),
+                identifier: Some(b"lns".to_vec()),
+            },
+            timeout: Duration::from_secs(1),
+            retries: 1,
+            ..radius::Config::default()
+        },
+        order,
+        accounting: true,
+        interim_interval: interim,
+        called_station_id: Some(b"2.2.2.2".to_vec()),
+        dae_clients: vec![DaeClient {
+            address: "127.0.0.1".parse().unwrap(),
+            secret: RadiusSecret::new("dae-secret"),
+        }],
+        boot: 0x1234,
+    };
+    let web = Policy::new(vec![Rule {
+        from: vec!["172.16.1.0/24".parse().unwrap()],
+        to: vec!["192.168.1.0/24".parse().unwrap()],
+        proto: Proto::Tcp,
+        ports: Some((443, 443)),
+    }]);
+    let staff = Pool::new(
+        Ipv4Addr::new(172, 16, 1, 90),
+        Ipv4Addr::new(172, 16, 1, 92),
+        &[],
+        &[],
+    )
+    .unwrap();
+    new_lns(vec![Method::Pap], Ipv4Addr::new(172, 16, 1, 100))
+        .with_named_pools([("staff".to_owned(), staff)].into_iter().collect())
+        .with_filters([("web".to_owned(), web)].into_iter().collect())
+        .with_radius(settings)
+        .unwrap()
+}
+
+fn events(lns: &mut Lns<ChaCha20Rng>) -> Vec<LnsEvent> {
+    std::iter::from_fn(|| lns.poll_event()).collect()
+}
+
+#[test]
+fn a_radius_accept_sets_address_class_session_timeout_and_interim_deadlines_exactly() {
+    let mut now = t0();
+    let mut lns = radius_lns(Order::LocalFirst, Some(Duration::from_secs(30)));
+    lns.accounting_on(now);
+    let mut radius = FakeRadius::new(vec![
+        Attr::FramedIpAddress(Ipv4Addr::new(172, 16, 1, 60)),
+        Attr::SessionTimeout(100),
+        Attr::Class(b"gold"),
+        Attr::ReplyMessage(b"hello"),
+    ]);
+    let mut clients = vec![Client::new(5, "bob", "radius-pass", now)];
+    assert!(run_with(
+        &mut lns,
+        &mut clients,
+        &mut now,
+        Duration::from_secs(10),
+        Some(&mut radius),
+        |_, c| c[0].ipv4().is_some()
+    ));
+    assert_eq!(clients[0].ipv4(), Some(Ipv4Addr::new(172, 16, 1, 60)));
+    let start = radius.records(AcctStatusType::START);
+    assert_eq!(start.len(), 1);
+    let (up, attrs) = &start[0];
+    let up = *up;
+    for expected in [
+        "UserName([98, 111, 98])",
+        "FramedIpAddress(172.16.1.60)",
+        "Class([103, 111, 108, 100])",
+        "AcctAuthentic(RADIUS)",
+        "CallingStationId([49, 48, 46, 48, 46, 48, 46, 53])",
+    ] {
+        assert!(attrs.contains(expected), "{expected} in {attrs}");
+    }
+    assert_eq!(radius.records(AcctStatusType::ACCOUNTING_ON).len(), 1);
+    // Interim-Updates every 30 s from Start; the session ends 100 s after the Accept.
+    let accepted = up; // no latency in the simulation: accepted, up and Start coincide
+    assert!(run_with(
+        &mut lns,
+        &mut clients,
+        &mut now,
+        Duration::from_secs(200),
+        Some(&mut radius),
+        |l, _| l.sessions() == 0
+    ));
+    let interims: Vec<Instant> = radius
+        .records(AcctStatusType::INTERIM_UPDATE)
+        .iter()
+        .map(|r| r.0)
+        .collect();
+    assert_eq!(
+        interims,
+        [30, 60, 90].map(|s| up + Duration::from_secs(s)),
+        "Interim-Update at its interval"
+    );
+    let stop = radius.records(AcctStatusType::STOP);
+    assert_eq!(stop.len(), 1);
+    assert!(
+        stop[0].0 >= accepted + Duration::from_secs(100)
+            && stop[0].0 < accepted + Duration::from_secs(101),
+        "Session-Timeout"
+    );
+    assert!(
+        stop[0].1.contains("AcctTerminateCause(SESSION_TIMEOUT)"),
+        "{}",
+        stop[0].1
+    );
+    assert!(stop[0].1.contains("AcctSessionTime(100)"), "{}", stop[0].1);
+    assert_eq!(lns.pool().in_use(), 0);
+    // At a clean stop with no session left, only Accounting-Off goes out.
+    lns.accounting_off(now);
+    assert!(run_with(
+        &mut lns,
+        &mut clients,
+        &mut now,
+        Duration::from_secs(5),
+        Some(&mut radius),
+        |l, _| l.radius_pending() == 0
+    ));
+    assert_eq!(radius.records(AcctStatusType::ACCOUNTING_OFF).len(), 1);
+}
+
+#[test]
+fn idle_timeout_counts_from_the_users_last_packet() {
+    let mut now = t0();
+    let mut lns = radius_lns(Order::RadiusOnly, None);
+    let mut radius = FakeRadius::new(vec![Attr::IdleTimeout(20)]);
+    let mut clients = vec![Client::new(5, "bob", "radius-pass", now)];
+    assert!(run_with(
+        &mut lns,
+        &mut clients,
+        &mut now,
+        Duration::from_secs(10),
+        Some(&mut radius),
+        |_, c| c[0].ipv4().is_some()
+    ));
+    let up = radius.records(AcctStatusType::START)[0].0;
+    // A packet at +10 s moves the deadline from +20 s to +30 s.
+    let t = up + Duration::from_secs(10);
+    lns.handle_timeout(t);
+    let address = clients[0].ipv4().unwrap();
+    send_up(
+        &mut lns,
+        &mut clients[0],
+        t,
+        &icmp(address, Ipv4Addr::new(192, 168, 1, 1)),
+    )
+    .unwrap();
+    lns.handle_timeout(up + Duration::from_secs(20));
+    // Early and repeated timeouts change nothing.
+    lns.handle_timeout(up + Duration::from_secs(29));
+    lns.handle_timeout(up + Duration::from_secs(29));
+    assert_eq!(lns.sessions(), 1);
+    now = up + Duration::from_secs(29);
+    assert!(run_with(
+        &mut lns,
+        &mut clients,
+        &mut now,
+        Duration::from_secs(30),
+        Some(&mut radius),
+        |l, _| l.sessions() == 0
+    ));
+    let stop = radius.records(AcctStatusType::STOP);
+    assert_eq!(stop[0].0, up + Duration::from_secs(30));
+    assert!(
+        stop[0].1.contains("AcctTerminateCause(IDLE_TIMEOUT)"),
+        "{}",
+        stop[0].1
+    );
+    assert!(stop[0].1.contains("AcctInputPackets(1)"), "{}", stop[0].1);
+    assert!(stop[0].1.contains("AcctInputOctets(28)"), "{}", stop[0].1);
+}
+
+#[test]
+fn the_order_decides_between_the_users_file_and_radius() {
+    // local-first: hb@hb is in the file and never reaches RADIUS (which is silent here).
+    let mut now = t0();
+    let mut lns = radius_lns(Order::LocalFirst, None);
+    let mut silent = FakeRadius::new(Vec::new());
+    silent.silent = true;
+    let mut clients = vec![Client::new(5, "hb@hb", "admin@123", now)];
+    assert!(run_with(
+        &mut lns,
+        &mut clients,
+        &mut now,
+        Duration::from_secs(5),
+        Some(&mut silent),
+        |_, c| c[0].ipv4().is_some()
+    ));
+    // radius-first: the same user waits for RADIUS, and when no server answers (2 sends, 1 s
+    // apart) the file lets them in.
+    let mut now = t0();
+    let start = now;
+    let mut lns = radius_lns(Order::RadiusFirst, None);
+    let mut clients = vec![Client::new(5, "hb@hb", "admin@123", now)];
+    assert!(run_with(
+        &mut lns,
+        &mut clients,
+        &mut now,
+        Duration::from_secs(10),
+        Some(&mut silent),
+        |_, c| c[0].ipv4().is_some()
+    ));
+    assert!(now >= start + Duration::from_secs(2), "waited for RADIUS");
+    // radius-only: the same user, no server answering: refused, with the reason.
+    let mut now = t0();
+    let mut lns = radius_lns(Order::RadiusOnly, None);
+    let mut clients = vec![Client::new(5, "hb@hb", "admin@123", now)];
+    assert!(run_with(
+        &mut lns,
+        &mut clients,
+        &mut now,
+        Duration::from_secs(30),
+        Some(&mut silent),
+        |_, c| c[0].down.is_some()
+    ));
+    assert_eq!(clients[0].down, Some(DownReason::AuthFailed));
+    assert!(events(&mut lns).iter().any(|e| matches!(
+        e,
+        LnsEvent::AuthFailed {
+            why: "no RADIUS server answered",
+            ..
+        }
+    )));
+}
+
+#[test]
+fn framed_pool_and_filter_id_apply_and_what_cannot_be_honoured_is_refused() {
+    let connect = |reply: Vec<Attr<'static>>| {
+        let mut now = t0();
+        let mut lns = radius_lns(Order::RadiusOnly, None);
+        let mut radius = FakeRadius::new(reply);
+        let mut clients = vec![Client::new(5, "bob", "radius-pass", now)];
+        run_with(
+            &mut lns,
+            &mut clients,
+            &mut now,
+            Duration::from_secs(30),
+            Some(&mut radius),
+            |_, c| c[0].ipv4().is_some() || c[0].down.is_some(),
+        );
+        (lns, clients, now)
+    };
+    // Framed-Pool: the address comes from the named pool.
+    let (_, clients, _) = connect(vec![Attr::FramedPool(b"staff")]);
+    assert_eq!(clients[0].ipv4(), Some(Ipv4Addr::new(172, 16, 1, 90)));
+    // Filter-Id: only TCP 443 to the intranet passes for this session.
+    let (mut lns, mut clients, now) = connect(vec![Attr::FilterId(b"web")]);
+    let address = clients[0].ipv4().unwrap();
+    assert_eq!(
+        send_up(
+            &mut lns,
+            &mut clients[0],
+            now,
+            &icmp(address, Ipv4Addr::new(192, 168, 1, 1))
+        ),
+        Err(Drop::Policy)
+    );
+    // Not honoured: an unknown pool or filter, an address outside the pool or the LNS's own.
+    for (reply, refusal) in [
+        (Attr::FramedPool(b"nope"), "unknown Framed-Pool"),
+        (Attr::FilterId(b"nope"), "unknown Filter-Id"),
+        (
+            Attr::ServiceType(radius::wire::ServiceType::LOGIN),
+            "Service-Type is not Framed",
+        ),
+        (
+            Attr::FramedIpAddress(Ipv4Addr::new(10, 9, 9, 9)),
+            "no address",
+        ),
+        (
+            Attr::FramedIpAddress(Ipv4Addr::new(172, 16, 1, 1)),
+            "no address",
+        ),
+    ] {
+        let (mut lns, clients, _) = connect(vec![reply]);
+        assert_eq!(clients[0].ipv4(), None, "{reply:?}");
+        assert!(clients[0].down.is_some(), "{reply:?}");
+        let events = events(&mut lns);
+        assert!(
+            events.iter().any(|e| match e {
+                LnsEvent::AuthFailed { why, .. } => *why == refusal,
+                LnsEvent::Disconnected { reason, .. } =>
+                    refusal == "no address" && *reason == DownReason::NoAddress,
+                _ => false,
+            }),
+            "{reply:?}: {events:?}"
+        );
+    }
 }
