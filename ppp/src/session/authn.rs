@@ -94,6 +94,8 @@ fn digest(value: &[u8]) -> [u8; 16] {
     Md5::digest(value).into()
 }
 
+/// Longest message a verdict carries to the peer (a RADIUS Reply-Message is cut there).
+pub(super) const MAX_MESSAGE: usize = 200;
 const PAP_ACK_MESSAGE: &[u8] = b"Login ok";
 const PAP_NAK_MESSAGE: &[u8] = b"Login incorrect";
 const CHAP_SUCCESS_MESSAGE: &[u8] = b"Access granted";
@@ -448,7 +450,7 @@ impl<R: CryptoRng> Session<R> {
         };
         let Ok(user) = String::from_utf8(user.to_vec()) else {
             // A name that is not UTF-8 cannot match any configured user.
-            self.server_verdict_for(now, method, packet.identifier, Verdict::Reject);
+            self.server_verdict_for(now, method, packet.identifier, Verdict::Reject, None);
             return Ok(());
         };
         *auth = ServerAuth::Pending {
@@ -460,7 +462,7 @@ impl<R: CryptoRng> Session<R> {
         Ok(())
     }
 
-    pub(super) fn server_verdict(&mut self, now: Instant, verdict: Verdict) {
+    pub(super) fn server_verdict(&mut self, now: Instant, verdict: Verdict, message: Option<&str>) {
         let RoleState::Server {
             auth: ServerAuth::Pending { method, id, .. },
             ..
@@ -469,10 +471,19 @@ impl<R: CryptoRng> Session<R> {
             return;
         };
         let (method, id) = (*method, *id);
-        self.server_verdict_for(now, method, id, verdict);
+        self.server_verdict_for(now, method, id, verdict, message);
     }
 
-    fn server_verdict_for(&mut self, now: Instant, method: Method, id: u8, verdict: Verdict) {
+    /// Answers the peer. `message` replaces our text in the Ack, Nak, Success or Failure
+    /// message (a RADIUS Reply-Message); it is cut to [`MAX_MESSAGE`] octets.
+    fn server_verdict_for(
+        &mut self,
+        now: Instant,
+        method: Method,
+        id: u8,
+        verdict: Verdict,
+        message: Option<&str>,
+    ) {
         let mut failure_challenge = [0u8; 16];
         self.rng.fill_bytes(&mut failure_challenge);
         let RoleState::Server {
@@ -502,24 +513,34 @@ impl<R: CryptoRng> Session<R> {
             }
             Verdict::Reject => None,
         };
+        let message = message.map(|m| {
+            let mut end = m.len().min(MAX_MESSAGE);
+            while !m.is_char_boundary(end) {
+                end -= 1;
+            }
+            &m[..end]
+        });
+        let text = |default: &'static [u8]| message.map_or(default, str::as_bytes);
         let mut reply = Vec::with_capacity(64);
         let code = match (&grant, method) {
             (Some(_), Method::Pap) => {
-                reply.push(u8::try_from(PAP_ACK_MESSAGE.len()).unwrap_or(0));
-                reply.extend_from_slice(PAP_ACK_MESSAGE);
+                let m = text(PAP_ACK_MESSAGE);
+                reply.push(u8::try_from(m.len()).unwrap_or(0));
+                reply.extend_from_slice(m);
                 pap::ACK
             }
             (None, Method::Pap) => {
-                reply.push(u8::try_from(PAP_NAK_MESSAGE.len()).unwrap_or(0));
-                reply.extend_from_slice(PAP_NAK_MESSAGE);
+                let m = text(PAP_NAK_MESSAGE);
+                reply.push(u8::try_from(m.len()).unwrap_or(0));
+                reply.extend_from_slice(m);
                 pap::NAK
             }
             (Some(_), Method::ChapMd5) => {
-                reply.extend_from_slice(CHAP_SUCCESS_MESSAGE);
+                reply.extend_from_slice(text(CHAP_SUCCESS_MESSAGE));
                 chap::SUCCESS
             }
             (None, Method::ChapMd5) => {
-                reply.extend_from_slice(CHAP_FAILURE_MESSAGE);
+                reply.extend_from_slice(text(CHAP_FAILURE_MESSAGE));
                 chap::FAILURE
             }
             (
@@ -532,17 +553,17 @@ impl<R: CryptoRng> Session<R> {
                 // RFC 2759 §5: "S=<authenticator response> M=<message>".
                 reply.extend_from_slice(&s.0);
                 reply.extend_from_slice(b" M=");
-                reply.extend_from_slice(CHAP_SUCCESS_MESSAGE);
+                reply.extend_from_slice(text(CHAP_SUCCESS_MESSAGE));
                 chap::SUCCESS
             }
             (_, Method::MsChapV2) => {
-                let mut buf = [0u8; 128];
+                let mut buf = [0u8; 128 + MAX_MESSAGE];
                 let mut w = codec::Writer::new(&mut buf);
                 let _ = chap::write_mschapv2_failure(
                     &mut w,
                     chap::ERROR_AUTHENTICATION_FAILURE,
                     &failure_challenge,
-                    "Authentication failure",
+                    message.unwrap_or("Authentication failure"),
                 );
                 reply.extend_from_slice(w.written());
                 chap::FAILURE

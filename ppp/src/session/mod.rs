@@ -925,7 +925,14 @@ impl<R: CryptoRng> Session<R> {
 
     /// Server: the user store's answer to [`Event::AuthRequest`].
     pub fn auth_verdict(&mut self, now: Instant, verdict: Verdict) {
-        self.server_verdict(now, verdict);
+        self.server_verdict(now, verdict, None);
+    }
+
+    /// Server: as [`Session::auth_verdict`], with `message` (a RADIUS Reply-Message, say) in
+    /// place of our own text in the PAP Ack/Nak, the CHAP Success/Failure, or the `M=` part of
+    /// MS-CHAP-V2's (RFC 2759 §5, §6); cut to 200 octets at a character boundary.
+    pub fn auth_verdict_with_message(&mut self, now: Instant, verdict: Verdict, message: &str) {
+        self.server_verdict(now, verdict, Some(message));
     }
 
     fn stop_ncps(&mut self, now: Instant) {

@@ -275,3 +275,38 @@ impl<R> Session<R> {
         }
     }
 }
+
+#[test]
+fn a_verdict_message_replaces_our_pap_text_and_is_cut_at_200_octets() {
+    let now = t0();
+    for (message, expected) in [
+        ("Account expired".to_owned(), b"Account expired".to_vec()),
+        ("é".repeat(150), "é".repeat(100).into_bytes()),
+    ] {
+        let mut s = server(&[Method::Pap]);
+        let ours = sent(&mut s).pop().unwrap();
+        s.handle_frame(now, &frame(Protocol::LCP, 1, 1, &[5, 6, 1, 2, 3, 4]))
+            .unwrap();
+        s.handle_frame(now, &frame(Protocol::LCP, 2, ours.2, &ours.3))
+            .unwrap();
+        let _ = sent(&mut s);
+        s.handle_frame(
+            now,
+            &frame(
+                Protocol::PAP,
+                1,
+                5,
+                &[5, b'h', b'b', b'@', b'h', b'b', 1, b'x'],
+            ),
+        )
+        .unwrap();
+        s.auth_verdict_with_message(now, Verdict::Reject, &message);
+        let nak = sent(&mut s)
+            .into_iter()
+            .find(|p| p.0 == Protocol::PAP)
+            .unwrap();
+        assert_eq!(nak.1, crate::auth::pap::NAK);
+        assert_eq!(usize::from(nak.3[0]), expected.len());
+        assert_eq!(&nak.3[1..], &expected[..]);
+    }
+}

@@ -852,6 +852,7 @@ impl<R: CryptoRng> Lns<R> {
         key: (TunnelId, SessionId),
         verdict: Verdict,
         why: &'static str,
+        message: Option<Vec<u8>>,
     ) {
         let Some(link) = self.links.get_mut(&key) else {
             return;
@@ -865,7 +866,10 @@ impl<R: CryptoRng> Lns<R> {
                 why,
             });
         }
-        link.ppp.auth_verdict(now, verdict);
+        match message.as_deref().and_then(ppp_text) {
+            Some(text) => link.ppp.auth_verdict_with_message(now, verdict, &text),
+            None => link.ppp.auth_verdict(now, verdict),
+        }
     }
 
     /// Answers from the local file or asks RADIUS, as [`Order`] says. The event loop never
@@ -884,7 +888,13 @@ impl<R: CryptoRng> Lns<R> {
         };
         if !ask_radius {
             let verdict = self.local_verdict(&request);
-            self.verdict(now, key, verdict, "wrong user or password (users file)");
+            self.verdict(
+                now,
+                key,
+                verdict,
+                "wrong user or password (users file)",
+                None,
+            );
             return;
         }
         let (Some(r), Some(link)) = (self.radius.as_mut(), self.links.get_mut(&key)) else {
@@ -920,9 +930,10 @@ impl<R: CryptoRng> Lns<R> {
                 key,
                 verdict,
                 "no RADIUS server answered; wrong user or password (users file)",
+                None,
             );
         } else {
-            self.verdict(now, key, Verdict::Reject, "no RADIUS server answered");
+            self.verdict(now, key, Verdict::Reject, "no RADIUS server answered", None);
         }
     }
 
@@ -952,7 +963,8 @@ impl<R: CryptoRng> Lns<R> {
                 } => {
                     if let Some(key) = r.auth.remove(&request) {
                         tracing::debug!(server = server.0, cause = ?reject.cause, message = %String::from_utf8_lossy(&reject.reply_message).chars().take(128).collect::<String>(), "Access-Reject");
-                        self.verdict(now, key, Verdict::Reject, "rejected by RADIUS");
+                        let message = Some(reject.reply_message).filter(|m| !m.is_empty());
+                        self.verdict(now, key, Verdict::Reject, "rejected by RADIUS", message);
                     }
                 }
                 radius::Event::Timeout { request, service } => {
@@ -1013,7 +1025,7 @@ impl<R: CryptoRng> Lns<R> {
             lns.events.push_back(LnsEvent::Radius {
                 what: format!("Access-Accept from server {} not honoured: {why}", server.0),
             });
-            lns.verdict(now, key, Verdict::Reject, why);
+            lns.verdict(now, key, Verdict::Reject, why, None);
         };
         if accept
             .service_type
@@ -1066,9 +1078,7 @@ impl<R: CryptoRng> Lns<R> {
         let interim = positive(accept.acct_interim_interval)
             .map(|d| d.max(MIN_SERVER_INTERIM))
             .or(settings_interim);
-        if !accept.reply_message.is_empty() {
-            tracing::info!(message = %String::from_utf8_lossy(&accept.reply_message).chars().take(128).collect::<String>(), "RADIUS Reply-Message");
-        }
+        let message = Some(accept.reply_message).filter(|m| !m.is_empty());
         let authz = Authorization {
             authentic: Authentic::Radius,
             framed_ip,
@@ -1089,7 +1099,7 @@ impl<R: CryptoRng> Lns<R> {
         if let Some(link) = self.links.get_mut(&key) {
             link.authz = Some(authz);
         }
-        self.verdict(now, key, Verdict::Accept(grant), "");
+        self.verdict(now, key, Verdict::Accept(grant), "", message);
     }
 
     /// The address for a user: RADIUS Framed-IP-Address or Framed-Pool, the users file's
@@ -1375,6 +1385,17 @@ fn record(
     if let Err(e) = r.client.account(now, q) {
         tracing::warn!(%e, "RADIUS accounting record not sent");
     }
+}
+
+/// A RADIUS Reply-Message as text for the PPP peer: UTF-8 (invalid sequences replaced),
+/// control characters as spaces; `None` when nothing printable is left.
+fn ppp_text(message: &[u8]) -> Option<String> {
+    let text: String = String::from_utf8_lossy(message)
+        .chars()
+        .map(|c| if c.is_control() { ' ' } else { c })
+        .collect();
+    let text = text.trim();
+    (!text.is_empty()).then(|| text.to_owned())
 }
 
 /// The PPP proof as RADIUS carries it.

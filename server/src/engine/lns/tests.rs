@@ -162,6 +162,9 @@ fn run_with(
                         .handle_datagram(*now, SERVER.parse().unwrap(), &mut datagram)
                     && let Some(ppp) = c.ppp.as_mut()
                 {
+                    if let Some(r) = radius.as_mut() {
+                        r.frames.push(datagram[d.frame.clone()].to_vec());
+                    }
                     let _ = ppp.handle_frame(*now, &datagram[d.frame]);
                 }
             }
@@ -447,6 +450,10 @@ struct FakeRadius {
     password: &'static [u8],
     reply: Vec<Attr<'static>>,
     silent: bool,
+    /// Reply-Message of an Access-Reject.
+    reject_message: &'static [u8],
+    /// PPP frames the LNS sent the clients meanwhile.
+    frames: Vec<Vec<u8>>,
     /// (when, status type) of every Accounting-Request, and its attributes' debug text.
     accounting: Vec<(Instant, u32, String)>,
 }
@@ -458,6 +465,8 @@ impl FakeRadius {
             password: b"radius-pass",
             reply,
             silent: false,
+            reject_message: b"",
+            frames: Vec::new(),
             accounting: Vec::new(),
         }
     }
@@ -507,6 +516,9 @@ impl FakeRadius {
             for a in &self.reply {
                 w.attr(a).unwrap();
             }
+        }
+        if code == Code::ACCESS_REJECT && !self.reject_message.is_empty() {
+            w.attr(&Attr::ReplyMessage(self.reject_message)).unwrap();
         }
         Some(
             w.finish_response(&self.secret, &p.authenticator())
@@ -826,6 +838,45 @@ fn framed_pool_and_filter_id_apply_and_what_cannot_be_honoured_is_refused() {
                 _ => false,
             }),
             "{reply:?}: {events:?}"
+        );
+    }
+}
+
+#[test]
+fn reply_messages_reach_the_peer_in_pap_ack_and_nak() {
+    let pap_messages = |radius: &FakeRadius| -> Vec<(u8, Vec<u8>)> {
+        radius
+            .frames
+            .iter()
+            .filter_map(|f| {
+                let f = ppp::wire::Frame::parse(f).ok()?;
+                (f.protocol == Protocol::PAP).then_some(())?;
+                let p = ppp::wire::Packet::parse(f.information).ok()?;
+                Some((p.code, p.data.get(1..)?.to_vec()))
+            })
+            .collect()
+    };
+    for (password, code, text) in [
+        ("radius-pass", ppp::auth::pap::ACK, &b"Welcome, bob"[..]),
+        ("wrong", ppp::auth::pap::NAK, &b"Account locked"[..]),
+    ] {
+        let mut now = t0();
+        let mut lns = radius_lns(Order::RadiusOnly, None);
+        let mut radius = FakeRadius::new(vec![Attr::ReplyMessage(b"Welcome,\tbob")]);
+        radius.reject_message = b"Account locked\n";
+        let mut clients = vec![Client::new(5, "bob", password, now)];
+        run_with(
+            &mut lns,
+            &mut clients,
+            &mut now,
+            Duration::from_secs(10),
+            Some(&mut radius),
+            |_, c| c[0].ipv4().is_some() || c[0].down.is_some(),
+        );
+        assert!(
+            pap_messages(&radius).contains(&(code, text.to_vec())),
+            "{:?}",
+            pap_messages(&radius)
         );
     }
 }
