@@ -43,6 +43,10 @@ pub struct LoadArgs {
     /// Sessions to connect.
     #[arg(long)]
     pub sessions: usize,
+    /// Index of the first session (its source address is 127.1.0.1 + index): several
+    /// generators share the work when one process may not open enough sockets.
+    #[arg(long, default_value_t = 0)]
+    pub first: usize,
     /// Connects in flight at once.
     #[arg(long, default_value_t = 128)]
     pub window: usize,
@@ -81,7 +85,7 @@ pub fn loadgen(args: &LoadArgs) -> anyhow::Result<()> {
         let window = Arc::new(tokio::sync::Semaphore::new(args.window.max(1)));
         let start = Instant::now();
         let server = SocketAddr::new(IpAddr::V4(args.server), 500);
-        for i in 0..args.sessions {
+        for i in args.first..args.first + args.sessions {
             let (tally, window) = (Rc::clone(&tally), Arc::clone(&window));
             tokio::task::spawn_local(async move {
                 let Ok(permit) = window.acquire_owned().await else {
@@ -233,9 +237,9 @@ async fn session(
     }
 }
 
-/// Runs the load generator in `topo`'s `lns` namespace; returns it with its summary line.
+/// The load generators in `topo`'s `lns` namespace, with their summed summary.
 struct Load {
-    child: std::process::Child,
+    children: Vec<std::process::Child>,
     summary: LoadSummary,
 }
 
@@ -249,58 +253,96 @@ struct LoadSummary {
     first_failure: String,
 }
 
+/// Sessions one generator process takes: two sockets each within the hard descriptor limit
+/// (which an unprivileged container cannot raise, root or not).
+fn sessions_per_process() -> usize {
+    let hard = std::fs::read_to_string("/proc/self/limits")
+        .ok()
+        .and_then(|l| {
+            l.lines()
+                .find(|x| x.starts_with("Max open files"))
+                .and_then(|x| x.split_whitespace().nth(4).map(str::to_owned))
+        })
+        .and_then(|h| h.parse::<usize>().ok())
+        .unwrap_or(1024);
+    (hard.saturating_sub(512) / 2).clamp(100, 100_000)
+}
+
 impl Load {
+    /// Starts enough generators for `sessions` and waits for each one's summary line.
     fn start(topo: &Topology, sessions: usize, group: &str, timeout: f64) -> anyhow::Result<Self> {
         let me = std::env::current_exe()?;
-        // Thousands of sockets: raise the descriptor limit for the generator alone.
-        let script = format!(
-            "ulimit -n {} && exec '{}' loadgen --sessions {sessions} --group {group} --timeout {timeout}",
-            (sessions + 1024).max(4096),
-            me.display()
-        );
-        let mut child = topo
-            .command("lns", "sh")
-            .args(["-c", &script])
-            .stdin(Stdio::piped())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::inherit())
-            .env("RUST_LOG", "error")
-            .spawn()
-            .context("starting the load generator")?;
-        let mut line = String::new();
-        BufReader::new(child.stdout.take().context("stdout")?).read_line(&mut line)?;
-        let words: Vec<&str> = line.split_whitespace().collect();
-        let get = |k: &str| {
-            words
-                .iter()
-                .position(|w| *w == k)
-                .and_then(|p| words.get(p + 1))
-                .copied()
-                .unwrap_or("")
-        };
-        if words.is_empty() {
-            bail!("the load generator said nothing");
+        let chunk = sessions_per_process();
+        let mut children = Vec::new();
+        let mut first = 0;
+        while first < sessions {
+            let n = chunk.min(sessions - first);
+            // The soft descriptor limit up to the hard one (no privilege needed).
+            let script = format!(
+                "ulimit -n $(ulimit -Hn) && exec '{}' loadgen --sessions {n} --first {first} --group {group} --timeout {timeout}",
+                me.display()
+            );
+            let child = topo
+                .command("lns", "sh")
+                .args(["-c", &script])
+                .stdout(Stdio::piped())
+                .stderr(Stdio::inherit())
+                .env("RUST_LOG", "error")
+                .spawn()
+                .context("starting the load generator")?;
+            children.push(child);
+            first += n;
         }
-        let summary = LoadSummary {
-            connected: get("connected").parse().unwrap_or(0),
-            failed: get("failed").parse().unwrap_or(0),
-            seconds: get("seconds").parse().unwrap_or(f64::NAN),
-            p50_ms: get("p50_ms").parse().unwrap_or(f64::NAN),
-            p99_ms: get("p99_ms").parse().unwrap_or(f64::NAN),
-            first_failure: get("first_failure").replace('_', " "),
+        let mut load = Self {
+            children,
+            summary: LoadSummary::default(),
         };
-        Ok(Self { child, summary })
+        let (mut p50, mut p99) = (Samples::default(), Samples::default());
+        for child in &mut load.children {
+            let mut line = String::new();
+            BufReader::new(child.stdout.take().context("stdout")?).read_line(&mut line)?;
+            let words: Vec<&str> = line.split_whitespace().collect();
+            let get = |k: &str| {
+                words
+                    .iter()
+                    .position(|w| *w == k)
+                    .and_then(|p| words.get(p + 1))
+                    .copied()
+                    .unwrap_or("")
+            };
+            if words.is_empty() {
+                bail!("the load generator said nothing");
+            }
+            let s = &mut load.summary;
+            s.connected += get("connected").parse::<usize>().unwrap_or(0);
+            s.failed += get("failed").parse::<usize>().unwrap_or(0);
+            s.seconds = s.seconds.max(get("seconds").parse().unwrap_or(f64::NAN));
+            p50.push(get("p50_ms").parse().unwrap_or(f64::NAN));
+            p99.push(get("p99_ms").parse().unwrap_or(f64::NAN));
+            if s.first_failure.is_empty() || s.first_failure == "-" {
+                s.first_failure = get("first_failure").replace('_', " ");
+            }
+        }
+        // One generator: exact; several: the median of their medians, the worst p99.
+        load.summary.p50_ms = p50.median();
+        load.summary.p99_ms = p99.range().1;
+        Ok(load)
     }
 
-    fn pid(&self) -> u32 {
-        self.child.id()
+    /// CPU time of all generators.
+    fn cpu(&self, ticks: u64) -> Duration {
+        self.children
+            .iter()
+            .filter_map(|c| procfs::cpu_time(c.id(), ticks))
+            .sum()
     }
 }
 
 impl Drop for Load {
     fn drop(&mut self) {
-        drop(self.child.stdin.take());
-        crate::procs::stop(&mut self.child, Duration::from_secs(2));
+        for child in &mut self.children {
+            crate::procs::stop(child, Duration::from_secs(2));
+        }
     }
 }
 
@@ -413,7 +455,6 @@ fn connects_per_second(
         "ms",
         s.p99_ms,
     ));
-    let _ = load.pid();
     drop(load);
     drop(server);
     drop(topo);
@@ -506,12 +547,12 @@ pub fn scale(settings: &Settings, report: &mut Report) -> anyhow::Result<()> {
             }
         ));
         let c0 = procfs::cpu_time(server.pid(), ticks).unwrap_or_default();
-        let g0 = procfs::cpu_time(load.pid(), ticks).unwrap_or_default();
+        let g0 = load.cpu(ticks);
         let t0 = Instant::now();
         std::thread::sleep(Duration::from_secs_f64(settings.hold_seconds));
         let held = t0.elapsed().as_secs_f64();
         let c1 = procfs::cpu_time(server.pid(), ticks).unwrap_or_default();
-        let g1 = procfs::cpu_time(load.pid(), ticks).unwrap_or_default();
+        let g1 = load.cpu(ticks);
         let rss1 = procfs::rss(server.pid()).unwrap_or(0);
         #[expect(clippy::cast_precision_loss, reason = "byte and session counts")]
         let (connected, per_session) = (
@@ -527,6 +568,11 @@ pub fn scale(settings: &Settings, report: &mut Report) -> anyhow::Result<()> {
                 &Samples::default(),
             ),
         );
+        report.add(Row::single(
+            format!("scale/{n}/fill_connects_per_second"),
+            "conn/s",
+            connected / s.seconds,
+        ));
         report.add(
             Row::single(format!("scale/{n}/rss_per_session"), "KiB", per_session).target_max(8.0),
         );
