@@ -81,7 +81,19 @@ pub fn secrets(config: &Config) -> anyhow::Result<Secrets> {
         }
     };
     let users_path = &config.users_file;
-    if !users_path.exists() {
+    let radius_only = config
+        .radius
+        .as_ref()
+        .is_some_and(|r| r.order == crate::config::RadiusOrder::RadiusOnly);
+    if radius_only {
+        // Nobody is checked against the file: do not make up a user nobody can use.
+        if !users_path.exists() {
+            return Ok(Secrets {
+                psk,
+                users: Users::parse("(none)", "")?,
+            });
+        }
+    } else if !users_path.exists() {
         let password = random_text(12)?;
         let text = format!("[[user]]\nname = \"vpn\"\npassword = \"{password}\"\n");
         write_private(users_path, &text)?;
@@ -100,4 +112,25 @@ pub fn secrets(config: &Config) -> anyhow::Result<Secrets> {
         .with_context(|| format!("reading {}", users_path.display()))?;
     let users = Users::parse(&users_path.display().to_string(), &text)?;
     Ok(Secrets { psk, users })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn radius_only_makes_up_no_local_user() {
+        let dir = std::env::temp_dir().join(format!("l2sec-state-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        let text = format!(
+            "[server]\nstate_dir = \"{}\"\n[ipsec]\npsk = \"k\"\n[radius]\norder = \"radius-only\"\n\
+             [[radius.server]]\naddress = \"127.0.0.1\"\nsecret = \"s\"\n",
+            dir.display()
+        );
+        let config = Config::parse("f.toml", &text, |_| None).unwrap();
+        let secrets = secrets(&config).unwrap();
+        assert!(secrets.users.is_empty());
+        assert!(!config.users_file.exists(), "no users file was written");
+        let _ = std::fs::remove_dir_all(&dir);
+    }
 }
