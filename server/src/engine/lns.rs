@@ -155,6 +155,8 @@ struct Link {
     /// Start sent; Interim-Update timing.
     accounting: Option<Accounting>,
     traffic: Traffic,
+    /// When the address came up (Idle-Timeout counts from here until the first packet).
+    up_at: Option<Instant>,
     /// Why the LNS itself ended the session, for Acct-Terminate-Cause.
     cause: Option<AcctTerminateCause>,
 }
@@ -176,11 +178,7 @@ impl Link {
         };
         let idle = authz
             .idle_timeout
-            .zip(
-                self.traffic
-                    .last_activity
-                    .or(self.accounting.map(|a| a.started)),
-            )
+            .zip(self.traffic.last_activity.or(self.up_at))
             .map(|(t, last)| last + t);
         [authz.session_end, idle, interim]
             .into_iter()
@@ -549,10 +547,7 @@ impl<R: CryptoRng> Lns<R> {
         let Some(authz) = link.authz.as_ref() else {
             return;
         };
-        let last = link
-            .traffic
-            .last_activity
-            .or(link.accounting.map(|a| a.started));
+        let last = link.traffic.last_activity.or(link.up_at);
         let idle = authz
             .idle_timeout
             .zip(last)
@@ -656,6 +651,7 @@ impl<R: CryptoRng> Lns<R> {
                         authz: None,
                         accounting: None,
                         traffic: Traffic::default(),
+                        up_at: None,
                         cause: None,
                     },
                 );
@@ -815,6 +811,7 @@ impl<R: CryptoRng> Lns<R> {
                     address: ipv4.peer,
                     method,
                 });
+                link.up_at.get_or_insert(now);
                 let accounting = self.radius.as_ref().is_some_and(|r| r.settings.accounting);
                 if accounting && link.accounting.is_none() {
                     let interim = link.authz.as_ref().and_then(|a| a.interim);
