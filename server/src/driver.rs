@@ -146,7 +146,7 @@ async fn serve(
                 let n = r?;
                 for i in 0..n {
                     let Some((meta, slot)) = ike_in.get_mut(i) else { continue };
-                    let result = engine.handle_udp(now(), io.ike_addr, meta.from, &mut slot[meta.range.clone()]);
+                    let result = engine.handle_udp(now(), arrived_at(io.ike_addr, meta.local), meta.from, &mut slot[meta.range.clone()]);
                     forward(io, result.ok().flatten().map(|r| r.start + meta.range.start..r.end + meta.range.start), slot).await;
                 }
             }
@@ -154,7 +154,7 @@ async fn serve(
                 let n = r?;
                 for i in 0..n {
                     let Some((meta, slot)) = natt_in.get_mut(i) else { continue };
-                    let result = engine.handle_udp(now(), io.natt_addr, meta.from, &mut slot[meta.range.clone()]);
+                    let result = engine.handle_udp(now(), arrived_at(io.natt_addr, meta.local), meta.from, &mut slot[meta.range.clone()]);
                     forward(io, result.ok().flatten().map(|r| r.start + meta.range.start..r.end + meta.range.start), slot).await;
                 }
             }
@@ -162,7 +162,7 @@ async fn serve(
                 let n = r?;
                 for i in 0..n {
                     let Some((meta, slot)) = l2tp_in.get_mut(i) else { continue };
-                    let result = engine.handle_udp(now(), io.l2tp_addr, meta.from, &mut slot[meta.range.clone()]);
+                    let result = engine.handle_udp(now(), arrived_at(io.l2tp_addr, meta.local), meta.from, &mut slot[meta.range.clone()]);
                     forward(io, result.ok().flatten().map(|r| r.start + meta.range.start..r.end + meta.range.start), slot).await;
                 }
             }
@@ -382,5 +382,16 @@ fn log(event: &LnsEvent) {
             tracing::warn!(%peer, %user, why, "authentication failed");
         }
         LnsEvent::Radius { what } => tracing::info!("{what}"),
+    }
+}
+
+/// The address a datagram was sent to: the socket's port with the destination address the
+/// kernel reported (`IP_PKTINFO`). With a wildcard listen address the bound address says
+/// nothing, and IKE needs the real one for its NAT-D hashes (else every peer looks NATed and
+/// plain ESP is never chosen) and for its own ID.
+fn arrived_at(bound: SocketAddr, local: Option<std::net::IpAddr>) -> SocketAddr {
+    match local {
+        Some(ip) if bound.ip().is_unspecified() => SocketAddr::new(ip, bound.port()),
+        _ => bound,
     }
 }

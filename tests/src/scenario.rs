@@ -52,6 +52,8 @@ pub struct Options<'a> {
     pub server: &'a str,
     /// More sections, appended to the server's configuration file (`[radius]`, …).
     pub config: &'a str,
+    /// The server's listen address (default: its public address 2.2.2.2).
+    pub listen: Option<&'a str>,
 }
 
 /// A running reference scenario.
@@ -109,12 +111,13 @@ impl Scenario {
         std::fs::write(
             &config,
             format!(
-                "[server]\nlisten = \"2.2.2.2\"\nstate_dir = \"{s}\"\nip_forward = true\n{server}\n\n[ipsec]\npsk = \"e2e-psk\"\n{ipsec}\n\n[ppp]\nauth = [\"{auth}\"]\n\n[users]\nfile = \"{s}/users.toml\"\n\n[tun]\nname = \"{prefix}s\"\n\n{config}\n",
+                "[server]\nlisten = \"{listen}\"\nstate_dir = \"{s}\"\nip_forward = true\n{server}\n\n[ipsec]\npsk = \"e2e-psk\"\n{ipsec}\n\n[ppp]\nauth = [\"{auth}\"]\n\n[users]\nfile = \"{s}/users.toml\"\n\n[tun]\nname = \"{prefix}s\"\n\n{config}\n",
                 s = state.display(),
                 ipsec = options.ipsec,
                 server = options.server,
                 auth = options.auth,
                 config = options.config,
+                listen = options.listen.unwrap_or("2.2.2.2"),
             ),
         )
         .unwrap();

@@ -200,6 +200,56 @@ fn behind_a_nat_the_laptop_uses_udp_4500_and_reaches_the_intranet() {
 }
 
 #[test]
+fn listening_on_every_address_still_sees_there_is_no_nat_and_uses_plain_esp() {
+    if !available() {
+        eprintln!("SKIPPED: needs root and iproute2 to create network namespaces");
+        return;
+    }
+    // The default listen address is the wildcard: IKE's NAT-D hashes must use the address the
+    // laptop actually sent to, or every peer looks NATed (found by the container test).
+    let mut s = Scenario::with(
+        "w",
+        &Options {
+            auth: "mschapv2",
+            listen: Some("0.0.0.0"),
+            ..Options::default()
+        },
+    );
+    let client = s.client("admin@123");
+    let up = s.wait_for("mobile", "l2c0", "172.16.1.2");
+    let ping = up.then(|| {
+        s.topo
+            .run("mobile", "ping", &["-c", "3", "-W", "2", "192.168.1.1"])
+            .unwrap()
+    });
+    let client_log = output(client);
+    let server_log = s.server_log();
+    assert!(
+        up,
+        "no address
+client:
+{client_log}
+server:
+{server_log}"
+    );
+    assert!(
+        ping.unwrap().status.success(),
+        "ping failed
+{client_log}"
+    );
+    assert!(
+        server_log.contains("nat=false") && server_log.contains("encapsulation=\"esp\""),
+        "no NAT between them: plain ESP (IP protocol 50)
+{server_log}"
+    );
+    assert!(
+        !client_log.contains("encapsulated=true"),
+        "the laptop must not encapsulate:
+{client_log}"
+    );
+}
+
+#[test]
 fn policy_keeps_the_dmz_and_the_servers_own_ports_out_of_reach() {
     if !available() {
         eprintln!("SKIPPED: needs root and iproute2 to create network namespaces");
