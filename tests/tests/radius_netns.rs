@@ -129,6 +129,8 @@ fn pap_chap_and_mschapv2_users_log_in_through_freeradius_and_are_accounted() {
         return;
     }
     let len = 1_000_000u64;
+    // Each method runs its own server process: their Acct-Session-Ids must all differ.
+    let mut sessions: Vec<String> = Vec::new();
     for (tag, auth, user, password, class) in [
         ("rdp", "pap", "rdpap", "pap-secret-1", "rd-class-pap"),
         (
@@ -201,6 +203,11 @@ fn pap_chap_and_mschapv2_users_log_in_through_freeradius_and_are_accounted() {
         assert_eq!(field(start, "Class"), format!("0x{class_hex}"), "{context}");
         let session = field(start, "Acct-Session-Id");
         assert_eq!(session.len(), 25, "{context}");
+        assert!(
+            !sessions.iter().any(|s| s == session),
+            "{session} reused across restarts: {sessions:?}"
+        );
+        sessions.push(session.to_owned());
         for r in records(&all, "Interim-Update", user) {
             assert_eq!(field(r, "Acct-Session-Id"), session, "{context}");
         }

@@ -450,7 +450,7 @@ impl<R: CryptoRng> Session<R> {
         };
         let Ok(user) = String::from_utf8(user.to_vec()) else {
             // A name that is not UTF-8 cannot match any configured user.
-            self.server_verdict_for(now, method, packet.identifier, Verdict::Reject, None);
+            self.server_verdict_for(now, method, packet.identifier, Verdict::Reject, None, None);
             return Ok(());
         };
         *auth = ServerAuth::Pending {
@@ -462,7 +462,13 @@ impl<R: CryptoRng> Session<R> {
         Ok(())
     }
 
-    pub(super) fn server_verdict(&mut self, now: Instant, verdict: Verdict, message: Option<&str>) {
+    pub(super) fn server_verdict(
+        &mut self,
+        now: Instant,
+        verdict: Verdict,
+        message: Option<&str>,
+        error: Option<u32>,
+    ) {
         let RoleState::Server {
             auth: ServerAuth::Pending { method, id, .. },
             ..
@@ -471,7 +477,7 @@ impl<R: CryptoRng> Session<R> {
             return;
         };
         let (method, id) = (*method, *id);
-        self.server_verdict_for(now, method, id, verdict, message);
+        self.server_verdict_for(now, method, id, verdict, message, error);
     }
 
     /// Answers the peer. `message` replaces our text in the Ack, Nak, Success or Failure
@@ -483,6 +489,7 @@ impl<R: CryptoRng> Session<R> {
         id: u8,
         verdict: Verdict,
         message: Option<&str>,
+        error: Option<u32>,
     ) {
         let mut failure_challenge = [0u8; 16];
         self.rng.fill_bytes(&mut failure_challenge);
@@ -561,7 +568,7 @@ impl<R: CryptoRng> Session<R> {
                 let mut w = codec::Writer::new(&mut buf);
                 let _ = chap::write_mschapv2_failure(
                     &mut w,
-                    chap::ERROR_AUTHENTICATION_FAILURE,
+                    error.unwrap_or(chap::ERROR_AUTHENTICATION_FAILURE),
                     &failure_challenge,
                     message.unwrap_or("Authentication failure"),
                 );

@@ -925,14 +925,22 @@ impl<R: CryptoRng> Session<R> {
 
     /// Server: the user store's answer to [`Event::AuthRequest`].
     pub fn auth_verdict(&mut self, now: Instant, verdict: Verdict) {
-        self.server_verdict(now, verdict, None);
+        self.server_verdict(now, verdict, None, None);
     }
 
     /// Server: as [`Session::auth_verdict`], with `message` (a RADIUS Reply-Message, say) in
     /// place of our own text in the PAP Ack/Nak, the CHAP Success/Failure, or the `M=` part of
     /// MS-CHAP-V2's (RFC 2759 §5, §6); cut to 200 octets at a character boundary.
     pub fn auth_verdict_with_message(&mut self, now: Instant, verdict: Verdict, message: &str) {
-        self.server_verdict(now, verdict, Some(message));
+        self.server_verdict(now, verdict, Some(message), None);
+    }
+
+    /// Server: a refusal with the MS-CHAP-V2 error code `error` (RFC 2759 §6: 646 restricted
+    /// logon hours, 647 account disabled, 648 password expired, 649 no dial-in permission, 691
+    /// authentication failure) and an optional message; for other methods only the message
+    /// counts. The Failure always says R=0: this link takes no second attempt.
+    pub fn auth_reject_with_error(&mut self, now: Instant, error: u32, message: Option<&str>) {
+        self.server_verdict(now, Verdict::Reject, message, Some(error));
     }
 
     fn stop_ncps(&mut self, now: Instant) {

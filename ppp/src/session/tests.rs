@@ -310,3 +310,37 @@ fn a_verdict_message_replaces_our_pap_text_and_is_cut_at_200_octets() {
         assert_eq!(&nak.3[1..], &expected[..]);
     }
 }
+
+#[test]
+fn an_ms_chap_v2_refusal_carries_the_error_code_and_message_with_no_retry() {
+    let now = t0();
+    let mut s = server(&[Method::MsChapV2]);
+    let ours = sent(&mut s).pop().unwrap();
+    s.handle_frame(now, &frame(Protocol::LCP, 1, 1, &[5, 6, 1, 2, 3, 4]))
+        .unwrap();
+    s.handle_frame(now, &frame(Protocol::LCP, 2, ours.2, &ours.3))
+        .unwrap();
+    let challenge = sent(&mut s)
+        .into_iter()
+        .find(|p| p.0 == Protocol::CHAP)
+        .unwrap();
+    // Response (RFC 2759 §4): Value-Size 49, Peer-Challenge, 8 reserved, NT-Response, Flags.
+    let mut response = vec![49u8];
+    response.extend_from_slice(&[7; 16]);
+    response.extend_from_slice(&[0; 8]);
+    response.extend_from_slice(&[9; 24]);
+    response.push(0);
+    response.extend_from_slice(b"bob");
+    s.handle_frame(now, &frame(Protocol::CHAP, 2, challenge.2, &response))
+        .unwrap();
+    assert!(std::iter::from_fn(|| s.poll_event()).any(|e| matches!(e, Event::AuthRequest(_))));
+    s.auth_reject_with_error(now, 648, Some("Password expired"));
+    let failure = sent(&mut s)
+        .into_iter()
+        .find(|p| p.0 == Protocol::CHAP)
+        .unwrap();
+    assert_eq!((failure.1, failure.2), (4, challenge.2));
+    let text = String::from_utf8(failure.3).unwrap();
+    assert!(text.starts_with("E=648 R=0 C="), "{text}");
+    assert!(text.ends_with(" V=3 M=Password expired"), "{text}");
+}

@@ -961,7 +961,32 @@ impl<R: CryptoRng> Lns<R> {
                     if let Some(key) = r.auth.remove(&request) {
                         tracing::debug!(server = server.0, cause = ?reject.cause, message = %String::from_utf8_lossy(&reject.reply_message).chars().take(128).collect::<String>(), "Access-Reject");
                         let message = Some(reject.reply_message).filter(|m| !m.is_empty());
-                        self.verdict(now, key, Verdict::Reject, "rejected by RADIUS", message);
+                        // MS-CHAP-Error (RFC 2548 §2.1.5) names the reason (password expired,
+                        // account disabled, …): its code goes into our MS-CHAP-V2 Failure.
+                        let error = reject
+                            .ms_chap_error
+                            .as_ref()
+                            .and_then(|e| ms_chap_error_code(&e.message));
+                        match (error, self.links.get_mut(&key)) {
+                            (Some(code), Some(link)) => {
+                                link.pending = None;
+                                link.authz = None;
+                                self.events.push_back(LnsEvent::AuthFailed {
+                                    peer: link.peer,
+                                    user: link.user.clone().unwrap_or_default(),
+                                    why: "rejected by RADIUS",
+                                });
+                                let text = message.as_deref().and_then(ppp_text);
+                                link.ppp.auth_reject_with_error(now, code, text.as_deref());
+                            }
+                            _ => self.verdict(
+                                now,
+                                key,
+                                Verdict::Reject,
+                                "rejected by RADIUS",
+                                message,
+                            ),
+                        }
                     }
                 }
                 radius::Event::Timeout { request, service } => {
@@ -1382,6 +1407,19 @@ fn record(
     if let Err(e) = r.client.account(now, q) {
         tracing::warn!(%e, "RADIUS accounting record not sent");
     }
+}
+
+/// The error code of an MS-CHAP-Error text such as `E=648 R=0 C=… V=3` (RFC 2759 §6).
+fn ms_chap_error_code(text: &[u8]) -> Option<u32> {
+    let digits = text.strip_prefix(b"E=")?;
+    let end = digits
+        .iter()
+        .position(|b| !b.is_ascii_digit())
+        .unwrap_or(digits.len());
+    core::str::from_utf8(&digits[..end.min(10)])
+        .ok()?
+        .parse()
+        .ok()
 }
 
 /// A RADIUS Reply-Message as text for the PPP peer: UTF-8 (invalid sequences replaced),

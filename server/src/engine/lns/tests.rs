@@ -880,3 +880,47 @@ fn reply_messages_reach_the_peer_in_pap_ack_and_nak() {
         );
     }
 }
+
+#[test]
+fn acct_interim_interval_from_the_server_wins_and_is_at_least_60_s() {
+    for (server, expected) in [(10, 60), (120, 120)] {
+        let mut now = t0();
+        let mut lns = radius_lns(Order::RadiusOnly, Some(Duration::from_secs(30)));
+        let mut radius = FakeRadius::new(vec![
+            Attr::AcctInterimInterval(server),
+            Attr::SessionTimeout(250),
+        ]);
+        let mut clients = vec![Client::new(5, "bob", "radius-pass", now)];
+        assert!(run_with(
+            &mut lns,
+            &mut clients,
+            &mut now,
+            Duration::from_secs(300),
+            Some(&mut radius),
+            |l, c| c[0].down.is_some() && l.sessions() == 0
+        ));
+        let up = radius.records(AcctStatusType::START)[0].0;
+        let interims: Vec<Duration> = radius
+            .records(AcctStatusType::INTERIM_UPDATE)
+            .iter()
+            .map(|r| r.0 - up)
+            .collect();
+        let want: Vec<Duration> = (1..)
+            .map(|k| Duration::from_secs(k * expected))
+            .take_while(|d| *d < Duration::from_secs(250))
+            .collect();
+        assert_eq!(interims, want, "Acct-Interim-Interval {server}");
+    }
+}
+
+#[test]
+fn ms_chap_error_codes_are_read_from_the_radius_text() {
+    assert_eq!(
+        ms_chap_error_code(b"E=648 R=0 C=00112233445566778899AABBCCDDEEFF V=3"),
+        Some(648)
+    );
+    assert_eq!(ms_chap_error_code(b"E=691"), Some(691));
+    for bad in [&b""[..], b"E=", b"691", b"E=99999999999999999999 R=0"] {
+        assert_eq!(ms_chap_error_code(bad), None, "{bad:?}");
+    }
+}
