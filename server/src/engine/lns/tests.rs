@@ -924,3 +924,207 @@ fn ms_chap_error_codes_are_read_from_the_radius_text() {
         assert_eq!(ms_chap_error_code(bad), None, "{bad:?}");
     }
 }
+
+/// A Disconnect-Request or CoA-Request from `from` signed with `secret`, with `attrs`.
+fn dae_request(code: Code, identifier: u8, secret: &str, attrs: &[Attr<'_>]) -> Vec<u8> {
+    let mut buf = [0u8; 4096];
+    let mut w = PacketWriter::new(
+        &mut buf,
+        code,
+        radius::wire::Identifier(identifier),
+        &radius::wire::Authenticator::ZERO,
+    )
+    .unwrap();
+    w.message_authenticator().unwrap();
+    for a in attrs {
+        w.attr(a).unwrap();
+    }
+    w.finish_request(&RadiusSecret::new(secret))
+        .unwrap()
+        .to_vec()
+}
+
+/// The answer's code and Error-Cause, after checking its Response Authenticator.
+fn dae_answer(request: &[u8], answer: &[u8]) -> (Code, Option<u32>) {
+    let q = Packet::new_checked(request).unwrap();
+    let p = Packet::new_checked(answer).unwrap();
+    radius::verify::verify_response(
+        &p,
+        &q.authenticator(),
+        &RadiusSecret::new("dae-secret"),
+        radius::verify::MessageAuthenticatorPolicy::Required,
+    )
+    .unwrap();
+    let cause = Attributes::new(p.attribute_bytes()).find_map(|a| match Attr::parse(a.ok()?) {
+        Ok(Attr::ErrorCause(c)) => Some(u32::from(c)),
+        _ => None,
+    });
+    (p.code(), cause)
+}
+
+#[test]
+fn disconnect_and_coa_requests_are_verified_matched_and_answered() {
+    let mut now = t0();
+    let mut lns = radius_lns(Order::RadiusOnly, None);
+    let mut radius = FakeRadius::new(Vec::new());
+    let mut clients = vec![Client::new(5, "bob", "radius-pass", now)];
+    assert!(run_with(
+        &mut lns,
+        &mut clients,
+        &mut now,
+        Duration::from_secs(10),
+        Some(&mut radius),
+        |_, c| c[0].ipv4().is_some()
+    ));
+    let address = clients[0].ipv4().unwrap();
+    let dae: SocketAddr = "127.0.0.1:40000".parse().unwrap();
+    let mut out = [0u8; 4096];
+    let mut ask = |lns: &mut Lns<ChaCha20Rng>, from: SocketAddr, request: &[u8]| {
+        lns.handle_dae(now, from, request, &mut out)
+            .map(|n| dae_answer(request, &out[..n]))
+    };
+    // From a stranger, or with the wrong secret: dropped without an answer.
+    let bob = [Attr::UserName(b"bob")];
+    let q = dae_request(Code::DISCONNECT_REQUEST, 1, "dae-secret", &bob);
+    assert_eq!(ask(&mut lns, "10.1.1.1:3799".parse().unwrap(), &q), None);
+    let q = dae_request(Code::DISCONNECT_REQUEST, 2, "guess", &bob);
+    assert_eq!(ask(&mut lns, dae, &q), None);
+    // NAKs: nobody named, a session that does not exist, another NAS, an unknown filter.
+    let cases: [(&[Attr<'_>], u32); 4] = [
+        (&[], 402),
+        (&[Attr::UserName(b"carol")], 503),
+        (
+            &[
+                Attr::UserName(b"bob"),
+                Attr::NasIpAddress(Ipv4Addr::new(9, 9, 9, 9)),
+            ],
+            403,
+        ),
+        (&[Attr::UserName(b"bob"), Attr::FilterId(b"nope")], 407),
+    ];
+    for (i, (attrs, cause)) in cases.iter().enumerate() {
+        let code = if i == 3 {
+            Code::COA_REQUEST
+        } else {
+            Code::DISCONNECT_REQUEST
+        };
+        let q = dae_request(code, 10 + u8::try_from(i).unwrap(), "dae-secret", attrs);
+        let nak = if i == 3 {
+            Code::COA_NAK
+        } else {
+            Code::DISCONNECT_NAK
+        };
+        assert_eq!(
+            ask(&mut lns, dae, &q),
+            Some((nak, Some(*cause))),
+            "{attrs:?}"
+        );
+    }
+    // CoA: Filter-Id "web" now applies to this session (ICMP to the intranet is dropped).
+    let q = dae_request(
+        Code::COA_REQUEST,
+        20,
+        "dae-secret",
+        &[Attr::FramedIpAddress(address), Attr::FilterId(b"web")],
+    );
+    assert_eq!(ask(&mut lns, dae, &q), Some((Code::COA_ACK, None)));
+    assert_eq!(
+        send_up(
+            &mut lns,
+            &mut clients[0],
+            now,
+            &icmp(address, Ipv4Addr::new(192, 168, 1, 1))
+        ),
+        Err(Drop::Policy)
+    );
+    // Disconnect by Acct-Session-Id is acknowledged; its retransmission gets the same answer.
+    let session = radius.records(AcctStatusType::START)[0].1.clone();
+    let id = session
+        .split("AcctSessionId(")
+        .nth(1)
+        .and_then(|s| s.split(')').next())
+        .unwrap()
+        .to_owned();
+    let id: Vec<u8> = id
+        .trim_matches(['[', ']'])
+        .split(", ")
+        .map(|b| b.parse().unwrap())
+        .collect();
+    let q = dae_request(
+        Code::DISCONNECT_REQUEST,
+        30,
+        "dae-secret",
+        &[Attr::AcctSessionId(&id)],
+    );
+    assert_eq!(ask(&mut lns, dae, &q), Some((Code::DISCONNECT_ACK, None)));
+    assert_eq!(ask(&mut lns, dae, &q), Some((Code::DISCONNECT_ACK, None)));
+    assert!(run_with(
+        &mut lns,
+        &mut clients,
+        &mut now,
+        Duration::from_secs(30),
+        Some(&mut radius),
+        |l, _| l.sessions() == 0
+    ));
+    let stop = radius.records(AcctStatusType::STOP);
+    assert_eq!(stop.len(), 1);
+    assert!(
+        stop[0].1.contains("AcctTerminateCause(ADMIN_RESET)"),
+        "{}",
+        stop[0].1
+    );
+}
+
+#[test]
+fn a_clean_stop_sends_stop_for_every_session_then_accounting_off() {
+    let mut now = t0();
+    let mut lns = radius_lns(Order::RadiusOnly, None);
+    let mut radius = FakeRadius::new(Vec::new());
+    let mut clients: Vec<Client> = (1..=2)
+        .map(|n| Client::new(n, "bob", "radius-pass", now))
+        .collect();
+    assert!(run_with(
+        &mut lns,
+        &mut clients,
+        &mut now,
+        Duration::from_secs(10),
+        Some(&mut radius),
+        |_, c| c.iter().all(|c| c.ipv4().is_some())
+    ));
+    lns.accounting_off(now);
+    let mut buf = [0u8; 4096];
+    let mut order = Vec::new();
+    let mut answers = Vec::new();
+    while let Some((to, n)) = lns.poll_radius_transmit(&mut buf) {
+        answers.push((to, radius.handle(now, &buf[..n]).unwrap()));
+        order.push(radius.accounting.last().unwrap().1);
+    }
+    for (from, answer) in answers {
+        lns.handle_radius(now, from, &answer).unwrap();
+    }
+    assert_eq!(lns.radius_pending(), 0);
+    assert_eq!(
+        order,
+        [
+            u32::from(AcctStatusType::STOP),
+            u32::from(AcctStatusType::STOP),
+            u32::from(AcctStatusType::ACCOUNTING_OFF)
+        ]
+    );
+    for (_, stop) in radius.records(AcctStatusType::STOP) {
+        assert!(stop.contains("AcctTerminateCause(ADMIN_REBOOT)"), "{stop}");
+    }
+    // The sessions are not accounted twice when they end afterwards.
+    for c in &mut clients {
+        c.ppp.as_mut().unwrap().close(now);
+    }
+    assert!(run_with(
+        &mut lns,
+        &mut clients,
+        &mut now,
+        Duration::from_secs(30),
+        Some(&mut radius),
+        |l, _| l.sessions() == 0
+    ));
+    assert_eq!(radius.records(AcctStatusType::STOP).len(), 2);
+}
