@@ -952,7 +952,7 @@ fn dae_answer(request: &[u8], answer: &[u8]) -> (Code, Option<u32>) {
         &p,
         &q.authenticator(),
         &RadiusSecret::new("dae-secret"),
-        radius::verify::MessageAuthenticatorPolicy::Required,
+        MessageAuthenticatorPolicy::Required,
     )
     .unwrap();
     let cause = Attributes::new(p.attribute_bytes()).find_map(|a| match Attr::parse(a.ok()?) {
