@@ -454,26 +454,23 @@ impl<R: CryptoRng> Lns<R> {
         packet: Range<usize>,
     ) -> Result<(SocketAddr, Range<usize>), Drop> {
         let ip = buf.get(packet.clone()).ok_or(Drop::Malformed)?;
-        let dst = Flow::parse(ip).ok_or(Drop::Malformed)?.dst;
+        let flow = Flow::parse(ip).ok_or(Drop::Malformed)?;
         let link = self
             .by_address
-            .get(&dst)
+            .get(&flow.dst)
             .and_then(|k| self.links.get_mut(k));
         let Some(link) = link else {
             // Judged by the general policy first, so that the counters say why.
-            if self.policy.check_inbound(ip).is_err() {
+            if !self.policy.allows_inbound(&flow) {
                 self.stats.policy_in += 1;
                 return Err(Drop::Policy);
             }
             self.stats.no_route += 1;
             return Err(Drop::NoRoute);
         };
-        if let Err(e) = link.policy(&self.policy).check_inbound(ip) {
+        if !link.policy(&self.policy).allows_inbound(&flow) {
             self.stats.policy_in += 1;
-            return Err(match e {
-                PolicyDrop::Malformed => Drop::Malformed,
-                PolicyDrop::NoRule => Drop::Policy,
-            });
+            return Err(Drop::Policy);
         }
         let len = packet.len();
         let data = link.data.ok_or(Drop::NoSession)?;

@@ -143,13 +143,22 @@ impl Policy {
     /// Judges a packet from the host's side that is about to enter a client's tunnel.
     pub fn check_inbound(&self, packet: &[u8]) -> Result<Flow, Drop> {
         let flow = Flow::parse(packet).ok_or(Drop::Malformed)?;
-        let allowed = self.rules.iter().any(|r| {
+        if self.allows_inbound(&flow) {
+            Ok(flow)
+        } else {
+            Err(Drop::NoRule)
+        }
+    }
+
+    /// Whether a flow already parsed may enter a client's tunnel.
+    #[must_use]
+    pub fn allows_inbound(&self, flow: &Flow) -> bool {
+        self.rules.iter().any(|r| {
             r.proto.matches(flow.protocol)
                 && contains(&r.to, flow.src)
                 && contains(&r.from, flow.dst)
                 && port_ok(r.ports, flow.ports.map(|(src, _)| src), flow.protocol)
-        });
-        if allowed { Ok(flow) } else { Err(Drop::NoRule) }
+        })
     }
 }
 
