@@ -893,7 +893,7 @@ impl<R: CryptoRng> Endpoint<R> {
         let mut buf = [0u8; MAX_MESSAGE];
         let (state, n) = quick_mode::initiate(
             &e.sa,
-            &self.config.phase2,
+            &self.config.phase2.for_peer(e.path.remote.ip()),
             e.path.local,
             e.path.remote,
             spi,
@@ -1007,7 +1007,7 @@ impl<R: CryptoRng> Endpoint<R> {
                 };
                 match quick_mode::respond(
                     &e.sa,
-                    &self.config.phase2,
+                    &self.config.phase2.for_peer(e.path.remote.ip()),
                     message,
                     spi,
                     &mut self.rng,

@@ -58,6 +58,7 @@ Configuration file (TOML; every key optional, defaults shown):
   nat_keepalive = \"20s\"         NAT-T keepalive interval
   max_dh_per_second = 500         DH computations/s for unauthenticated peers (0: no limit)
   keylog_file = \"...\"           DEBUG ONLY: Wireshark esp_sa rows (and FILE.ikev1)
+  esp_sha256_96_peers = []        addresses/prefixes whose ESP HMAC-SHA2-256 is 96-bit (old Android)
 [[ipsec.peer]]                    a key for the peers at an address or prefix
   address = \"198.51.100.0/24\"   id = \"name\" (optional)   psk = \"...\" | psk_file = \"...\"
 [l2tp]
@@ -194,6 +195,7 @@ struct IpsecSection {
     nat_keepalive: Duration,
     max_dh_per_second: u32,
     keylog_file: Option<PathBuf>,
+    esp_sha256_96_peers: Vec<String>,
     peer: Vec<PeerSection>,
 }
 
@@ -219,6 +221,7 @@ impl Default for IpsecSection {
             nat_keepalive: Duration::from_secs(20),
             max_dh_per_second: 500,
             keylog_file: None,
+            esp_sha256_96_peers: Vec::new(),
             peer: Vec::new(),
         }
     }
@@ -559,6 +562,8 @@ pub struct Config {
     pub max_dh_per_second: u32,
     /// Wireshark key-log file (debugging only; warned about loudly).
     pub keylog_file: Option<PathBuf>,
+    /// Peers (addresses or prefixes) whose ESP HMAC-SHA2-256 is truncated to 96 bits.
+    pub esp_sha256_96_peers: Vec<AddressPrefix>,
     /// Our L2TP host name.
     pub l2tp_host_name: String,
     /// L2TP tunnel secret (tunnel authentication and hidden AVPs), if any.
@@ -702,6 +707,20 @@ impl Config {
             ));
         }
         let peer_psks = peer_psks(name, &file.ipsec.peer)?;
+        let esp_sha256_96_peers = file
+            .ipsec
+            .esp_sha256_96_peers
+            .iter()
+            .enumerate()
+            .map(|(i, p)| {
+                p.parse::<AddressPrefix>()
+                    .map_err(|e| ConfigError::Invalid {
+                        path: name.to_owned(),
+                        key: format!("ipsec.esp_sha256_96_peers[{i}]"),
+                        message: format!("{p:?}: {e}"),
+                    })
+            })
+            .collect::<Result<Vec<_>, _>>()?;
 
         let pool_range =
             parse_range(&file.pool.range).map_err(|m| invalid(name, "pool.range", m))?;
@@ -801,6 +820,7 @@ impl Config {
             nat_keepalive: file.ipsec.nat_keepalive,
             max_dh_per_second: file.ipsec.max_dh_per_second,
             keylog_file: file.ipsec.keylog_file,
+            esp_sha256_96_peers,
             l2tp_host_name: file.l2tp.host_name,
             l2tp_secret: file.l2tp.secret.map(SecretString),
             hello_interval: file.l2tp.hello_interval,
@@ -1169,6 +1189,7 @@ dpd_interval = "30s"
 dpd_timeout = "120s"
 nat_keepalive = "20s"
 max_dh_per_second = 500
+esp_sha256_96_peers = ["203.0.113.9"]
 [[ipsec.peer]]
 address = "198.51.100.0/24"
 id = "name"
@@ -1402,6 +1423,26 @@ psk = "v6-key"
         let c = Config::parse("f.toml", text, env).unwrap();
         assert_eq!(c.psk.as_ref().map(SecretString::expose), Some("from-env"));
         assert_eq!(c.peer_psks.len(), 1);
+    }
+
+    #[test]
+    fn truncated_sha256_peers_are_addresses_or_prefixes() {
+        let text = "[ipsec]\nesp_sha256_96_peers = [\"198.51.100.7\", \"10.0.0.0/8\"]\n";
+        let c = Config::parse("f.toml", text, no_env).unwrap();
+        assert_eq!(
+            c.esp_sha256_96_peers,
+            vec![
+                "198.51.100.7".parse().unwrap(),
+                "10.0.0.0/8".parse().unwrap()
+            ]
+        );
+        let bad = "[ipsec]\nesp_sha256_96_peers = [\"10.0.0.1\", \"android\"]\n";
+        match Config::parse("f.toml", bad, no_env) {
+            Err(ConfigError::Invalid { key, .. }) => {
+                assert_eq!(key, "ipsec.esp_sha256_96_peers[1]");
+            }
+            other => panic!("{other:?}"),
+        }
     }
 
     #[test]

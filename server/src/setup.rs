@@ -215,6 +215,9 @@ pub fn engine(
     let mut ike = ike_config(config, secrets.psk)?;
     ike.phase1.policy.lifetime = config.ike_lifetime;
     ike.phase2.lifetime = config.sa_lifetime;
+    ike.phase2
+        .sha256_96_peers
+        .clone_from(&config.esp_sha256_96_peers);
     ike.dpd_interval = (!config.dpd_interval.is_zero()).then_some(config.dpd_interval);
     ike.dpd_timeout = config.dpd_timeout;
     ike.max_dh_per_second = Some(config.max_dh_per_second).filter(|n| *n > 0);

@@ -1,6 +1,7 @@
 //! Phase-2 (ESP) proposals: decoding offered transforms (RFC 2407 §4.4.4, §4.5) and choosing
 //! one by an ordered local policy.
 
+use super::main_mode::AddressPrefix;
 use super::nat::NatTVersion;
 use crate::crypto::{CipherAlgorithm, DhGroup, IntegrityAlgorithm};
 use crate::esp::Transform;
@@ -8,6 +9,8 @@ use crate::wire::{
     AttributeValue, AttributeWriter, EncapsulationMode, EspAuth, EspTransform, LifeType,
     Phase2Attribute, Proposal, ProtocolId, SecurityAssociation,
 };
+use std::borrow::Cow;
+use std::net::IpAddr;
 use std::time::Duration;
 
 /// How ESP packets travel.
@@ -41,6 +44,33 @@ pub struct Phase2Policy {
     pub lifetime_kb: Option<u32>,
     /// Interop (older Android, Linux < 2.6.33): treat HMAC-SHA2-256 as 96-bit truncated.
     pub sha256_96: bool,
+    /// The same, only for the peers at these addresses or prefixes (as we see them: a NAT's
+    /// public address for peers behind it).
+    pub sha256_96_peers: Vec<AddressPrefix>,
+}
+
+impl Phase2Policy {
+    /// The policy for one peer: with the truncated HMAC-SHA2-256 for it (globally or by
+    /// [`Phase2Policy::sha256_96_peers`]), every HMAC-SHA2-256-128 transform becomes the 96-bit
+    /// variant; otherwise this policy as it is.
+    #[must_use]
+    pub fn for_peer(&self, peer: IpAddr) -> Cow<'_, Self> {
+        if !self.sha256_96 && !self.sha256_96_peers.iter().any(|p| p.contains(peer)) {
+            return Cow::Borrowed(self);
+        }
+        let mut policy = self.clone();
+        policy.sha256_96 = true;
+        for t in &mut policy.transforms {
+            if t.integrity() == Some(IntegrityAlgorithm::HmacSha256_128)
+                && let Ok(truncated) =
+                    Transform::new(t.cipher(), Some(IntegrityAlgorithm::HmacSha256_96))
+            {
+                *t = truncated;
+            }
+        }
+        policy.transforms.dedup();
+        Cow::Owned(policy)
+    }
 }
 
 impl Default for Phase2Policy {
@@ -72,6 +102,7 @@ impl Default for Phase2Policy {
             lifetime: Duration::from_secs(3600),
             lifetime_kb: None,
             sha256_96: false,
+            sha256_96_peers: Vec::new(),
         }
     }
 }
