@@ -130,6 +130,14 @@ async fn serve(
     let mut radius_in = RecvBatch::new(8, RADIUS_SLOT, 0);
     let mut dae_in = RecvBatch::new(8, RADIUS_SLOT, 0);
     let mut radius_out = vec![0u8; RADIUS_SLOT];
+    #[expect(
+        clippy::disallowed_methods,
+        reason = "the driver owns the clocks: the wall clock once, for Event-Timestamp"
+    )]
+    let unix = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs());
+    engine.lns_mut().set_wall_clock(now(), unix);
     engine.lns_mut().accounting_on(now());
     send_radius(io, engine, &mut radius_out).await;
     let mut terminate = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())?;

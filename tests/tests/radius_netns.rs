@@ -198,6 +198,7 @@ fn pap_chap_and_mschapv2_users_log_in_through_freeradius_and_are_accounted() {
         ] {
             assert_eq!(field(start, key), value, "{auth}: Start {key}\n{context}");
         }
+        assert!(start.contains_key("Event-Timestamp"), "{context}");
         // Class is echoed as the Access-Accept sent it (FreeRADIUS writes it in hex).
         let class_hex: String = class.bytes().map(|b| format!("{b:02x}")).collect();
         assert_eq!(field(start, "Class"), format!("0x{class_hex}"), "{context}");

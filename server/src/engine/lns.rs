@@ -197,6 +197,18 @@ struct Radius {
     /// Recent Disconnect/CoA answers by (source, Identifier, Authenticator), so that a
     /// retransmission gets the same answer (RFC 5080 §2.2.2); at most [`DAE_CACHE`].
     dae_answers: VecDeque<(SocketAddr, u8, [u8; 16], Vec<u8>)>,
+    /// An instant and the wall-clock time then (seconds since 1970), from the driver: what
+    /// Event-Timestamp is computed from. The engine reads no clock.
+    wall: Option<(Instant, u64)>,
+}
+
+impl Radius {
+    /// Event-Timestamp for `now` (RFC 2869 §5.3), if the driver told us the wall clock.
+    fn event_timestamp(&self, now: Instant) -> Option<u32> {
+        let (at, secs) = self.wall?;
+        let t = secs.checked_add(now.checked_duration_since(at)?.as_secs())?;
+        u32::try_from(t).ok()
+    }
 }
 
 /// Disconnect/CoA answers remembered for retransmissions.
@@ -262,6 +274,7 @@ impl<R: CryptoRng> Lns<R> {
             settings,
             auth: BTreeMap::new(),
             dae_answers: VecDeque::new(),
+            wall: None,
         });
         Ok(self)
     }
@@ -279,6 +292,14 @@ impl<R: CryptoRng> Lns<R> {
     pub fn with_filters(mut self, filters: BTreeMap<String, Policy>) -> Self {
         self.filters = filters.into_iter().map(|(k, v)| (k, Arc::new(v))).collect();
         self
+    }
+
+    /// Tells the engine the wall-clock time (seconds since 1970) at `now`, for the
+    /// Event-Timestamp of accounting records. The driver calls it once at start.
+    pub fn set_wall_clock(&mut self, now: Instant, unix_seconds: u64) {
+        if let Some(r) = self.radius.as_mut() {
+            r.wall = Some((now, unix_seconds));
+        }
     }
 
     /// Whether RADIUS is configured.
@@ -329,6 +350,7 @@ impl<R: CryptoRng> Lns<R> {
         let mut request = AccountingRequest::new(status, id);
         request.terminate_cause =
             (status == AcctStatusType::ACCOUNTING_OFF).then_some(AcctTerminateCause::ADMIN_REBOOT);
+        request.event_timestamp = r.event_timestamp(now);
         if let Err(e) = r.client.account(now, request) {
             tracing::warn!(%e, "RADIUS accounting request not sent");
         }
@@ -1401,6 +1423,7 @@ fn record(
         q.counters = Some(link.traffic.counters);
     }
     q.terminate_cause = cause;
+    q.event_timestamp = r.event_timestamp(now);
     if let Err(e) = r.client.account(now, q) {
         tracing::warn!(%e, "RADIUS accounting record not sent");
     }

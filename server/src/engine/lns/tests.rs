@@ -595,6 +595,8 @@ fn events(lns: &mut Lns<ChaCha20Rng>) -> Vec<LnsEvent> {
 fn a_radius_accept_sets_address_class_session_timeout_and_interim_deadlines_exactly() {
     let mut now = t0();
     let mut lns = radius_lns(Order::LocalFirst, Some(Duration::from_secs(30)));
+    let epoch = now;
+    lns.set_wall_clock(epoch, 1_700_000_000);
     lns.accounting_on(now);
     let mut radius = FakeRadius::new(vec![
         Attr::FramedIpAddress(Ipv4Addr::new(172, 16, 1, 60)),
@@ -626,6 +628,12 @@ fn a_radius_accept_sets_address_class_session_timeout_and_interim_deadlines_exac
         assert!(attrs.contains(expected), "{expected} in {attrs}");
     }
     assert_eq!(radius.records(AcctStatusType::ACCOUNTING_ON).len(), 1);
+    // Event-Timestamp: the driver's wall clock carried forward by the engine's `now`.
+    let stamp = 1_700_000_000 + (up - epoch).as_secs();
+    assert!(
+        attrs.contains(&format!("EventTimestamp({stamp})")),
+        "{attrs}"
+    );
     // Interim-Updates every 30 s from Start; the session ends 100 s after the Accept.
     let accepted = up; // no latency in the simulation: accepted, up and Start coincide
     assert!(run_with(
