@@ -1217,6 +1217,14 @@ impl<R: CryptoRng> Endpoint<R> {
         self.drop_sa(key, DownReason::Closed);
     }
 
+    /// Deletes every ISAKMP SA and its ESP SAs, telling each peer (a clean stop).
+    pub fn close_all(&mut self) {
+        let keys: Vec<Cookies> = self.established.keys().copied().collect();
+        for key in keys {
+            self.close(key);
+        }
+    }
+
     /// An established ISAKMP SA: suite, lifetime, peer identity (for logs and status).
     pub fn phase1(&self, cookies: Cookies) -> Option<&Phase1Sa> {
         self.established.get(&cookies).map(|e| &e.sa)

@@ -14,6 +14,9 @@ use rand_chacha::ChaCha20Rng;
 use std::net::SocketAddr;
 use std::time::Instant;
 
+/// How long a clean stop waits for the StopCCNs to be acknowledged before deleting the IKE
+/// SAs (one L2TP retransmission interval).
+const SHUTDOWN_GRACE: std::time::Duration = std::time::Duration::from_secs(1);
 /// Slot size of every packet buffer: an MTU-sized packet plus room for every header we add.
 const SLOT: usize = 2048;
 /// Datagrams received per system call.
@@ -141,6 +144,9 @@ async fn serve(
     engine.lns_mut().accounting_on(now());
     send_radius(io, engine, &mut radius_out).await;
     let mut terminate = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())?;
+    // Set at the first Ctrl-C / SIGTERM when tunnels were open: until then their StopCCNs may
+    // be acknowledged; a second signal stops at once.
+    let mut stopping: Option<tokio::time::Instant> = None;
     loop {
         let deadline = engine.poll_timeout().map(tokio::time::Instant::from_std);
         let sleep = async {
@@ -214,8 +220,18 @@ async fn serve(
                 }
             }
             () = sleep => engine.handle_timeout(now()),
-            _ = tokio::signal::ctrl_c() => break,
-            _ = terminate.recv() => break,
+            _ = async { match stopping { Some(t) => tokio::time::sleep_until(t).await, None => std::future::pending().await } } => break,
+            _ = async { tokio::select! { r = tokio::signal::ctrl_c() => r.ok(), r = terminate.recv() => r } } => {
+                if stopping.is_some() {
+                    break;
+                }
+                tracing::info!(tunnels = engine.lns().tunnels(), "stopping: every tunnel gets StopCCN, then every IKE SA a Delete");
+                if engine.begin_shutdown(now()) {
+                    stopping = Some(tokio::time::Instant::now() + SHUTDOWN_GRACE);
+                } else {
+                    break;
+                }
+            }
         }
         while let Some(out) = engine.poll_transmit(now(), &mut out_buf) {
             send(io, &out, &out_buf, &mut esp_out).await;
@@ -243,6 +259,13 @@ async fn serve(
                 append(std::path::Path::new(&ike_path), &ikev1);
             }
         }
+    }
+    engine.finish_shutdown(now());
+    while let Some(out) = engine.poll_transmit(now(), &mut out_buf) {
+        send(io, &out, &out_buf, &mut esp_out).await;
+    }
+    while let Some(event) = engine.lns_mut().poll_event() {
+        log(&event);
     }
     tracing::info!("shutting down");
     if engine.lns().has_radius() {

@@ -250,6 +250,35 @@ server:
 }
 
 #[test]
+fn a_server_that_stops_tells_the_laptop_with_stopccn_and_ike_delete() {
+    if !available() {
+        eprintln!("SKIPPED: needs root and iproute2 to create network namespaces");
+        return;
+    }
+    let mut s = Scenario::start("g", "mschapv2");
+    let client = s.client("admin@123");
+    let up = s.wait_for("mobile", "l2c0", "172.16.1.2");
+    let server_log = s.stop_server();
+    // The laptop learns at once, not after its LCP echoes or DPD give up (20 s and more).
+    std::thread::sleep(Duration::from_secs(2));
+    let client_log = output(client);
+    assert!(
+        up,
+        "no address\nclient:\n{client_log}\nserver:\n{server_log}"
+    );
+    assert!(
+        server_log.contains("SHUTTING_DOWN") && server_log.contains("IKE SA deleted"),
+        "StopCCN (Shutting Down), then IKE delete:\n{server_log}"
+    );
+    assert!(
+        client_log.contains("connection lost")
+            && (client_log.contains("TunnelDown") || client_log.contains("EspDeleted")),
+        "the laptop was told:\n{client_log}"
+    );
+    assert!(!client_log.contains("EchoTimeout"), "{client_log}");
+}
+
+#[test]
 fn policy_keeps_the_dmz_and_the_servers_own_ports_out_of_reach() {
     if !available() {
         eprintln!("SKIPPED: needs root and iproute2 to create network namespaces");

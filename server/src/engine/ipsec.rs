@@ -474,6 +474,23 @@ impl<R: CryptoRng> Engine<R> {
         self.pump(now);
     }
 
+    /// A clean stop, first step: every L2TP tunnel ends with StopCCN (Shutting Down), sent
+    /// through the still-living ESP SAs. Returns whether there was any tunnel (then the caller
+    /// gives the StopCCNs a moment to be acknowledged before [`Engine::finish_shutdown`]).
+    pub fn begin_shutdown(&mut self, now: Instant) -> bool {
+        let any = self.lns.tunnels() > 0;
+        self.lns.close_all(now);
+        self.pump(now);
+        any
+    }
+
+    /// A clean stop, last step: every IKE SA is deleted, the peer told (Delete for its ESP
+    /// SAs, then for the ISAKMP SA).
+    pub fn finish_shutdown(&mut self, now: Instant) {
+        self.ike.close_all();
+        self.pump(now);
+    }
+
     /// The LNS key of the peer of an ISAKMP SA now at `remote`.
     fn key_of(&self, cookies: Cookies, remote: SocketAddr) -> SocketAddr {
         self.keys

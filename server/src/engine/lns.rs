@@ -596,6 +596,18 @@ impl<R: CryptoRng> Lns<R> {
         }
     }
 
+    /// A clean stop: every tunnel ends with StopCCN (Shutting Down), its calls with it.
+    pub fn close_all(&mut self, now: Instant) {
+        self.l2tp.close_all(now);
+        self.pump(now);
+    }
+
+    /// L2TP tunnels, established or still being set up or closed.
+    #[must_use]
+    pub fn tunnels(&self) -> usize {
+        self.l2tp.tunnel_count()
+    }
+
     /// The IPsec layer lost the peer (DPD, delete): every session of it ends.
     pub fn peer_gone(&mut self, now: Instant, peer: SocketAddr) {
         let tunnels: Vec<TunnelId> = self
@@ -732,8 +744,21 @@ impl<R: CryptoRng> Lns<R> {
                 } else {
                     DownReason::LowerLayerDown
                 };
+                // Our own StopCCN "shutting down" (a clean stop of the server): the NAS
+                // ends the session, Acct-Terminate-Cause Admin-Reboot.
+                let shutdown = matches!(
+                    reason,
+                    l2tp::TunnelDownReason::Stopped {
+                        origin: l2tp::Origin::Local,
+                        result: StopCcnResult::SHUTTING_DOWN,
+                        ..
+                    }
+                );
                 for key in gone {
                     if let Some(mut link) = self.links.remove(&key) {
+                        if shutdown {
+                            link.cause.get_or_insert(AcctTerminateCause::ADMIN_REBOOT);
+                        }
                         link.ppp.lower_layer_down(now);
                         let mut reason = why;
                         while let Some(event) = link.ppp.poll_event() {
