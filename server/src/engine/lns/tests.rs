@@ -1136,3 +1136,37 @@ fn a_clean_stop_sends_stop_for_every_session_then_accounting_off() {
     ));
     assert_eq!(radius.records(AcctStatusType::STOP).len(), 2);
 }
+
+#[test]
+fn sessions_ended_by_our_shutting_down_stopccn_are_accounted_as_admin_reboot() {
+    let mut now = t0();
+    let mut lns = radius_lns(Order::RadiusOnly, None);
+    let mut radius = FakeRadius::new(Vec::new());
+    let mut clients = vec![Client::new(5, "bob", "radius-pass", now)];
+    assert!(run_with(
+        &mut lns,
+        &mut clients,
+        &mut now,
+        Duration::from_secs(10),
+        Some(&mut radius),
+        |_, c| c[0].ipv4().is_some()
+    ));
+    // What a clean stop of the server does first: StopCCN (Shutting Down) to every tunnel.
+    lns.l2tp.close_all(now);
+    lns.pump(now);
+    assert!(run_with(
+        &mut lns,
+        &mut clients,
+        &mut now,
+        Duration::from_secs(30),
+        Some(&mut radius),
+        |l, _| l.sessions() == 0
+    ));
+    let stop = radius.records(AcctStatusType::STOP);
+    assert_eq!(stop.len(), 1);
+    assert!(
+        stop[0].1.contains("AcctTerminateCause(ADMIN_REBOOT)"),
+        "{}",
+        stop[0].1
+    );
+}
