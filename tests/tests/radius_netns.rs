@@ -25,20 +25,34 @@ use std::time::{Duration, Instant};
 const SECRET: &str = "rd-shared-secret";
 const DAE_SECRET: &str = "rd-dae-secret";
 
-/// The check items every user entry carries: what the Access-Request must say.
-const NAS_CHECKS: &str = "NAS-IP-Address == 2.2.2.2, NAS-Identifier == \"rd-lns\", \
-     NAS-Port-Type == Virtual, Service-Type == Framed-User, Framed-Protocol == PPP, \
-     Calling-Station-Id == \"2.2.2.10\", Called-Station-Id == \"2.2.2.2\"";
+/// The laptop's public address: its own, or the NAT's in the scenario behind a NAT.
+const LAPTOP: &str = "2.2.2.10";
+const NAT: &str = "2.2.2.3";
+
+/// The users, each entry checking what the Access-Request must say, with Calling-Station-Id
+/// `calling` (the laptop's public address).
+fn users_calling(calling: &str) -> String {
+    let checks = format!(
+        "NAS-IP-Address == 2.2.2.2, NAS-Identifier == \"rd-lns\", NAS-Port-Type == Virtual, \
+         Service-Type == Framed-User, Framed-Protocol == PPP, \
+         Calling-Station-Id == \"{calling}\", Called-Station-Id == \"2.2.2.2\""
+    );
+    users_with(&checks)
+}
 
 fn users() -> String {
+    users_calling(LAPTOP)
+}
+
+fn users_with(checks: &str) -> String {
     format!(
-        "rdpap\tCleartext-Password := \"pap-secret-1\", {NAS_CHECKS}\n\
+        "rdpap\tCleartext-Password := \"pap-secret-1\", {checks}\n\
          \tClass = \"rd-class-pap\", Reply-Message = \"welcome pap\"\n\n\
-         rdchap\tCleartext-Password := \"chap-secret-2\", {NAS_CHECKS}\n\
+         rdchap\tCleartext-Password := \"chap-secret-2\", {checks}\n\
          \tClass = \"rd-class-chap\"\n\n\
-         rdms\tCleartext-Password := \"ms-secret-3\", {NAS_CHECKS}\n\
+         rdms\tCleartext-Password := \"ms-secret-3\", {checks}\n\
          \tClass = \"rd-class-ms\"\n\n\
-         rdfixed\tCleartext-Password := \"fixed-secret-4\", {NAS_CHECKS}\n\
+         rdfixed\tCleartext-Password := \"fixed-secret-4\", {checks}\n\
          \tFramed-IP-Address = 172.16.1.50\n"
     )
 }
@@ -192,7 +206,7 @@ fn pap_chap_and_mschapv2_users_log_in_through_freeradius_and_are_accounted() {
             ("NAS-Port-Type", "Virtual"),
             ("Service-Type", "Framed-User"),
             ("Framed-Protocol", "PPP"),
-            ("Calling-Station-Id", "2.2.2.10"),
+            ("Calling-Station-Id", LAPTOP),
             ("Called-Station-Id", "2.2.2.2"),
             ("Acct-Authentic", "RADIUS"),
         ] {
@@ -251,7 +265,7 @@ fn pap_chap_and_mschapv2_users_log_in_through_freeradius_and_are_accounted() {
 }
 
 #[test]
-fn a_wrong_password_is_refused_and_framed_ip_address_is_honoured() {
+fn a_wrong_password_is_refused_framed_ip_address_is_honoured_and_a_clean_stop_is_accounted() {
     if !ready() {
         return;
     }
@@ -275,14 +289,16 @@ fn a_wrong_password_is_refused_and_framed_ip_address_is_honoured() {
             .run("mobile", "ping", &["-c", "2", "-W", "2", "192.168.1.1"])
             .unwrap()
     });
-    let (_, client_log) = disconnect(&s, client);
-    let stop = poll(Duration::from_secs(10), || {
-        records(&radius.accounting(), "Stop", "rdfixed")
-            .first()
-            .map(|r| (*r).clone())
-    });
-    let server_log = s.server_log();
-    let context = format!("client:\n{client_log}\nserver:\n{server_log}");
+    // A clean stop of the server (SIGTERM) with the session up: Stop, then Accounting-Off.
+    let server_log = s.stop_server();
+    let mut client = client;
+    let _ = client.kill();
+    let client_log = output(client);
+    let all = radius.accounting();
+    let stop = records(&all, "Stop", "rdfixed")
+        .first()
+        .map(|r| (*r).clone());
+    let context = format!("client:\n{client_log}\nserver:\n{server_log}\ndetail: {all:#?}");
     let status = status.unwrap_or_else(|| panic!("the client did not give up:\n{wrong_log}"));
     assert!(!status.success(), "{wrong_log}");
     assert!(
@@ -305,6 +321,16 @@ fn a_wrong_password_is_refused_and_framed_ip_address_is_honoured() {
     );
     let stop = stop.unwrap_or_else(|| panic!("no Stop record for rdfixed\n{context}"));
     assert_eq!(field(&stop, "Framed-IP-Address"), "172.16.1.50");
+    assert_eq!(
+        field(&stop, "Acct-Terminate-Cause"),
+        "Admin-Reboot",
+        "{context}"
+    );
+    assert_eq!(
+        all.last().map(|r| field(r, "Acct-Status-Type")),
+        Some("Accounting-Off"),
+        "{context}"
+    );
 }
 
 #[test]
@@ -390,7 +416,7 @@ fn radclient(s: &Scenario, code: &str, secret: &str, attributes: &str) -> String
 }
 
 #[test]
-fn coa_and_disconnect_requests_end_sessions_and_are_answered() {
+fn coa_and_disconnect_requests_end_sessions_and_are_answered_behind_a_nat() {
     if !ready() {
         return;
     }
@@ -398,15 +424,17 @@ fn coa_and_disconnect_requests_end_sessions_and_are_answered() {
         "timeout = \"1s\"\ndae_listen = \"127.0.0.1:3799\"\n\n[[radius.dae_client]]\naddress = \"127.0.0.1\"\nsecret = \"{DAE_SECRET}\"\n"
     );
     let config = radius_config(&[18120], &extra);
+    // Behind the NAT: Calling-Station-Id is the NAT's public address (FreeRADIUS checks it).
     let mut s = Scenario::prepare(
         "rdd",
         &Options {
             auth: "pap",
+            nat: true,
             config: &config,
             ..Options::default()
         },
     );
-    let radius = FreeRadius::start(&s.topo, "lns", 18120, SECRET, &users());
+    let radius = FreeRadius::start(&s.topo, "lns", 18120, SECRET, &users_calling(NAT));
     s.launch();
     let client = s.client_as("rdpap", "pap-secret-1");
     let up = s.wait_for("mobile", "l2c0", "172.16.1.2");
@@ -466,6 +494,11 @@ fn coa_and_disconnect_requests_end_sessions_and_are_answered() {
         "{context}"
     );
     assert!(again.is_some(), "the client did not come back\n{context}");
+    let starts = records(&radius.accounting(), "Start", "rdpap")
+        .iter()
+        .map(|r| field(r, "Calling-Station-Id").to_owned())
+        .collect::<Vec<_>>();
+    assert!(starts.iter().all(|c| c == NAT), "{starts:?}\n{context}");
     assert!(disconnect.contains("Received Disconnect-ACK"), "{context}");
     let ended = ended.unwrap_or_else(|| panic!("no Stop after the Disconnect\n{context}"));
     assert_eq!(
