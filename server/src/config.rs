@@ -920,6 +920,14 @@ fn radius_config(
             require_message_authenticator: s.require_message_authenticator,
         });
     }
+    if r.order != RadiusOrder::LocalFirst && servers.iter().all(|s| s.auth_port == 0) {
+        return Err(invalid(
+            "radius.order".to_owned(),
+            "no [[radius.server]] has an auth_port".to_owned(),
+        ));
+    }
+    // Without an accounting port anywhere there is nobody to account to.
+    let accounting = r.accounting && servers.iter().any(|s| s.acct_port != 0);
     let mut dae_clients = Vec::new();
     for (i, c) in r.dae_client.iter().enumerate() {
         let field = |f: &str, m: String| invalid(format!("radius.dae_client[{i}].{f}"), m);
@@ -951,7 +959,7 @@ fn radius_config(
         timeout: r.timeout,
         retries: r.retries,
         dead_time: r.dead_time,
-        accounting: r.accounting,
+        accounting,
         interim_interval: r.interim_interval,
         dae_listen: r.dae_listen,
         dae_clients,
@@ -1533,6 +1541,13 @@ psk = "v6-key"
         assert_eq!(r.nas_identifier, "l2sec");
         assert_eq!(r.interim_interval, Duration::from_secs(300));
         assert!(!format!("{:?}", r.servers[0]).contains("s1"));
+        assert!(r.accounting);
+        let no_acct = "[[radius.server]]\naddress = \"127.0.0.1\"\nacct_port = 0\nsecret = \"s\"\n";
+        let c = Config::parse("f.toml", no_acct, no_env).unwrap();
+        assert!(
+            !c.radius.unwrap().accounting,
+            "no accounting port: no accounting"
+        );
         assert!(
             Config::parse("f.toml", "", no_env)
                 .unwrap()
@@ -1561,6 +1576,11 @@ psk = "v6-key"
             (
                 "[policy.filters]\nx = [\"allow pool -> nowhere\"]\n",
                 "policy.filters.x[0]",
+            ),
+            (
+                "[radius]\norder = \"radius-only\"\n[[radius.server]]\naddress = \"127.0.0.1\"\n\
+                 auth_port = 0\nsecret = \"s\"\n",
+                "radius.order",
             ),
         ];
         for (text, key) in cases {
