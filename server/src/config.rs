@@ -57,6 +57,8 @@ Configuration file (TOML; every key optional, defaults shown):
   dpd_timeout = \"120s\"          unanswered DPD this long: the peer is dead
   nat_keepalive = \"20s\"         NAT-T keepalive interval
   max_dh_per_second = 500         DH computations/s for unauthenticated peers (0: no limit)
+  max_ike_sas = 65536             established IKE SAs in total (one per connected client)
+  max_half_open = 1024            IKE exchanges in progress   max_half_open_per_address = 32
   keylog_file = \"...\"           DEBUG ONLY: Wireshark esp_sa rows (and FILE.ikev1)
   esp_sha256_96_peers = []        addresses/prefixes whose ESP HMAC-SHA2-256 is 96-bit (old Android)
 [[ipsec.peer]]                    a key for the peers at an address or prefix
@@ -194,6 +196,9 @@ struct IpsecSection {
     #[serde(with = "humantime_serde")]
     nat_keepalive: Duration,
     max_dh_per_second: u32,
+    max_ike_sas: usize,
+    max_half_open: usize,
+    max_half_open_per_address: usize,
     keylog_file: Option<PathBuf>,
     esp_sha256_96_peers: Vec<String>,
     peer: Vec<PeerSection>,
@@ -220,6 +225,9 @@ impl Default for IpsecSection {
             dpd_timeout: Duration::from_secs(120),
             nat_keepalive: Duration::from_secs(20),
             max_dh_per_second: 500,
+            max_ike_sas: 65_536,
+            max_half_open: 1024,
+            max_half_open_per_address: 32,
             keylog_file: None,
             esp_sha256_96_peers: Vec::new(),
             peer: Vec::new(),
@@ -560,6 +568,12 @@ pub struct Config {
     pub nat_keepalive: Duration,
     /// Diffie-Hellman computations per second for peers not yet authenticated (0: no limit).
     pub max_dh_per_second: u32,
+    /// Established IKE SAs in total.
+    pub max_ike_sas: usize,
+    /// IKE exchanges in progress, in total and per source address.
+    pub max_half_open: usize,
+    /// See [`Config::max_half_open`].
+    pub max_half_open_per_address: usize,
     /// Wireshark key-log file (debugging only; warned about loudly).
     pub keylog_file: Option<PathBuf>,
     /// Peers (addresses or prefixes) whose ESP HMAC-SHA2-256 is truncated to 96 bits.
@@ -819,6 +833,9 @@ impl Config {
             dpd_timeout: file.ipsec.dpd_timeout,
             nat_keepalive: file.ipsec.nat_keepalive,
             max_dh_per_second: file.ipsec.max_dh_per_second,
+            max_ike_sas: file.ipsec.max_ike_sas,
+            max_half_open: file.ipsec.max_half_open,
+            max_half_open_per_address: file.ipsec.max_half_open_per_address,
             keylog_file: file.ipsec.keylog_file,
             esp_sha256_96_peers,
             l2tp_host_name: file.l2tp.host_name,
@@ -1197,6 +1214,9 @@ dpd_interval = "30s"
 dpd_timeout = "120s"
 nat_keepalive = "20s"
 max_dh_per_second = 500
+max_ike_sas = 65536
+max_half_open = 1024
+max_half_open_per_address = 32
 esp_sha256_96_peers = ["203.0.113.9"]
 [[ipsec.peer]]
 address = "198.51.100.0/24"

@@ -221,6 +221,9 @@ pub fn engine(
     ike.dpd_interval = (!config.dpd_interval.is_zero()).then_some(config.dpd_interval);
     ike.dpd_timeout = config.dpd_timeout;
     ike.max_dh_per_second = Some(config.max_dh_per_second).filter(|n| *n > 0);
+    ike.max_established = config.max_ike_sas;
+    ike.max_half_open = config.max_half_open;
+    ike.max_half_open_per_address = config.max_half_open_per_address;
     let mut engine = Engine::new(ike, lns, 65_536, rng);
     engine.allow_plain_l2tp(config.allow_plain_l2tp);
     if config.keylog_file.is_some() {
