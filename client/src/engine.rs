@@ -136,6 +136,12 @@ impl EngineConfig {
         // The connect timeout bounds the whole connection; IKE's own exchange timeout (60 s)
         // reports a more precise reason when it fires first.
         config.connect_timeout = profile.connect_timeout;
+        if !profile.ike.is_empty() {
+            config.ike.phase1.policy.suites.clone_from(&profile.ike);
+        }
+        if !profile.esp.is_empty() {
+            config.ike.phase2.transforms.clone_from(&profile.esp);
+        }
         config
     }
 }

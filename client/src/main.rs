@@ -112,6 +112,14 @@ struct Connect {
     /// TUN device name (default l2sec-c0).
     #[arg(long)]
     tun: Option<String>,
+    /// IKE suites to offer, in order, e.g. aes256-sha256-modp2048 (repeatable or comma
+    /// separated; default: a list every common server accepts).
+    #[arg(long, value_delimiter = ',')]
+    ike: Vec<String>,
+    /// ESP transforms to offer, in order, e.g. aes128gcm16 or aes256-sha1 (repeatable or comma
+    /// separated; default: GCM, then CBC with SHA-2 and SHA-1).
+    #[arg(long, value_delimiter = ',')]
+    esp: Vec<String>,
     /// LCP echo interval in seconds: how fast a dead server or path is noticed (4 misses).
     #[arg(long, value_name = "SECONDS")]
     echo_interval: Option<u64>,
@@ -152,6 +160,8 @@ impl Connect {
             echo_interval: self.echo_interval.map(Duration::from_secs),
             tun_name: self.tun.clone(),
             local: self.local,
+            ike: (!self.ike.is_empty()).then(|| self.ike.clone()),
+            esp: (!self.esp.is_empty()).then(|| self.esp.clone()),
         }
     }
 

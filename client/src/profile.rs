@@ -9,12 +9,16 @@
 //! password = "admin@123"
 //! routes = ["192.168.1.0/24"]     # or: route_all = true
 //! dns = true                      # use the server's DNS servers (default: route_all)
+//! ike = ["aes256-sha256-modp2048"] # optional: the IKE suites to offer, in order
+//! esp = ["aes128gcm16"]           # optional: the ESP transforms to offer, in order
 //! ```
 //!
 //! A file that holds a `psk` or `password` must not be readable by group or others, and no
 //! profile may be writable by them (it decides routes and DNS, applied as root): such files are
 //! refused with the `chmod` that fixes them. Unknown keys are refused with the file and line.
 
+use ike::esp::Transform;
+use ike::ikev1::proposal::Phase1Suite;
 use std::fmt;
 use std::net::IpAddr;
 use std::path::{Path, PathBuf};
@@ -79,6 +83,10 @@ pub struct ProfileFile {
     pub tun_name: Option<String>,
     /// Our own address towards the server.
     pub local: Option<IpAddr>,
+    /// IKE (phase-1) suites to offer, in order (default: the built-in list).
+    pub ike: Option<Vec<String>>,
+    /// ESP transforms to offer, in order (default: the built-in list).
+    pub esp: Option<Vec<String>>,
 }
 
 impl fmt::Debug for ProfileFile {
@@ -122,6 +130,10 @@ pub struct Profile {
     pub tun_name: String,
     /// Our own address towards the server (default: the one the kernel picks).
     pub local: Option<IpAddr>,
+    /// IKE suites to offer (empty: the built-in list).
+    pub ike: Vec<Phase1Suite>,
+    /// ESP transforms to offer (empty: the built-in list).
+    pub esp: Vec<Transform>,
 }
 
 impl fmt::Debug for Profile {
@@ -259,6 +271,8 @@ impl ProfileFile {
             echo_interval: self.echo_interval.or(other.echo_interval),
             tun_name: self.tun_name.or(other.tun_name),
             local: self.local.or(other.local),
+            ike: self.ike.or(other.ike),
+            esp: self.esp.or(other.esp),
         }
     }
 
@@ -289,6 +303,20 @@ impl ProfileFile {
             ));
         }
         let echo_interval = self.echo_interval.unwrap_or(DEFAULT_ECHO_INTERVAL);
+        let ike = self
+            .ike
+            .unwrap_or_default()
+            .iter()
+            .map(|s| crate::status::parse_suite(s))
+            .collect::<Result<Vec<_>, _>>()
+            .map_err(|e| ProfileError::new(name, format!("ike: {e}")))?;
+        let esp = self
+            .esp
+            .unwrap_or_default()
+            .iter()
+            .map(|s| crate::status::parse_transform(s))
+            .collect::<Result<Vec<_>, _>>()
+            .map_err(|e| ProfileError::new(name, format!("esp: {e}")))?;
         Ok(Profile {
             server: self
                 .server
@@ -314,6 +342,8 @@ impl ProfileFile {
             echo_interval: echo_interval.max(Duration::from_secs(1)),
             tun_name,
             local: self.local,
+            ike,
+            esp,
         })
     }
 }
@@ -433,6 +463,33 @@ mod tests {
             !shown.contains("s3cret") && !shown.contains("admin@123"),
             "{shown}"
         );
+    }
+
+    #[test]
+    fn proposals_can_be_pinned_and_a_bad_name_is_refused_by_key() {
+        let text = format!(
+            "{FULL}ike = [\"aes128-sha1-modp2048\", \"aes256-sha256-ecp256\"]\nesp = [\"aes128gcm16\"]\n"
+        );
+        let p = ProfileFile::parse("work.toml", &text)
+            .unwrap()
+            .finish("work.toml")
+            .unwrap();
+        assert_eq!(p.ike.len(), 2);
+        assert_eq!(
+            p.esp,
+            vec![Transform::new(ike::crypto::CipherAlgorithm::AesGcm16_128, None).unwrap()]
+        );
+        let none = ProfileFile::parse("work.toml", FULL)
+            .unwrap()
+            .finish("work.toml")
+            .unwrap();
+        assert!(none.ike.is_empty() && none.esp.is_empty(), "default lists");
+        let bad = format!("{FULL}esp = [\"aes128-md5\"]\n");
+        let e = ProfileFile::parse("work.toml", &bad)
+            .unwrap()
+            .finish("work.toml")
+            .unwrap_err();
+        assert!(e.to_string().contains("esp: unknown ESP transform"), "{e}");
     }
 
     #[test]

@@ -355,6 +355,93 @@ pub fn suite_name(suite: &Phase1Suite) -> String {
     format!("{}-{hash}-{group}", cipher_name(suite.cipher))
 }
 
+const CIPHERS: [CipherAlgorithm; 6] = [
+    CipherAlgorithm::AesCbc128,
+    CipherAlgorithm::AesCbc192,
+    CipherAlgorithm::AesCbc256,
+    CipherAlgorithm::TripleDesCbc,
+    CipherAlgorithm::AesGcm16_128,
+    CipherAlgorithm::AesGcm16_256,
+];
+const HASHES: [HashAlgorithm; 5] = [
+    HashAlgorithm::Md5,
+    HashAlgorithm::Sha1,
+    HashAlgorithm::Sha256,
+    HashAlgorithm::Sha384,
+    HashAlgorithm::Sha512,
+];
+const GROUPS: [DhGroup; 8] = [
+    DhGroup::Modp1024,
+    DhGroup::Modp1536,
+    DhGroup::Modp2048,
+    DhGroup::Modp3072,
+    DhGroup::Modp4096,
+    DhGroup::Ecp256,
+    DhGroup::Ecp384,
+    DhGroup::Curve25519,
+];
+const INTEGRITIES: [IntegrityAlgorithm; 5] = [
+    IntegrityAlgorithm::HmacSha1_96,
+    IntegrityAlgorithm::HmacSha256_128,
+    IntegrityAlgorithm::HmacSha256_96,
+    IntegrityAlgorithm::HmacSha384_192,
+    IntegrityAlgorithm::HmacSha512_256,
+];
+
+/// Parses a phase-1 suite written as [`suite_name`] prints it (`aes256-sha256-modp2048`).
+///
+/// # Errors
+/// What is wrong with it, with the accepted names.
+pub fn parse_suite(text: &str) -> Result<Phase1Suite, String> {
+    let text = text.trim().to_ascii_lowercase();
+    for cipher in CIPHERS.into_iter().filter(|c| !c.is_aead()) {
+        for hash in HASHES {
+            for group in GROUPS {
+                let suite = Phase1Suite {
+                    cipher,
+                    hash,
+                    group,
+                };
+                if suite_name(&suite) == text {
+                    return Ok(suite);
+                }
+            }
+        }
+    }
+    Err(format!(
+        "unknown IKE suite {text:?}: CIPHER-HASH-GROUP with CIPHER aes128|aes192|aes256|3des, \
+         HASH md5|sha1|sha256|sha384|sha512, GROUP modp1024|modp1536|modp2048|modp3072|\
+         modp4096|ecp256|ecp384|curve25519 (e.g. aes256-sha256-modp2048)"
+    ))
+}
+
+/// Parses an ESP transform written as [`transform_name`] prints it (`aes128gcm16`,
+/// `aes256-sha256`).
+///
+/// # Errors
+/// What is wrong with it, with the accepted names.
+pub fn parse_transform(text: &str) -> Result<Transform, String> {
+    let text = text.trim().to_ascii_lowercase();
+    for cipher in CIPHERS {
+        let integrities: Vec<Option<IntegrityAlgorithm>> = if cipher.is_aead() {
+            vec![None]
+        } else {
+            INTEGRITIES.into_iter().map(Some).collect()
+        };
+        for integrity in integrities {
+            if let Ok(t) = Transform::new(cipher, integrity)
+                && transform_name(&t) == text
+            {
+                return Ok(t);
+            }
+        }
+    }
+    Err(format!(
+        "unknown ESP transform {text:?}: aes128gcm16, aes256gcm16, or CIPHER-INTEGRITY with \
+         CIPHER aes128|aes192|aes256|3des and INTEGRITY sha1|sha256|sha256_96|sha384|sha512"
+    ))
+}
+
 /// `aes256-sha1`, `aes128gcm16`.
 #[must_use]
 pub fn transform_name(transform: &Transform) -> String {
@@ -708,6 +795,50 @@ mod tests {
         assert_eq!(transform_name(&cbc), "aes128-sha256");
         let gcm = Transform::new(CipherAlgorithm::AesGcm16_256, None).unwrap();
         assert_eq!(transform_name(&gcm), "aes256gcm16");
+    }
+
+    #[test]
+    fn every_name_parses_back_and_nothing_else_does() {
+        let mut suites = 0;
+        for cipher in CIPHERS.into_iter().filter(|c| !c.is_aead()) {
+            for hash in HASHES {
+                for group in GROUPS {
+                    let suite = Phase1Suite {
+                        cipher,
+                        hash,
+                        group,
+                    };
+                    assert_eq!(parse_suite(&suite_name(&suite)), Ok(suite));
+                    suites += 1;
+                }
+            }
+        }
+        assert_eq!(suites, 4 * 5 * 8);
+        assert_eq!(
+            parse_suite(" AES256-SHA256-MODP2048 ").map(|s| s.group),
+            Ok(DhGroup::Modp2048)
+        );
+        for bad in [
+            "aes128gcm16-sha256-modp2048",
+            "aes256-sha256",
+            "des-sha1-modp1024",
+            "",
+        ] {
+            assert!(parse_suite(bad).is_err(), "{bad}");
+        }
+        let mut transforms = 0;
+        for cipher in CIPHERS {
+            for integrity in std::iter::once(None).chain(INTEGRITIES.into_iter().map(Some)) {
+                if let Ok(t) = Transform::new(cipher, integrity) {
+                    assert_eq!(parse_transform(&transform_name(&t)), Ok(t));
+                    transforms += 1;
+                }
+            }
+        }
+        assert_eq!(transforms, 2 + 4 * 5);
+        for bad in ["aes128gcm16-sha1", "aes128", "aes128-md5", "null-sha1"] {
+            assert!(parse_transform(bad).is_err(), "{bad}");
+        }
     }
 
     #[test]

@@ -246,7 +246,11 @@ fn a_profile_with_routes_and_dns_connects_shows_status_and_restores_dns_on_disco
         return;
     }
     let mut lab = Lab::start("cd", false);
-    lab.profile("work", "routes = [\"192.168.1.0/24\"]\ndns = true\n");
+    // Pinned proposals: the server must end up with exactly these.
+    lab.profile(
+        "work",
+        "routes = [\"192.168.1.0/24\"]\ndns = true\nike = [\"aes128-sha1-modp2048\"]\nesp = [\"aes128-sha1\"]\n",
+    );
     let config_dir = lab.dir.join("profiles");
     let mut client = lab.connect(&["work", "--config-dir", config_dir.to_str().unwrap()]);
     let json = lab.wait_connected();
@@ -279,12 +283,12 @@ fn a_profile_with_routes_and_dns_connects_shows_status_and_restores_dns_on_disco
     assert!(json.contains("\"interface\": \"l2c0\""), "{json}");
     assert!(json.contains("\"192.168.1.0/24\""), "{json}");
     assert!(
-        json.contains("\"ike\": \""),
-        "the IKE suite is shown: {json}"
+        json.contains("\"ike\": \"aes128-sha1-modp2048\""),
+        "the profile's IKE suite was negotiated and is shown: {json}"
     );
     assert!(
-        json.contains("\"esp\": \""),
-        "the ESP transform is shown: {json}"
+        json.contains("\"esp\": \"aes128-sha1\""),
+        "the profile's ESP transform was negotiated and is shown: {json}"
     );
     assert!(
         json.contains("\"dns_restore\""),
