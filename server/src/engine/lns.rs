@@ -416,10 +416,12 @@ impl<R: CryptoRng> Lns<R> {
             .l2tp
             .handle_datagram(now, peer, datagram)
             .map_err(Drop::L2tp);
-        self.pump(now);
-        let Received::Data(data) = received? else {
-            return Ok(None);
+        let Ok(Received::Data(data)) = received else {
+            self.pump(now);
+            return received.map(|_| None);
         };
+        let key = (data.tunnel, data.session);
+        self.pump_after(now, key);
         let link = self
             .links
             .get_mut(&(data.tunnel, data.session))
@@ -434,11 +436,11 @@ impl<R: CryptoRng> Lns<R> {
             }
             Ok(_) => None,
             Err(e) => {
-                self.pump(now);
+                self.pump_after(now, key);
                 return Err(e);
             }
         };
-        self.pump(now);
+        self.pump_after(now, key);
         let Some(range) = packet else { return Ok(None) };
         let link = self
             .links
@@ -625,6 +627,24 @@ impl<R: CryptoRng> Lns<R> {
     }
 
     /// Moves events between the layers until nothing is left to do.
+    /// [`Lns::pump`] after feeding the one session `key`: on the data path neither L2TP nor
+    /// that session has news, and then nothing is scanned or allocated per packet; any news
+    /// falls back to the full pump.
+    fn pump_after(&mut self, now: Instant, key: (TunnelId, SessionId)) {
+        let mut news = false;
+        while let Some(event) = self.l2tp.poll_event() {
+            news = true;
+            self.on_l2tp(now, event);
+        }
+        while let Some(event) = self.links.get_mut(&key).and_then(|l| l.ppp.poll_event()) {
+            news = true;
+            self.on_ppp(now, key, event);
+        }
+        if news {
+            self.pump(now);
+        }
+    }
+
     fn pump(&mut self, now: Instant) {
         loop {
             let mut progress = false;
