@@ -39,6 +39,19 @@ pub fn output(mut child: Child) -> String {
     log
 }
 
+/// What [`Scenario::connect_and_ping`] saw.
+#[derive(Debug)]
+pub struct Connected {
+    /// The laptop got 172.16.1.2.
+    pub up: bool,
+    /// Its ping of 192.168.1.1 through the tunnel was answered.
+    pub ping: bool,
+    /// The client's log.
+    pub client_log: String,
+    /// The server's log.
+    pub server_log: String,
+}
+
 /// How the server is set up.
 #[derive(Debug, Clone, Default)]
 pub struct Options<'a> {
@@ -290,6 +303,24 @@ impl Scenario {
     /// Stops the server and returns its log.
     pub fn server_log(&mut self) -> String {
         self.server.take().map(output).unwrap_or_default()
+    }
+
+    /// Connects the laptop with `password`, pings 192.168.1.1 three times through the tunnel,
+    /// then stops the client and the server and returns what happened.
+    pub fn connect_and_ping(&mut self, password: &str) -> Connected {
+        let client = self.client(password);
+        let up = self.wait_for("mobile", "l2c0", "172.16.1.2");
+        let ping = up
+            && self
+                .topo
+                .run("mobile", "ping", &["-c", "3", "-W", "2", "192.168.1.1"])
+                .is_ok_and(|o| o.status.success());
+        Connected {
+            up,
+            ping,
+            client_log: output(client),
+            server_log: self.server_log(),
+        }
     }
 
     /// Stops the server with SIGTERM (a clean stop), waits up to 10 s for it to exit, and

@@ -10,7 +10,7 @@
 )]
 
 use l2sec_tests::netns::available;
-use l2sec_tests::scenario::{Options, Scenario, binary, output};
+use l2sec_tests::scenario::{Connected, Options, Scenario, binary, output};
 use std::time::Duration;
 
 #[test]
@@ -172,23 +172,17 @@ fn behind_a_nat_the_laptop_uses_udp_4500_and_reaches_the_intranet() {
             ..Options::default()
         },
     );
-    let client = s.client("admin@123");
-    let up = s.wait_for("mobile", "l2c0", "172.16.1.2");
-    let ping = up.then(|| {
-        s.topo
-            .run("mobile", "ping", &["-c", "3", "-W", "2", "192.168.1.1"])
-            .unwrap()
-    });
-    let client_log = output(client);
-    let server_log = s.server_log();
+    let Connected {
+        up,
+        ping,
+        client_log,
+        server_log,
+    } = s.connect_and_ping("admin@123");
     assert!(
         up,
         "no address behind the NAT\nclient:\n{client_log}\nserver:\n{server_log}"
     );
-    assert!(
-        ping.unwrap().status.success(),
-        "ping failed behind the NAT\n{client_log}"
-    );
+    assert!(ping, "ping failed behind the NAT\n{client_log}");
     assert!(
         client_log.contains("encapsulated=true"),
         "ESP must be UDP-encapsulated behind a NAT:\n{client_log}"
@@ -215,37 +209,24 @@ fn listening_on_every_address_still_sees_there_is_no_nat_and_uses_plain_esp() {
             ..Options::default()
         },
     );
-    let client = s.client("admin@123");
-    let up = s.wait_for("mobile", "l2c0", "172.16.1.2");
-    let ping = up.then(|| {
-        s.topo
-            .run("mobile", "ping", &["-c", "3", "-W", "2", "192.168.1.1"])
-            .unwrap()
-    });
-    let client_log = output(client);
-    let server_log = s.server_log();
+    let Connected {
+        up,
+        ping,
+        client_log,
+        server_log,
+    } = s.connect_and_ping("admin@123");
     assert!(
         up,
-        "no address
-client:
-{client_log}
-server:
-{server_log}"
+        "no address\nclient:\n{client_log}\nserver:\n{server_log}"
     );
-    assert!(
-        ping.unwrap().status.success(),
-        "ping failed
-{client_log}"
-    );
+    assert!(ping, "ping failed\n{client_log}");
     assert!(
         server_log.contains("nat=false") && server_log.contains("encapsulation=\"esp\""),
-        "no NAT between them: plain ESP (IP protocol 50)
-{server_log}"
+        "no NAT between them: plain ESP (IP protocol 50)\n{server_log}"
     );
     assert!(
         !client_log.contains("encapsulated=true"),
-        "the laptop must not encapsulate:
-{client_log}"
+        "the laptop must not encapsulate:\n{client_log}"
     );
 }
 
