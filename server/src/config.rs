@@ -49,6 +49,9 @@ Configuration file (TOML; every key optional, defaults shown):
   state_dir = \"/var/lib/l2sec\"  generated PSK and user live here
   allow_plain_l2tp = false        accept L2TP on UDP 1701 without IPsec (unencrypted!)
   ip_forward = false              enable IPv4 forwarding at start-up
+  user = \"nobody\"               unprivileged user to switch to once sockets, TUN device and
+                                  routes are set up (\"root\": keep root); it must be able to
+                                  read the config and users files for reload
 [ipsec]
   psk = \"...\" | psk_file = \"...\" default pre-shared key (env L2SEC_PSK)
   ike_lifetime = \"8h\"           phase 1; longer proposals are rekeyed by the server
@@ -167,6 +170,7 @@ struct ServerSection {
     state_dir: PathBuf,
     allow_plain_l2tp: bool,
     ip_forward: bool,
+    user: String,
 }
 
 impl Default for ServerSection {
@@ -176,6 +180,7 @@ impl Default for ServerSection {
             state_dir: PathBuf::from("/var/lib/l2sec"),
             allow_plain_l2tp: false,
             ip_forward: false,
+            user: "nobody".to_owned(),
         }
     }
 }
@@ -549,6 +554,10 @@ pub struct Config {
     pub allow_plain_l2tp: bool,
     /// Enable IPv4 forwarding on start-up.
     pub ip_forward: bool,
+    /// The user the server switches to once its sockets, TUN device and routes are set up
+    /// (`"root"`: stay root). Files read after that (the configuration and users file on
+    /// reload) must be readable by this user.
+    pub user: String,
     /// The pre-shared key for every peer no [`Config::peer_psks`] entry covers (from the file,
     /// `psk_file` or `L2SEC_PSK`); `None` means "generate" when there are no per-peer keys,
     /// and "no default" when there are.
@@ -754,6 +763,13 @@ impl Config {
                 format!("{} is below the IPv4 minimum of 576", file.ppp.mru),
             ));
         }
+        if file.server.user.is_empty() {
+            return Err(invalid(
+                name,
+                "server.user",
+                "must name a user (\"root\" keeps root)".to_owned(),
+            ));
+        }
         if file.tun.mtu < 576 {
             return Err(invalid(
                 name,
@@ -825,6 +841,7 @@ impl Config {
             state_dir: file.server.state_dir,
             allow_plain_l2tp: file.server.allow_plain_l2tp,
             ip_forward: file.server.ip_forward,
+            user: file.server.user,
             psk: psk.map(SecretString),
             peer_psks,
             ike_lifetime: file.ipsec.ike_lifetime,
@@ -1206,6 +1223,7 @@ listen = "0.0.0.0"
 state_dir = "/var/lib/l2sec"
 allow_plain_l2tp = false
 ip_forward = false
+user = "nobody"
 [ipsec]
 psk = "x"
 ike_lifetime = "8h"

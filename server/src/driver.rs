@@ -2,7 +2,7 @@
 //! moves bytes between them and the [`Engine`]. One task; no locks; buffers allocated once.
 
 use crate::config::Config;
-use crate::engine::ipsec::{Engine, HEADROOM, KeyLogRow, Out, Route, TAILROOM};
+use crate::engine::ipsec::{Engine, HEADROOM, Out, Route, TAILROOM};
 use crate::engine::lns::LnsEvent;
 use anyhow::Context as _;
 use netio::batch::{RecvBatch, SendBatch};
@@ -113,7 +113,14 @@ pub async fn run(config: &Config, mut engine: Engine<ChaCha20Rng>) -> anyhow::Re
     if let Some(path) = &config.keylog_file {
         tracing::warn!(path = %path.display(), "ISAKMP and ESP keys are written to a key log (FILE and FILE.ikev1): anyone who reads them can decrypt the traffic");
     }
-    let result = serve(&io, &mut engine, config.keylog_file.as_deref()).await;
+    let mut keylog = config
+        .keylog_file
+        .as_deref()
+        .map(crate::keylog::KeyLog::open)
+        .transpose()?;
+    // Everything that needs root is open: give it up before the first packet is read.
+    crate::privileges::drop_root(config)?;
+    let result = serve(&io, &mut engine, keylog.as_mut()).await;
     routes.restore();
     result
 }
@@ -121,7 +128,7 @@ pub async fn run(config: &Config, mut engine: Engine<ChaCha20Rng>) -> anyhow::Re
 async fn serve(
     io: &Io,
     engine: &mut Engine<ChaCha20Rng>,
-    keylog: Option<&std::path::Path>,
+    mut keylog: Option<&mut crate::keylog::KeyLog>,
 ) -> anyhow::Result<()> {
     let mut ike_in = RecvBatch::new(BATCH, SLOT, HEADROOM);
     let mut natt_in = RecvBatch::new(BATCH, SLOT, HEADROOM);
@@ -240,24 +247,8 @@ async fn serve(
         while let Some(event) = engine.lns_mut().poll_event() {
             log(&event);
         }
-        if let Some(path) = keylog {
-            // ESP rows in the file itself, ISAKMP rows beside it (`<file>.ikev1`): one file per
-            // Wireshark table, so each can be fed to tshark as `-o uat:<table>:<row>`.
-            let (mut esp, mut ikev1) = (Vec::new(), Vec::new());
-            for row in engine.take_keylog() {
-                match row {
-                    KeyLogRow::Esp(r) => esp.push(r),
-                    KeyLogRow::Ikev1(r) => ikev1.push(r),
-                }
-            }
-            if !esp.is_empty() {
-                append(path, &esp);
-            }
-            if !ikev1.is_empty() {
-                let mut ike_path = path.as_os_str().to_owned();
-                ike_path.push(".ikev1");
-                append(std::path::Path::new(&ike_path), &ikev1);
-            }
+        if let Some(k) = keylog.as_deref_mut() {
+            k.write(engine.take_keylog());
         }
     }
     engine.finish_shutdown(now());
@@ -369,25 +360,6 @@ async fn send(io: &Io, out: &Out, buf: &[u8], esp: &mut SendBatch) {
     };
     if let Err(e) = result {
         tracing::debug!(%e, "send failed");
-    }
-}
-
-/// Appends key-log lines (Wireshark's `esp_sa` UAT format, one SA per line).
-fn append(path: &std::path::Path, lines: &[String]) {
-    use std::io::Write as _;
-    use std::os::unix::fs::OpenOptionsExt as _;
-    let file = std::fs::OpenOptions::new()
-        .create(true)
-        .append(true)
-        .mode(0o600)
-        .open(path);
-    match file {
-        Ok(mut f) => {
-            for line in lines {
-                let _ = writeln!(f, "{line}");
-            }
-        }
-        Err(e) => tracing::warn!(%e, path = %path.display(), "cannot write the key log"),
     }
 }
 

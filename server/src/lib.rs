@@ -9,7 +9,10 @@
 pub mod config;
 pub mod driver;
 pub mod engine;
+pub mod keylog;
 pub mod logging;
+pub mod privileges;
 pub mod setup;
 pub mod state;
 pub mod users;
+pub mod users_cli;

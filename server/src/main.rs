@@ -29,6 +29,9 @@ enum Command {
         #[arg(long, short)]
         config: Option<PathBuf>,
     },
+    /// Adds, deletes, lists users and sets passwords in the users file (NT hashes, never
+    /// plaintext).
+    User(l2sec_server::users_cli::UserArgs),
     /// Checks a configuration file and exits.
     CheckConfig {
         /// The file to check.
@@ -42,6 +45,7 @@ fn main() -> ExitCode {
     let result = match cli.command {
         Command::CheckConfig { file } => check(&file),
         Command::Run { config } => run(config),
+        Command::User(args) => l2sec_server::users_cli::run(args, env).map_err(anyhow::Error::from),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
