@@ -300,6 +300,12 @@ impl Scenario {
         Ok(())
     }
 
+    /// The server's process id while it runs (`ip netns exec` execs it in place).
+    #[must_use]
+    pub fn server_pid(&self) -> Option<u32> {
+        self.server.as_ref().map(Child::id)
+    }
+
     /// Stops the server and returns its log.
     pub fn server_log(&mut self) -> String {
         self.server.take().map(output).unwrap_or_default()

@@ -1,0 +1,226 @@
+//! Users managed with `l2sec-server user …` log in, and the server runs without root: the
+//! built binaries in the reference topology (namespaces `l2us…`), removed even on failure.
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::print_stderr,
+    clippy::panic,
+    reason = "test harness"
+)]
+
+use l2sec_tests::netns::available;
+use l2sec_tests::scenario::{Options, Scenario, binary, output};
+use std::io::Write as _;
+use std::process::{Command, Stdio};
+
+/// Runs `l2sec-server user --config <scenario config> ARGS`, with `stdin` on its standard input.
+fn user_cli(s: &Scenario, args: &[&str], stdin: &str) -> std::process::Output {
+    let mut child = Command::new(binary("l2sec-server"))
+        .arg("user")
+        .arg("--config")
+        .arg(s.state.join("server.toml"))
+        .args(args)
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    child
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(stdin.as_bytes())
+        .unwrap();
+    child.wait_with_output().unwrap()
+}
+
+/// `id -u NAME` / `id -g NAME`.
+fn id_of(flag: &str, name: &str) -> u32 {
+    let out = Command::new("id").args([flag, name]).output().unwrap();
+    String::from_utf8_lossy(&out.stdout).trim().parse().unwrap()
+}
+
+/// `(Uid, Gid, CapEff, CapPrm, CapAmb)` lines of every thread of `pid`.
+fn thread_credentials(pid: u32) -> Vec<(String, String, String, String, String)> {
+    let mut out = Vec::new();
+    for task in std::fs::read_dir(format!("/proc/{pid}/task")).unwrap() {
+        let status = std::fs::read_to_string(task.unwrap().path().join("status")).unwrap();
+        let field = |key: &str| {
+            status
+                .lines()
+                .find_map(|l| l.strip_prefix(key))
+                .unwrap_or_else(|| panic!("no {key} in {status}"))
+                .split_whitespace()
+                .collect::<Vec<_>>()
+                .join(" ")
+        };
+        out.push((
+            field("Uid:"),
+            field("Gid:"),
+            field("CapEff:"),
+            field("CapPrm:"),
+            field("CapAmb:"),
+        ));
+    }
+    out
+}
+
+#[test]
+fn a_user_added_with_the_cli_logs_in_with_mschapv2_to_a_server_that_dropped_root() {
+    if !available() {
+        eprintln!("SKIPPED: needs root and iproute2 to create network namespaces");
+        return;
+    }
+    let mut s = Scenario::prepare(
+        "usm",
+        &Options {
+            auth: "mschapv2",
+            server: "user = \"nobody\"",
+            ..Options::default()
+        },
+    );
+    let password = "Alice's \"first\" pass phrase";
+    let added = user_cli(
+        &s,
+        &[
+            "add",
+            "alice",
+            "--address",
+            "172.16.1.42",
+            "--password-stdin",
+        ],
+        &format!("{password}\n"),
+    );
+    assert!(added.status.success(), "{added:?}");
+    assert!(
+        String::from_utf8_lossy(&added.stdout).contains("l2sec-server reload"),
+        "the operator is told how to apply it: {added:?}"
+    );
+    let users = std::fs::read_to_string(s.state.join("users.toml")).unwrap();
+    assert!(
+        users.contains("nt_hash") && !users.contains("first"),
+        "{users}"
+    );
+    // A static address outside the pool is refused, and the file is left as it was.
+    let refused = user_cli(
+        &s,
+        &["add", "bob", "--address", "10.1.2.3", "--password-stdin"],
+        "pw\n",
+    );
+    assert!(!refused.status.success());
+    assert_eq!(
+        std::fs::read_to_string(s.state.join("users.toml")).unwrap(),
+        users
+    );
+
+    s.launch();
+    let pid = s.server_pid().unwrap();
+    let client = s.client_as("alice", password);
+    let up = s.wait_for("mobile", "l2c0", "172.16.1.42");
+    let ping = up
+        && s.topo
+            .run("mobile", "ping", &["-c", "3", "-W", "2", "192.168.1.1"])
+            .is_ok_and(|o| o.status.success());
+    let transfer = up.then(|| s.tcp_round_trip(1_000_000));
+    let threads = thread_credentials(pid);
+    let server_log = s.stop_server();
+    let client_log = output(client);
+    assert!(
+        up && ping,
+        "alice did not get her static address or no ping\nclient:\n{client_log}\nserver:\n{server_log}"
+    );
+    if let Some(Err(e)) = transfer {
+        panic!("1 MB round trip after the drop: {e}\nserver:\n{server_log}");
+    }
+    assert!(
+        server_log.contains("user connected") && server_log.contains("alice"),
+        "{server_log}"
+    );
+    let (uid, gid) = (id_of("-u", "nobody"), id_of("-g", "nobody"));
+    assert!(!threads.is_empty());
+    for (uids, gids, eff, prm, amb) in &threads {
+        assert_eq!(uids, &format!("{uid} {uid} {uid} {uid}"), "{threads:?}");
+        assert_eq!(gids, &format!("{gid} {gid} {gid} {gid}"), "{threads:?}");
+        assert_eq!(eff, "0000000000000000", "CapEff: {threads:?}");
+        assert_eq!(prm, "0000000000000000", "CapPrm: {threads:?}");
+        assert_eq!(amb, "0000000000000000", "CapAmb: {threads:?}");
+    }
+    assert!(server_log.contains("dropped root"), "{server_log}");
+    assert!(!server_log.contains("ERROR"), "{server_log}");
+    // The pool route went with the TUN device, although the unprivileged server could not
+    // delete it itself.
+    let routes = s.topo.run("lns", "ip", &["-4", "route", "show"]).unwrap();
+    let routes = String::from_utf8_lossy(&routes.stdout);
+    assert!(!routes.contains("172.16.1."), "{routes}");
+}
+
+#[test]
+fn a_user_added_with_the_cli_logs_in_with_pap_and_a_deleted_one_no_longer_can() {
+    if !available() {
+        eprintln!("SKIPPED: needs root and iproute2 to create network namespaces");
+        return;
+    }
+    let mut s = Scenario::prepare(
+        "usp",
+        &Options {
+            auth: "pap",
+            ..Options::default()
+        },
+    );
+    for (name, password) in [("carol@corp", "carol pw"), ("dave", "dave pw")] {
+        let added = user_cli(
+            &s,
+            &["add", name, "--password-stdin"],
+            &format!("{password}\n"),
+        );
+        assert!(added.status.success(), "{added:?}");
+    }
+    let deleted = user_cli(&s, &["del", "dave"], "");
+    assert!(deleted.status.success(), "{deleted:?}");
+    let listed = user_cli(&s, &["list", "--json"], "");
+    let listed = String::from_utf8_lossy(&listed.stdout).into_owned();
+    assert!(
+        listed.contains("\"carol@corp\"")
+            && listed.contains("\"hb@hb\"")
+            && !listed.contains("dave"),
+        "{listed}"
+    );
+    assert!(listed.contains("password (plaintext!)"), "{listed}");
+    assert!(
+        !listed.contains("carol pw") && !listed.contains("admin@123"),
+        "{listed}"
+    );
+
+    s.launch();
+    let client = s.client_as("carol@corp", "carol pw");
+    let up = s.wait_for("mobile", "l2c0", "172.16.1.2");
+    let ping = up
+        && s.topo
+            .run("mobile", "ping", &["-c", "3", "-W", "2", "192.168.1.1"])
+            .is_ok_and(|o| o.status.success());
+    let client_log = output(client);
+    // The deleted user is refused.
+    let mut dave = s.client_as("dave", "dave pw");
+    let mut refused = None;
+    for _ in 0..150 {
+        if let Ok(Some(st)) = dave.try_wait() {
+            refused = Some(st);
+            break;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(100));
+    }
+    let dave_log = output(dave);
+    let server_log = s.server_log();
+    assert!(
+        up && ping,
+        "carol did not connect\nclient:\n{client_log}\nserver:\n{server_log}"
+    );
+    assert!(
+        refused.is_some_and(|st| !st.success()),
+        "dave was deleted but:\n{dave_log}\nserver:\n{server_log}"
+    );
+    assert!(
+        server_log.contains("authentication failed") && server_log.contains("dave"),
+        "{server_log}"
+    );
+}
