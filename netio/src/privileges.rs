@@ -9,7 +9,11 @@
 //! warning: a server that believes it dropped root and did not is worse than one that says so.
 //!
 //! A process that already starts without root (systemd's `User=` with `AmbientCapabilities=`)
-//! keeps its ids and only loses its capabilities.
+//! keeps its ids and only loses its capabilities. So does a root process that may not change
+//! its ids (no `CAP_SETUID`/`CAP_SETGID`, e.g. a container started with `--cap-drop ALL`): it
+//! stays uid 0 but without any capability, and with `PR_SET_NO_NEW_PRIVS` no `execve` gives
+//! them back; the caller is told ([`Dropped::CapabilitiesOnly`] with `uid` 0) so that it can
+//! say so loudly.
 //!
 //! The system calls are made through `nix` (ids, groups, `prctl`) and `caps` (capability sets),
 //! so this module has no `unsafe` of its own. glibc applies `setresuid`/`setresgid`/`setgroups`
@@ -19,7 +23,7 @@
 use std::ffi::CString;
 use std::io;
 
-use caps::CapSet;
+use caps::{CapSet, Capability};
 use nix::unistd::{Gid, Uid, User};
 
 /// What [`drop_to`] did.
@@ -32,9 +36,10 @@ pub enum Dropped {
         /// The new group id.
         gid: u32,
     },
-    /// The process did not run as root; it kept `uid` and gave up its capabilities.
+    /// The process kept `uid` and gave up its capabilities: it did not run as root, or it
+    /// ran as root without the capabilities to change its ids (then `uid` is 0).
     CapabilitiesOnly {
-        /// The (unchanged, non-zero) user id.
+        /// The (unchanged) user id.
         uid: u32,
     },
     /// `user` was `root`: nothing was changed.
@@ -131,7 +136,11 @@ pub fn drop_to(user: &str) -> io::Result<Dropped> {
     if user == "root" {
         return Ok(Dropped::KeptRoot);
     }
-    let outcome = if Uid::effective().is_root() {
+    let may_switch = Uid::effective().is_root()
+        && [Capability::CAP_SETUID, Capability::CAP_SETGID]
+            .into_iter()
+            .all(|c| caps::has_cap(None, CapSet::Effective, c).unwrap_or(false));
+    let outcome = if may_switch {
         let entry = User::from_name(user)
             .map_err(os("looking up the user"))?
             .ok_or_else(|| {
@@ -177,7 +186,9 @@ pub fn drop_to(user: &str) -> io::Result<Dropped> {
 /// Checks every thread after the drop.
 fn verify(outcome: Dropped) -> io::Result<()> {
     for (tid, c) in threads()? {
-        if !c.is_unprivileged() {
+        let uid_ok = matches!(outcome, Dropped::CapabilitiesOnly { uid: 0 })
+            || c.uids.iter().all(|&u| u != 0);
+        if !uid_ok || c.cap_eff != 0 || c.cap_prm != 0 || c.cap_amb != 0 {
             return Err(io::Error::other(format!(
                 "thread {tid} is still privileged after dropping root: {c:?}"
             )));
@@ -191,14 +202,14 @@ fn verify(outcome: Dropped) -> io::Result<()> {
             )));
         }
     }
-    // Neither root nor any other id can be regained.
-    if Uid::effective().is_root() || nix::unistd::setuid(Uid::from_raw(0)).is_ok() {
-        return Err(io::Error::other("root could be regained after dropping it"));
-    }
-    if let Dropped::Switched { gid, .. } = outcome
-        && Gid::effective().as_raw() != gid
-    {
-        return Err(io::Error::other("the group id did not change"));
+    if let Dropped::Switched { gid, .. } = outcome {
+        // Root cannot be regained.
+        if Uid::effective().is_root() || nix::unistd::setuid(Uid::from_raw(0)).is_ok() {
+            return Err(io::Error::other("root could be regained after dropping it"));
+        }
+        if Gid::effective().as_raw() != gid {
+            return Err(io::Error::other("the group id did not change"));
+        }
     }
     Ok(())
 }

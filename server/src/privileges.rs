@@ -30,6 +30,9 @@ pub fn drop_root(config: &Config) -> anyhow::Result<Dropped> {
         Dropped::Switched { uid, gid } => {
             tracing::info!(%user, uid, gid, "dropped root: no capabilities left");
         }
+        Dropped::CapabilitiesOnly { uid: 0 } => {
+            tracing::warn!(%user, "still uid 0, but without any capability: switching to the user needs CAP_SETUID and CAP_SETGID (a container started with --cap-drop ALL: add --cap-add SETUID --cap-add SETGID)");
+        }
         Dropped::CapabilitiesOnly { uid } => {
             tracing::info!(
                 uid,

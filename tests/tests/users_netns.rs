@@ -11,7 +11,7 @@
 use l2sec_tests::netns::available;
 use l2sec_tests::scenario::{Options, Scenario, binary, output};
 use std::io::Write as _;
-use std::process::{Command, Stdio};
+use std::process::{Child, Command, Stdio};
 
 /// Runs `l2sec-server user --config <scenario config> ARGS`, with `stdin` on its standard input.
 fn user_cli(s: &Scenario, args: &[&str], stdin: &str) -> std::process::Output {
@@ -41,7 +41,7 @@ fn id_of(flag: &str, name: &str) -> u32 {
 }
 
 /// `(Uid, Gid, CapEff, CapPrm, CapAmb)` lines of every thread of `pid`.
-fn thread_credentials(pid: u32) -> Vec<(String, String, String, String, String)> {
+fn thread_credentials(pid: u32) -> Vec<Creds> {
     let mut out = Vec::new();
     for task in std::fs::read_dir(format!("/proc/{pid}/task")).unwrap() {
         let status = std::fs::read_to_string(task.unwrap().path().join("status")).unwrap();
@@ -223,4 +223,138 @@ fn a_user_added_with_the_cli_logs_in_with_pap_and_a_deleted_one_no_longer_can() 
         server_log.contains("authentication failed") && server_log.contains("dave"),
         "{server_log}"
     );
+}
+
+/// Kills the server it holds when dropped (a failed assertion included).
+struct Server(Option<Child>);
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        if let Some(c) = self.0.take() {
+            let _ = output(c);
+        }
+    }
+}
+
+/// Starts the prepared scenario's server in `lns` under `wrapper` (a command that ends with
+/// `--`, such as `setpriv … --`); waits for its TUN device.
+fn launch_under(s: &Scenario, wrapper: &[&str]) -> Server {
+    let mut server = Server(Some(
+        Command::new("ip")
+            .args(["netns", "exec", &s.topo.ns("lns")])
+            .args(wrapper)
+            .arg(binary("l2sec-server"))
+            .args(["run", "--config"])
+            .arg(s.state.join("server.toml"))
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap(),
+    ));
+    let tun = format!("{}s", s.topo.ns("x").trim_end_matches("-x"));
+    if !s.wait_for("lns", &tun, "172.16.1.1") {
+        let log = server.0.take().map(output).unwrap_or_default();
+        panic!("server did not start:\n{log}");
+    }
+    server
+}
+
+/// Connects hb@hb, pings through the tunnel, reads the server's credentials, stops it.
+fn connect_and_inspect(s: &Scenario, mut server: Server) -> (bool, Vec<Creds>, String) {
+    let pid = server.0.as_ref().unwrap().id();
+    let client = s.client("admin@123");
+    let up = s.wait_for("mobile", "l2c0", "172.16.1.2");
+    let ping = up
+        && s.topo
+            .run("mobile", "ping", &["-c", "3", "-W", "2", "192.168.1.1"])
+            .is_ok_and(|o| o.status.success());
+    let threads = thread_credentials(pid);
+    let _ = output(client);
+    let log = server.0.take().map(output).unwrap_or_default();
+    (ping, threads, log)
+}
+
+type Creds = (String, String, String, String, String);
+
+const NO_CAPS: &str = "0000000000000000";
+
+#[test]
+fn a_server_started_like_systemd_as_a_user_with_ambient_capabilities_gives_them_up() {
+    if !available() || Command::new("setpriv").arg("--version").output().is_err() {
+        eprintln!("SKIPPED: needs root, iproute2 and setpriv");
+        return;
+    }
+    let s = Scenario::prepare(
+        "usa",
+        &Options {
+            auth: "mschapv2",
+            ..Options::default()
+        },
+    );
+    // What systemd does for User=nobody with AmbientCapabilities= and CapabilityBoundingSet= of
+    // the unit's three capabilities; plus CAP_DAC_OVERRIDE when /dev/net/tun is not mode 0666
+    // (udev's default) on this machine, since a non-root user must open it.
+    let world_rw = std::fs::metadata("/dev/net/tun").is_ok_and(|m| {
+        use std::os::unix::fs::PermissionsExt as _;
+        m.permissions().mode() & 0o006 == 0o006
+    });
+    let caps = if world_rw {
+        "+net_admin,+net_raw,+net_bind_service"
+    } else {
+        "+net_admin,+net_raw,+net_bind_service,+dac_override"
+    };
+    let server = launch_under(
+        &s,
+        &[
+            "setpriv",
+            "--reuid=nobody",
+            "--regid=nogroup",
+            "--clear-groups",
+            &format!("--inh-caps={caps}"),
+            &format!("--ambient-caps={caps}"),
+            &format!("--bounding-set=-all,{caps}"),
+            "--",
+        ],
+    );
+    let (ping, threads, log) = connect_and_inspect(&s, server);
+    assert!(ping, "no traffic through the tunnel:\n{log}");
+    assert!(log.contains("not started as root"), "{log}");
+    let uid = id_of("-u", "nobody");
+    for (uids, _, eff, prm, amb) in &threads {
+        assert_eq!(uids, &format!("{uid} {uid} {uid} {uid}"), "{threads:?}");
+        assert_eq!(
+            (eff.as_str(), prm.as_str(), amb.as_str()),
+            (NO_CAPS, NO_CAPS, NO_CAPS)
+        );
+    }
+}
+
+#[test]
+fn a_root_server_that_may_not_change_its_ids_keeps_uid_0_without_any_capability() {
+    if !available() || Command::new("setpriv").arg("--version").output().is_err() {
+        eprintln!("SKIPPED: needs root, iproute2 and setpriv");
+        return;
+    }
+    let s = Scenario::prepare(
+        "usr",
+        &Options {
+            auth: "mschapv2",
+            ..Options::default()
+        },
+    );
+    // A container started with --cap-drop ALL --cap-add NET_ADMIN --cap-add NET_RAW.
+    let server = launch_under(&s, &["setpriv", "--bounding-set=-setuid,-setgid", "--"]);
+    let (ping, threads, log) = connect_and_inspect(&s, server);
+    assert!(ping, "no traffic through the tunnel:\n{log}");
+    assert!(
+        log.contains("WARN") && log.contains("still uid 0") && log.contains("SETUID"),
+        "the operator is told loudly:\n{log}"
+    );
+    for (uids, _, eff, prm, amb) in &threads {
+        assert_eq!(uids, "0 0 0 0", "{threads:?}");
+        assert_eq!(
+            (eff.as_str(), prm.as_str(), amb.as_str()),
+            (NO_CAPS, NO_CAPS, NO_CAPS)
+        );
+    }
 }
