@@ -340,11 +340,12 @@ impl UsersFile {
         // Held until `lock` drops at the end of this function (flock(2), LOCK_EX).
         lock.lock().map_err(io_error(&lock_path))?;
 
-        let text = self.read()?;
+        // The file's text holds password hashes (and maybe passwords): wiped when dropped.
+        let text = Zeroizing::new(self.read()?);
         let users = Users::parse(&name, &text)?;
         let mut doc: DocumentMut = text.parse().map_err(|_| UserError::Layout(name.clone()))?;
         change(&users, &mut doc)?;
-        let new_text = doc.to_string();
+        let new_text = Zeroizing::new(doc.to_string());
         Users::parse(&name, &new_text)?;
         let previous = std::fs::metadata(&self.path).ok();
         replace(&self.path, &dir, new_text.as_bytes(), previous.as_ref())
@@ -399,12 +400,14 @@ fn replace(
     written.map_err(io_error(path))
 }
 
-fn hex(bytes: &[u8]) -> String {
+/// Lower-case hex of a secret, wiped when dropped.
+fn hex(bytes: &[u8]) -> Zeroizing<String> {
     use std::fmt::Write as _;
-    bytes.iter().fold(String::new(), |mut s, b| {
+    let mut s = Zeroizing::new(String::with_capacity(2 * bytes.len()));
+    for b in bytes {
         let _ = write!(s, "{b:02x}");
-        s
-    })
+    }
+    s
 }
 
 /// Reads a new password: one line of standard input, or twice from the terminal without echo.
