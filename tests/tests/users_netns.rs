@@ -10,6 +10,7 @@
 
 use l2sec_tests::netns::available;
 use l2sec_tests::scenario::{Options, Scenario, binary, output};
+use ppp::auth::mschapv2::NtHash;
 use std::io::Write as _;
 use std::process::{Child, Command, Stdio};
 
@@ -357,4 +358,79 @@ fn a_root_server_that_may_not_change_its_ids_keeps_uid_0_without_any_capability(
             (NO_CAPS, NO_CAPS, NO_CAPS)
         );
     }
+}
+
+/// Drives `l2sec-server user … add NAME` on a pseudo-terminal (`script`), typing `first` after
+/// the first prompt and `again` after the second; returns (success, what the terminal showed).
+fn add_on_a_terminal(
+    file: &std::path::Path,
+    name: &str,
+    first: &str,
+    again: &str,
+) -> (bool, String) {
+    use std::io::Read as _;
+    let command = format!(
+        "{} user --users-file {} add {name}",
+        binary("l2sec-server").display(),
+        file.display()
+    );
+    let mut child = Command::new("script")
+        .args(["-qec", &command, "/dev/null"])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let mut stdin = child.stdin.take().unwrap();
+    let mut stdout = child.stdout.take().unwrap();
+    let mut shown = Vec::new();
+    // Type each answer only once its prompt is shown, i.e. once echo is off.
+    for (prompt, answer) in [("Password for", first), ("Again:", again)] {
+        while !String::from_utf8_lossy(&shown).contains(prompt) {
+            let mut byte = [0u8; 1];
+            if stdout.read(&mut byte).unwrap() == 0 {
+                break;
+            }
+            shown.push(byte[0]);
+        }
+        stdin.write_all(format!("{answer}\n").as_bytes()).unwrap();
+        stdin.flush().unwrap();
+    }
+    drop(stdin);
+    let _ = stdout.read_to_end(&mut shown);
+    let status = child.wait().unwrap();
+    (
+        status.success(),
+        String::from_utf8_lossy(&shown).into_owned(),
+    )
+}
+
+#[test]
+fn on_a_terminal_the_password_is_asked_twice_without_echo() {
+    if Command::new("script").arg("--version").output().is_err() {
+        eprintln!("SKIPPED: needs script (util-linux)");
+        return;
+    }
+    let dir = std::env::temp_dir().join(format!("l2us-tty-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).unwrap();
+    let file = dir.join("users.toml");
+    let (ok, shown) = add_on_a_terminal(&file, "erin", "tty-pass-1", "tty-pass-2");
+    assert!(!ok && shown.contains("do not match"), "{shown}");
+    assert!(!file.exists() || !std::fs::read_to_string(&file).unwrap().contains("erin"));
+    let (ok, shown) = add_on_a_terminal(&file, "erin", "tty-pass-1", "tty-pass-1");
+    let users = std::fs::read_to_string(&file).unwrap_or_default();
+    let _ = std::fs::remove_dir_all(&dir);
+    assert!(ok, "{shown}");
+    assert!(
+        shown.contains("Password for erin") && shown.contains("Again:"),
+        "{shown}"
+    );
+    assert!(
+        !shown.contains("tty-pass"),
+        "the password was echoed: {shown}"
+    );
+    let hash = NtHash::of_password("tty-pass-1").0;
+    let hex: String = hash.iter().map(|b| format!("{b:02x}")).collect();
+    assert!(users.contains(&hex), "{users}");
 }
