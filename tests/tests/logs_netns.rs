@@ -217,10 +217,7 @@ fn full_run(tag: &str, format: &str) -> (String, Vec<String>) {
     for (name, password, auth, _) in USERS {
         let mut c = client(&s, PSK, name, password, auth);
         let up = s.wait_for("mobile", "l2c0", "172.16.1.");
-        let ping = up
-            && s.topo
-                .run("mobile", "ping", &["-c", "2", "-W", "2", "192.168.1.1"])
-                .is_ok_and(|o| o.status.success());
+        let ping = up && ping_intranet(&s, "2");
         // A normal hang-up, as a user does it.
         let pid_file = s.state.join("client.pid");
         let _ = s.topo.run(
@@ -303,6 +300,25 @@ fn check(format: &str, server_log: &str, client_logs: &[String]) {
 }
 
 /// The search itself finds a secret in each form (so that the netns tests can fail).
+/// Whether `ping -c N 192.168.1.1` from the laptop succeeds once the client has routed the
+/// intranet through `l2c0` (it adds that route just after its address; up to 10 s).
+fn ping_intranet(s: &Scenario, count: &str) -> bool {
+    let routed = (0..100).any(|_| {
+        let out = s
+            .topo
+            .run("mobile", "ip", &["route", "show", "192.168.1.0/24"]);
+        let routed = out.is_ok_and(|o| String::from_utf8_lossy(&o.stdout).contains("l2c0"));
+        if !routed {
+            std::thread::sleep(Duration::from_millis(100));
+        }
+        routed
+    });
+    routed
+        && s.topo
+            .run("mobile", "ping", &["-c", count, "-W", "2", "192.168.1.1"])
+            .is_ok_and(|o| o.status.success())
+}
+
 #[test]
 fn the_search_finds_secrets_in_clear_hex_base64_and_as_nt_hash() {
     let names = USERS.map(|u| u.0).join(" ");

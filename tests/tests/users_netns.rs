@@ -66,6 +66,25 @@ fn thread_credentials(pid: u32) -> Vec<Creds> {
     out
 }
 
+/// Whether `ping -c N 192.168.1.1` from the laptop succeeds once the client has routed the
+/// intranet through `l2c0` (it adds that route just after its address; up to 10 s).
+fn ping_intranet(s: &Scenario, count: &str) -> bool {
+    let routed = (0..100).any(|_| {
+        let out = s
+            .topo
+            .run("mobile", "ip", &["route", "show", "192.168.1.0/24"]);
+        let routed = out.is_ok_and(|o| String::from_utf8_lossy(&o.stdout).contains("l2c0"));
+        if !routed {
+            std::thread::sleep(std::time::Duration::from_millis(100));
+        }
+        routed
+    });
+    routed
+        && s.topo
+            .run("mobile", "ping", &["-c", count, "-W", "2", "192.168.1.1"])
+            .is_ok_and(|o| o.status.success())
+}
+
 #[test]
 fn a_user_added_with_the_cli_logs_in_with_mschapv2_to_a_server_that_dropped_root() {
     if !available() {
@@ -118,10 +137,7 @@ fn a_user_added_with_the_cli_logs_in_with_mschapv2_to_a_server_that_dropped_root
     let pid = s.server_pid().unwrap();
     let client = s.client_as("alice", password);
     let up = s.wait_for("mobile", "l2c0", "172.16.1.42");
-    let ping = up
-        && s.topo
-            .run("mobile", "ping", &["-c", "3", "-W", "2", "192.168.1.1"])
-            .is_ok_and(|o| o.status.success());
+    let ping = up && ping_intranet(&s, "3");
     let transfer = up.then(|| s.tcp_round_trip(1_000_000));
     let threads = thread_credentials(pid);
     let server_log = s.stop_server();
@@ -195,10 +211,7 @@ fn a_user_added_with_the_cli_logs_in_with_pap_and_a_deleted_one_no_longer_can() 
     s.launch();
     let client = s.client_as("carol@corp", "carol pw");
     let up = s.wait_for("mobile", "l2c0", "172.16.1.2");
-    let ping = up
-        && s.topo
-            .run("mobile", "ping", &["-c", "3", "-W", "2", "192.168.1.1"])
-            .is_ok_and(|o| o.status.success());
+    let ping = up && ping_intranet(&s, "3");
     let client_log = output(client);
     // The deleted user is refused.
     let mut dave = s.client_as("dave", "dave pw");
@@ -265,10 +278,7 @@ fn connect_and_inspect(s: &Scenario, mut server: Server) -> (bool, Vec<Creds>, S
     let pid = server.0.as_ref().unwrap().id();
     let client = s.client("admin@123");
     let up = s.wait_for("mobile", "l2c0", "172.16.1.2");
-    let ping = up
-        && s.topo
-            .run("mobile", "ping", &["-c", "3", "-W", "2", "192.168.1.1"])
-            .is_ok_and(|o| o.status.success());
+    let ping = up && ping_intranet(s, "3");
     let threads = thread_credentials(pid);
     let _ = output(client);
     let log = server.0.take().map(output).unwrap_or_default();
@@ -360,6 +370,44 @@ fn a_root_server_that_may_not_change_its_ids_keeps_uid_0_without_any_capability(
     }
 }
 
+/// Whether, within 10 s, the terminal of the `l2sec-server` editing `file` has echo off.
+fn echo_is_off(file: &std::path::Path) -> bool {
+    let needle = file.to_string_lossy().into_owned();
+    (0..200).any(|_| {
+        let off = std::fs::read_dir("/proc")
+            .into_iter()
+            .flatten()
+            .flatten()
+            .any(|p| {
+                let cmdline = std::fs::read(p.path().join("cmdline")).unwrap_or_default();
+                let cmdline = String::from_utf8_lossy(&cmdline);
+                if !cmdline.contains("l2sec-server")
+                    || !cmdline.contains(&needle)
+                    || cmdline.contains("script")
+                {
+                    return false;
+                }
+                let Ok(tty) = std::fs::read_link(p.path().join("fd/0")) else {
+                    return false;
+                };
+                Command::new("stty")
+                    .arg("-a")
+                    .arg("-F")
+                    .arg(&tty)
+                    .output()
+                    .is_ok_and(|o| {
+                        String::from_utf8_lossy(&o.stdout)
+                            .split_whitespace()
+                            .any(|w| w == "-echo")
+                    })
+            });
+        if !off {
+            std::thread::sleep(std::time::Duration::from_millis(50));
+        }
+        off
+    })
+}
+
 /// Drives `l2sec-server user … add NAME` on a pseudo-terminal (`script`), typing `first` after
 /// the first prompt and `again` after the second; returns (success, what the terminal showed).
 fn add_on_a_terminal(
@@ -393,6 +441,9 @@ fn add_on_a_terminal(
             }
             shown.push(byte[0]);
         }
+        // The prompt is printed just before echo is turned off: wait for the terminal to say
+        // `-echo` (typing earlier would be echoed by the terminal, not by us).
+        assert!(echo_is_off(file), "echo never turned off: {shown:?}");
         stdin.write_all(format!("{answer}\n").as_bytes()).unwrap();
         stdin.flush().unwrap();
     }
