@@ -113,7 +113,8 @@ pub async fn run(config: &Config, mut engine: Engine<ChaCha20Rng>) -> anyhow::Re
     if let Some(path) = &config.keylog_file {
         tracing::warn!(path = %path.display(), "ISAKMP and ESP keys are written to a key log (FILE and FILE.ikev1): anyone who reads them can decrypt the traffic");
     }
-    let result = serve(&io, &mut engine, config.keylog_file.as_deref()).await;
+    let observe = crate::metrics::Observer::new(config.metrics_listen)?;
+    let result = serve(&io, &mut engine, config.keylog_file.as_deref(), observe).await;
     routes.restore();
     result
 }
@@ -122,6 +123,7 @@ async fn serve(
     io: &Io,
     engine: &mut Engine<ChaCha20Rng>,
     keylog: Option<&std::path::Path>,
+    mut observe: crate::metrics::Observer,
 ) -> anyhow::Result<()> {
     let mut ike_in = RecvBatch::new(BATCH, SLOT, HEADROOM);
     let mut natt_in = RecvBatch::new(BATCH, SLOT, HEADROOM);
@@ -237,9 +239,10 @@ async fn serve(
             send(io, &out, &out_buf, &mut esp_out).await;
         }
         send_radius(io, engine, &mut radius_out).await;
-        while let Some(event) = engine.lns_mut().poll_event() {
+        while let Some(event) = engine.poll_event(now()) {
             log(&event);
         }
+        observe.turn(now(), engine.snapshot());
         if let Some(path) = keylog {
             // ESP rows in the file itself, ISAKMP rows beside it (`<file>.ikev1`): one file per
             // Wireshark table, so each can be fed to tshark as `-o uat:<table>:<row>`.
@@ -264,7 +267,7 @@ async fn serve(
     while let Some(out) = engine.poll_transmit(now(), &mut out_buf) {
         send(io, &out, &out_buf, &mut esp_out).await;
     }
-    while let Some(event) = engine.lns_mut().poll_event() {
+    while let Some(event) = engine.poll_event(now()) {
         log(&event);
     }
     tracing::info!("shutting down");
@@ -406,8 +409,14 @@ fn log(event: &LnsEvent) {
             user,
             address,
             reason,
+            duration,
+            bytes,
         } => {
-            tracing::info!(%peer, user = user.as_deref().unwrap_or("-"), address = ?address, ?reason, "user disconnected");
+            let duration_s = duration.map(|d| d.as_secs());
+            tracing::info!(%peer, user = user.as_deref().unwrap_or("-"), address = ?address, ?reason, duration_s, bytes_in = bytes.0, bytes_out = bytes.1, "user disconnected");
+        }
+        LnsEvent::AddressRefused { peer, user, why } => {
+            tracing::warn!(%peer, %user, why, "no address for the user");
         }
         LnsEvent::AuthFailed { peer, user, why } => {
             tracing::warn!(%peer, %user, why, "authentication failed");

@@ -8,8 +8,10 @@
 
 pub mod config;
 pub mod driver;
+pub mod drop_warnings;
 pub mod engine;
 pub mod logging;
+pub mod metrics;
 pub mod setup;
 pub mod state;
 pub mod users;
