@@ -63,7 +63,7 @@ impl DropWarnings {
             let due = slot
                 .last_warned
                 .is_none_or(|t| now.saturating_duration_since(t) >= self.interval);
-            if slot.pending > 0 && due {
+            if slot.pending > 0 && due && reason.warns() {
                 warn(DropWarning {
                     reason,
                     example: stats.example(reason),

@@ -387,7 +387,7 @@ impl<R: CryptoRng> Engine<R> {
     pub fn handle_tun(&mut self, buf: &mut [u8], packet: Range<usize>) -> Result<Out, Drop> {
         let result = (self.lns.handle_tun(buf, packet).map_err(Drop::Lns))
             .and_then(|(peer, l2tp)| self.seal(peer, buf, l2tp));
-        self.stats.result(&result, None);
+        self.stats.tun_result(&result);
         result
     }
 

@@ -85,11 +85,14 @@ pub enum DropReason {
     Refused,
     /// No room for the headers (an over-long packet).
     TooLong,
+    /// From TUN and not IPv4 (the kernel's own IPv6 chatter on the device): counted, never
+    /// warned about.
+    NotIpv4,
 }
 
 impl DropReason {
     /// Number of reasons.
-    pub const COUNT: usize = 13;
+    pub const COUNT: usize = 14;
     /// Every reason, in label order.
     pub const ALL: [Self; Self::COUNT] = [
         Self::Replay,
@@ -105,6 +108,7 @@ impl DropReason {
         Self::PlainL2tp,
         Self::Refused,
         Self::TooLong,
+        Self::NotIpv4,
     ];
 
     /// The metric label and log field.
@@ -124,7 +128,14 @@ impl DropReason {
             Self::PlainL2tp => "plain_l2tp",
             Self::Refused => "refused",
             Self::TooLong => "too_long",
+            Self::NotIpv4 => "not_ipv4",
         }
+    }
+
+    /// Whether a drop for this reason deserves a (rate-limited) warning.
+    #[must_use]
+    pub const fn warns(self) -> bool {
+        !matches!(self, Self::NotIpv4)
     }
 
     const fn index(self) -> usize {
@@ -308,6 +319,16 @@ impl EngineStats {
             if from.is_some() {
                 self.examples[reason.index()] = from;
             }
+        }
+    }
+
+    /// Counts what a packet from TUN ended with: what does not parse there is not IPv4.
+    pub(super) fn tun_result<T>(&mut self, result: &Result<T, Drop>) {
+        match result {
+            Err(Drop::Lns(LnsDrop::Malformed)) => {
+                self.drops[DropReason::NotIpv4.index()] += 1;
+            }
+            other => self.result(other, None),
         }
     }
 

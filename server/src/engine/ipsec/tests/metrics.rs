@@ -133,6 +133,24 @@ fn a_connection_counts_ok_once_with_its_handshake_time_traffic_and_gauges() {
             .is_err()
     );
     assert_eq!(w.server.stats().drops(DropReason::NoRoute), 1);
+    // The kernel's IPv6 chatter on TUN is counted, and is nothing to warn about.
+    let malformed = w.server.stats().drops(DropReason::Malformed);
+    let v6 = [0x60u8, 0, 0, 0, 0, 0, 58, 255];
+    let mut buf = vec![0u8; HEADROOM + v6.len() + TAILROOM];
+    buf[HEADROOM..HEADROOM + v6.len()].copy_from_slice(&v6);
+    assert!(
+        w.server
+            .handle_tun(&mut buf, HEADROOM..HEADROOM + v6.len())
+            .is_err()
+    );
+    assert_eq!(w.server.stats().drops(DropReason::NotIpv4), 1);
+    assert_eq!(w.server.stats().drops(DropReason::Malformed), malformed);
+    let mut warned = Vec::new();
+    DropWarnings::new(INTERVAL).observe(w.now, w.server.stats(), |x| warned.push(x.reason));
+    assert!(
+        !warned.is_empty() && !warned.contains(&DropReason::NotIpv4),
+        "{warned:?}"
+    );
 }
 
 #[test]
