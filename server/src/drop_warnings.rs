@@ -98,6 +98,44 @@ mod tests {
     }
 
     #[test]
+    fn a_warning_carries_reason_peer_and_count_in_json_and_human_form() {
+        use crate::logging::{LogFormat, subscriber};
+        let warning = DropWarning {
+            reason: DropReason::Integrity,
+            example: Some(IpAddr::from([203, 0, 113, 5])),
+            suppressed: 41,
+        };
+        for (format, expected) in [
+            (
+                LogFormat::Json,
+                [
+                    r#""reason":"integrity""#,
+                    r#""peer":"203.0.113.5""#,
+                    r#""suppressed":41"#,
+                ],
+            ),
+            (
+                LogFormat::Human,
+                ["reason=\"integrity\"", "peer=203.0.113.5", "suppressed=41"],
+            ),
+        ] {
+            let path =
+                std::env::temp_dir().join(format!("l2mx-log-{}-{format:?}", std::process::id()));
+            let file = std::sync::Arc::new(std::fs::File::create(&path).unwrap());
+            let filter = tracing_subscriber::EnvFilter::new("warn");
+            tracing::subscriber::with_default(subscriber(format, filter, false, file), || {
+                log(warning);
+            });
+            let text = std::fs::read_to_string(&path).unwrap();
+            let _ = std::fs::remove_file(&path);
+            assert_eq!(text.lines().count(), 1, "{text}");
+            for field in expected {
+                assert!(text.contains(field), "{format:?}: {field} in {text}");
+            }
+        }
+    }
+
+    #[test]
     fn reasons_are_limited_separately() {
         let mut stats = crate::engine::stats::sample(); // 3 malformed
         let mut limiter = DropWarnings::new(INTERVAL);
