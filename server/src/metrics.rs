@@ -27,6 +27,8 @@ const MAX_REQUEST: usize = 4096;
 const REQUEST_TIMEOUT: Duration = Duration::from_secs(5);
 /// Connections served at once; more are closed at once.
 const MAX_CONNECTIONS: usize = 16;
+/// Pause after a failed accept.
+const ACCEPT_BACKOFF: Duration = Duration::from_millis(100);
 
 /// Where the driver puts the latest snapshot (a `watch` channel: the loop never waits for
 /// a reader, a scrape copies the newest value).
@@ -113,8 +115,14 @@ async fn accept(listener: std::net::TcpListener, registry: Arc<Registry>) {
     };
     let slots = Arc::new(tokio::sync::Semaphore::new(MAX_CONNECTIONS));
     loop {
-        let Ok((stream, _)) = listener.accept().await else {
-            continue;
+        let stream = match listener.accept().await {
+            Ok((stream, _)) => stream,
+            Err(e) => {
+                // Out of descriptors, say: wait rather than spin.
+                tracing::debug!(%e, "metrics accept failed");
+                tokio::time::sleep(ACCEPT_BACKOFF).await;
+                continue;
+            }
         };
         let Ok(permit) = Arc::clone(&slots).try_acquire_owned() else {
             continue; // dropped: closed at once
