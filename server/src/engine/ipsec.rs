@@ -279,9 +279,11 @@ impl<R: CryptoRng> Engine<R> {
     ) -> Result<Option<Range<usize>>, Drop> {
         let path = Path { local, remote };
         let result = match local.port() {
-            4500 => match classify_udp4500(buf).map_err(|_| Drop::NotL2tp)? {
-                Udp4500::NatKeepalive => Err(Drop::Keepalive),
-                Udp4500::Ike => {
+            4500 => match classify_udp4500(buf) {
+                // Shorter than an ESP header, or a bare non-ESP marker.
+                Err(_) => Err(Drop::Esp(ike::esp::Discard::Truncated)),
+                Ok(Udp4500::NatKeepalive) => Err(Drop::Keepalive),
+                Ok(Udp4500::Ike) => {
                     let result = self
                         .ike
                         .handle_datagram(now, path, &buf[4..])
@@ -289,7 +291,7 @@ impl<R: CryptoRng> Engine<R> {
                     self.pump(now);
                     result.map(|()| None)
                 }
-                Udp4500::Esp => self.esp_in(now, remote, buf),
+                Ok(Udp4500::Esp) => self.esp_in(now, remote, buf),
             },
             L2TP_PORT if self.allow_plain_l2tp => {
                 if self.plain_peers.len() < MAX_PLAIN_PEERS

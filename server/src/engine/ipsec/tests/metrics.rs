@@ -242,3 +242,17 @@ fn a_flood_of_garbage_yields_one_warning_per_reason_per_interval() {
     let reported: u64 = warnings.iter().map(|w| w.suppressed + 1).sum();
     assert_eq!(reported, 10_000, "every drop is in exactly one warning");
 }
+
+#[test]
+fn runts_on_port_4500_are_counted_malformed() {
+    let mut engine = server();
+    let (local, from): (SocketAddr, SocketAddr) = (
+        "2.2.2.2:4500".parse().unwrap(),
+        "198.51.100.7:4500".parse().unwrap(),
+    );
+    for runt in [&[1u8, 2][..], &[0, 0, 0, 0], &[0xff]] {
+        let _ = engine.handle_udp(t0(), local, from, &mut runt.to_vec());
+    }
+    // The NAT keepalive (0xff) is no drop.
+    assert_eq!(engine.stats().drops(DropReason::Malformed), 2);
+}
