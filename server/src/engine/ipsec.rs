@@ -692,8 +692,10 @@ impl<R: CryptoRng> Engine<R> {
                     self.identities.insert(key, peer_id);
                     self.keys.insert(cookies, key);
                 }
+                // One packet can cause this: `debug`. The refusal that ends a connection
+                // attempt is logged at `info` once with its outcome (`stats::Attempts`).
                 IkeEvent::Refused { peer, refusal } => {
-                    tracing::info!(%peer, %refusal, "IKE refused")
+                    tracing::debug!(%peer, %refusal, "IKE refused")
                 }
             }
         }

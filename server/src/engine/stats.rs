@@ -382,12 +382,15 @@ impl Attempts {
             Refusal::NoPreSharedKey => Outcome::BadPsk,
             _ => return,
         };
-        let seen = self.refused.contains_key(&peer);
-        if !seen && self.refused.len() < MAX_ATTEMPTS {
-            self.refused.insert(peer, now);
+        if self.refused.contains_key(&peer) {
+            return;
         }
-        if !seen {
-            stats.outcome(outcome);
+        stats.outcome(outcome);
+        // One line per attempt (per address and timeout), not per retransmission; with the
+        // table full, none.
+        if self.refused.len() < MAX_ATTEMPTS {
+            self.refused.insert(peer, now);
+            tracing::info!(%peer, %refusal, outcome = outcome.name(), "IKE refused");
         }
     }
 
@@ -413,6 +416,7 @@ impl Attempts {
                         .is_some_and(|a| a.cookies.is_none());
                 if before_phase1 && self.open.remove(&peer.ip()).is_some() {
                     stats.outcome(outcome);
+                    tracing::info!(%peer, %refusal, outcome = outcome.name(), "IKE refused");
                 }
             }
             IkeEvent::Phase1Down { cookies, peer, .. } => {
