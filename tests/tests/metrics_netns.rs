@@ -49,7 +49,7 @@ fn scrape_until(s: &Scenario, done: impl Fn(&str) -> bool) -> String {
 }
 
 #[test]
-fn metrics_count_a_connection_its_traffic_and_a_wrong_password() {
+fn metrics_count_a_connection_its_traffic_a_wrong_password_and_a_wrong_key() {
     if !available() {
         eprintln!("SKIPPED: needs root and iproute2 to create network namespaces");
         return;
@@ -81,9 +81,15 @@ fn metrics_count_a_connection_its_traffic_and_a_wrong_password() {
         sample(t, r#"l2sec_connects_total{outcome="auth_failed"}"#) == Some(1.0)
     });
     let wrong_log = output(wrong);
+    // And with a wrong pre-shared key: refused at Main Mode message 5.
+    let bad_key = s.client_with_psk("not-the-psk", "admin@123");
+    let bad_psk = scrape_until(&s, |t| {
+        sample(t, r#"l2sec_connects_total{outcome="bad_psk"}"#) == Some(1.0)
+    });
+    let bad_key_log = output(bad_key);
     let server_log = s.server_log();
     let context = format!(
-        "metrics:\n{connected}\nclient:\n{client_log}\nwrong client:\n{wrong_log}\nserver:\n{server_log}"
+        "metrics:\n{connected}\nclient:\n{client_log}\nwrong client:\n{wrong_log}\nwrong key:\n{bad_key_log}\nserver:\n{server_log}"
     );
     assert!(up && ping, "connect and ping failed\n{context}");
     let head = connected.split("\r\n\r\n").next().unwrap_or_default();
@@ -137,6 +143,15 @@ fn metrics_count_a_connection_its_traffic_and_a_wrong_password() {
         sample(&refused, r#"l2sec_connects_total{outcome="ok"}"#),
         Some(1.0)
     );
+    assert_eq!(
+        sample(&bad_psk, r#"l2sec_connects_total{outcome="bad_psk"}"#),
+        Some(1.0),
+        "metrics:\n{bad_psk}\n{context}"
+    );
+    assert_eq!(
+        sample(&bad_psk, r#"l2sec_connects_total{outcome="auth_failed"}"#),
+        Some(1.0)
+    );
     let not_found = not_found.unwrap_or_default();
     assert!(not_found.starts_with("HTTP/1.1 404 "), "{not_found}");
     // The log has one line per stage, with the peer.
@@ -148,6 +163,7 @@ fn metrics_count_a_connection_its_traffic_and_a_wrong_password() {
         "PPP authenticated",
         "user connected",
         "authentication failed",
+        "IKE refused",
     ] {
         assert!(
             server_log.contains(stage),
