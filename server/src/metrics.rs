@@ -1,8 +1,8 @@
 //! Prometheus metrics on an opt-in address (`[metrics] listen`): `GET /metrics` in the text
-//! exposition format (version 0.0.4), 404 for anything else.
+//! exposition format (version 0.0.4), 404 for another path, 405 for another method.
 //!
 //! The packet loop never waits for a scrape: after each turn the driver copies the engine's
-//! [`Snapshot`] behind a short lock ([`Publisher::publish`]); a thread of its own serves the
+//! [`Snapshot`] into a `watch` channel ([`Publisher::publish`]); a thread of its own serves the
 //! port and encodes the latest copy with `prometheus-client`. It is an open port, so requests
 //! are bounded in size, time and number.
 
