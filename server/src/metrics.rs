@@ -99,6 +99,8 @@ fn start(listener: std::net::TcpListener) -> anyhow::Result<Publisher> {
     let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()?;
+    // The driver's side of the crate owns concurrency (STYLE.md §7): one thread, not shared
+    // with the packet loop, which only ever writes into the channel.
     std::thread::Builder::new()
         .name("metrics".into())
         .spawn(move || runtime.block_on(accept(listener, Arc::new(registry))))?;

@@ -142,7 +142,7 @@ fn the_endpoint_serves_only_get_metrics() {
     );
     drop(idle);
     let answered = (0..100).any(|_| {
-        std::thread::sleep(Duration::from_millis(10));
+        runtime.block_on(async { tokio::time::sleep(Duration::from_millis(10)).await });
         get("GET /metrics HTTP/1.1\r\n\r\n").starts_with("HTTP/1.1 200 OK")
     });
     assert!(
