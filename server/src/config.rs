@@ -102,6 +102,8 @@ Configuration file (TOML; every key optional, defaults shown):
   require_message_authenticator = true   drop answers without it (BlastRADIUS)
 [[radius.dae_client]]             who may send Disconnect/CoA-Request
   address = \"192.0.2.10\"   secret = \"...\" | secret_file = \"...\"
+[metrics]                         Prometheus metrics, off unless listen is set
+  listen = \"127.0.0.1:9108\"     GET /metrics (text format); keep it off the Internet
 
 Environment: L2SEC_PSK, L2SEC_USERS_FILE, L2SEC_POOL (FIRST-LAST), L2SEC_POOL_LOCAL,
 L2SEC_DNS (comma-separated), L2SEC_STATE_DIR override the file.";
@@ -161,6 +163,13 @@ struct File {
     policy: PolicySection,
     tun: TunSection,
     radius: RadiusSection,
+    metrics: MetricsSection,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+struct MetricsSection {
+    listen: Option<std::net::SocketAddr>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -632,6 +641,8 @@ pub struct Config {
     pub filters: std::collections::BTreeMap<String, Policy>,
     /// RADIUS, when at least one server is configured.
     pub radius: Option<RadiusConfig>,
+    /// Where Prometheus metrics are served (`[metrics] listen`); `None`: nowhere.
+    pub metrics_listen: Option<std::net::SocketAddr>,
 }
 
 impl Config {
@@ -877,6 +888,7 @@ impl Config {
             named_pools,
             filters,
             radius,
+            metrics_listen: file.metrics.listen,
         })
     }
 }
@@ -1287,9 +1299,13 @@ require_message_authenticator = true
 [[radius.dae_client]]
 address = "192.0.2.10"
 secret = "s"
+[metrics]
+listen = "127.0.0.1:9108"
 "#;
         let c = Config::parse("reference.toml", text, no_env).unwrap();
         let d = Config::parse("empty.toml", "[ipsec]\npsk = \"x\"", no_env).unwrap();
+        assert_eq!(c.metrics_listen, Some("127.0.0.1:9108".parse().unwrap()));
+        assert_eq!(d.metrics_listen, None, "metrics are opt-in");
         assert_eq!(
             (c.ike_lifetime, c.sa_lifetime, c.max_dh_per_second),
             (d.ike_lifetime, d.sa_lifetime, d.max_dh_per_second)

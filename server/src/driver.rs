@@ -118,9 +118,11 @@ pub async fn run(config: &Config, mut engine: Engine<ChaCha20Rng>) -> anyhow::Re
         .as_deref()
         .map(crate::keylog::KeyLog::open)
         .transpose()?;
+    // The metrics listener is bound while we still may.
+    let observe = crate::metrics::Observer::new(config.metrics_listen)?;
     // Everything that needs root is open: give it up before the first packet is read.
     crate::privileges::drop_root(config)?;
-    let result = serve(&io, &mut engine, keylog.as_mut()).await;
+    let result = serve(&io, &mut engine, keylog.as_mut(), observe).await;
     routes.restore();
     result
 }
@@ -129,6 +131,7 @@ async fn serve(
     io: &Io,
     engine: &mut Engine<ChaCha20Rng>,
     mut keylog: Option<&mut crate::keylog::KeyLog>,
+    mut observe: crate::metrics::Observer,
 ) -> anyhow::Result<()> {
     let mut ike_in = RecvBatch::new(BATCH, SLOT, HEADROOM);
     let mut natt_in = RecvBatch::new(BATCH, SLOT, HEADROOM);
@@ -244,9 +247,10 @@ async fn serve(
             send(io, &out, &out_buf, &mut esp_out).await;
         }
         send_radius(io, engine, &mut radius_out).await;
-        while let Some(event) = engine.lns_mut().poll_event() {
+        while let Some(event) = engine.poll_event(now()) {
             log(&event);
         }
+        observe.turn(now(), engine.snapshot());
         if let Some(k) = keylog.as_deref_mut() {
             k.write(engine.take_keylog());
         }
@@ -255,7 +259,7 @@ async fn serve(
     while let Some(out) = engine.poll_transmit(now(), &mut out_buf) {
         send(io, &out, &out_buf, &mut esp_out).await;
     }
-    while let Some(event) = engine.lns_mut().poll_event() {
+    while let Some(event) = engine.poll_event(now()) {
         log(&event);
     }
     tracing::info!("shutting down");
@@ -378,8 +382,14 @@ fn log(event: &LnsEvent) {
             user,
             address,
             reason,
+            duration,
+            bytes,
         } => {
-            tracing::info!(%peer, user = user.as_deref().unwrap_or("-"), address = ?address, ?reason, "user disconnected");
+            let duration_s = duration.map(|d| d.as_secs());
+            tracing::info!(%peer, user = user.as_deref().unwrap_or("-"), address = ?address, ?reason, duration_s, bytes_in = bytes.0, bytes_out = bytes.1, "user disconnected");
+        }
+        LnsEvent::AddressRefused { peer, user, why } => {
+            tracing::warn!(%peer, %user, why, "no address for the user");
         }
         LnsEvent::AuthFailed { peer, user, why } => {
             tracing::warn!(%peer, %user, why, "authentication failed");

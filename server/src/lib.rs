@@ -8,9 +8,11 @@
 
 pub mod config;
 pub mod driver;
+pub mod drop_warnings;
 pub mod engine;
 pub mod keylog;
 pub mod logging;
+pub mod metrics;
 pub mod privileges;
 pub mod setup;
 pub mod state;

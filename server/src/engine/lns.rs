@@ -78,6 +78,19 @@ pub enum LnsEvent {
         address: Option<Ipv4Addr>,
         /// Why PPP went down (or the lower layer did).
         reason: DownReason,
+        /// How long the user had an address.
+        duration: Option<Duration>,
+        /// Inner IP bytes from and to the user.
+        bytes: (u64, u64),
+    },
+    /// An authenticated user could get no address (pool exhausted, static address taken).
+    AddressRefused {
+        /// Transport identity of the peer.
+        peer: SocketAddr,
+        /// The authenticated user.
+        user: String,
+        /// Why, for the log.
+        why: &'static str,
     },
     /// Authentication failed (rate-limit these in logs).
     AuthFailed {
@@ -820,6 +833,11 @@ impl<R: CryptoRng> Lns<R> {
             user: link.user,
             address: link.address,
             reason,
+            duration: link.up_at.map(|t| now.saturating_duration_since(t)),
+            bytes: (
+                link.traffic.counters.input_octets,
+                link.traffic.counters.output_octets,
+            ),
         });
     }
 
@@ -830,6 +848,7 @@ impl<R: CryptoRng> Lns<R> {
         match event {
             PppEvent::AuthRequest(request) => self.on_auth_request(now, key, request),
             PppEvent::Authenticated { user, method, .. } => {
+                tracing::info!(peer = %link.peer, %user, method = method.name(), "PPP authenticated");
                 link.user = Some(user);
                 link.method = Some(method);
                 if link.authz.is_none() {
@@ -858,8 +877,9 @@ impl<R: CryptoRng> Lns<R> {
                         link.ppp.assign_address(now, assignment);
                     }
                     Err(why) => {
-                        tracing::warn!(peer = %link.peer, %user, why, "no address for the user");
+                        let peer = link.peer;
                         link.ppp.refuse_address(now);
+                        (self.events).push_back(LnsEvent::AddressRefused { peer, user, why });
                     }
                 }
             }

@@ -521,3 +521,4 @@ fn plain_l2tp_only_when_allowed() {
             .is_ok()
     );
 }
+mod metrics;
