@@ -49,6 +49,10 @@ Configuration file (TOML; every key optional, defaults shown):
   state_dir = \"/var/lib/l2sec\"  generated PSK and user live here
   allow_plain_l2tp = false        accept L2TP on UDP 1701 without IPsec (unencrypted!)
   ip_forward = false              enable IPv4 forwarding at start-up
+  control_socket = \"/run/l2sec/control.sock\"  for status, kick, reload (root only: directory
+                                  0700 when created, socket 0600; `reload` or SIGHUP re-reads
+                                  users, pool.range (growing), pool.dns, policy.rules and
+                                  networks, ipsec psk/peer keys; the rest needs a restart)
 [ipsec]
   psk = \"...\" | psk_file = \"...\" default pre-shared key (env L2SEC_PSK)
   ike_lifetime = \"8h\"           phase 1; longer proposals are rekeyed by the server
@@ -102,6 +106,9 @@ Configuration file (TOML; every key optional, defaults shown):
 
 Environment: L2SEC_PSK, L2SEC_USERS_FILE, L2SEC_POOL (FIRST-LAST), L2SEC_POOL_LOCAL,
 L2SEC_DNS (comma-separated), L2SEC_STATE_DIR override the file.";
+
+/// Where the control socket is when the configuration does not say.
+pub const DEFAULT_CONTROL_SOCKET: &str = "/run/l2sec/control.sock";
 
 /// Environment variables that override the file (name, what it sets).
 pub const ENV_OVERRIDES: &[(&str, &str)] = &[
@@ -167,6 +174,7 @@ struct ServerSection {
     state_dir: PathBuf,
     allow_plain_l2tp: bool,
     ip_forward: bool,
+    control_socket: PathBuf,
 }
 
 impl Default for ServerSection {
@@ -176,6 +184,7 @@ impl Default for ServerSection {
             state_dir: PathBuf::from("/var/lib/l2sec"),
             allow_plain_l2tp: false,
             ip_forward: false,
+            control_socket: PathBuf::from(DEFAULT_CONTROL_SOCKET),
         }
     }
 }
@@ -623,6 +632,10 @@ pub struct Config {
     pub filters: std::collections::BTreeMap<String, Policy>,
     /// RADIUS, when at least one server is configured.
     pub radius: Option<RadiusConfig>,
+    /// The control socket (`status`, `kick`, `reload`).
+    pub control_socket: PathBuf,
+    /// The file this was loaded from (what `reload` re-reads); `None` for the defaults.
+    pub source: Option<PathBuf>,
 }
 
 impl Config {
@@ -648,7 +661,9 @@ impl Config {
             ),
             None => ("(defaults)".to_owned(), String::new()),
         };
-        Self::parse(&name, &text, env)
+        let mut config = Self::parse(&name, &text, env)?;
+        config.source = path.map(Path::to_owned);
+        Ok(config)
     }
 
     /// Parses the text of a configuration file named `name` (for messages).
@@ -860,6 +875,8 @@ impl Config {
             named_pools,
             filters,
             radius,
+            control_socket: file.server.control_socket,
+            source: None,
         })
     }
 }
@@ -1206,6 +1223,7 @@ listen = "0.0.0.0"
 state_dir = "/var/lib/l2sec"
 allow_plain_l2tp = false
 ip_forward = false
+control_socket = "/run/l2sec/control.sock"
 [ipsec]
 psk = "x"
 ike_lifetime = "8h"

@@ -53,6 +53,8 @@ fn now() -> Instant {
 /// # Errors
 /// When a socket, the TUN device or a route cannot be set up.
 pub async fn run(config: &Config, mut engine: Engine<ChaCha20Rng>) -> anyhow::Result<()> {
+    // First: refuse to start over another running server's control socket.
+    let mut control = crate::control::Control::bind(config).context("control socket")?;
     let tun = Tun::open(&TunConfig {
         name: Some(config.tun_name.clone()),
         address: config.local_address,
@@ -113,7 +115,13 @@ pub async fn run(config: &Config, mut engine: Engine<ChaCha20Rng>) -> anyhow::Re
     if let Some(path) = &config.keylog_file {
         tracing::warn!(path = %path.display(), "ISAKMP and ESP keys are written to a key log (FILE and FILE.ikev1): anyone who reads them can decrypt the traffic");
     }
-    let result = serve(&io, &mut engine, config.keylog_file.as_deref()).await;
+    let result = serve(
+        &io,
+        &mut engine,
+        config.keylog_file.as_deref(),
+        &mut control,
+    )
+    .await;
     routes.restore();
     result
 }
@@ -122,6 +130,7 @@ async fn serve(
     io: &Io,
     engine: &mut Engine<ChaCha20Rng>,
     keylog: Option<&std::path::Path>,
+    control: &mut crate::control::Control,
 ) -> anyhow::Result<()> {
     let mut ike_in = RecvBatch::new(BATCH, SLOT, HEADROOM);
     let mut natt_in = RecvBatch::new(BATCH, SLOT, HEADROOM);
@@ -220,6 +229,7 @@ async fn serve(
                 }
             }
             () = sleep => engine.handle_timeout(now()),
+            Some(job) = control.recv() => crate::control::answer(engine, now(), job),
             _ = async { match stopping { Some(t) => tokio::time::sleep_until(t).await, None => std::future::pending().await } } => break,
             _ = async { tokio::select! { r = tokio::signal::ctrl_c() => r.ok(), r = terminate.recv() => r } } => {
                 if stopping.is_some() {

@@ -514,6 +514,7 @@ impl<R: CryptoRng> Engine<R> {
     }
 
     fn pump(&mut self, now: Instant) {
+        self.close_kicked_peers();
         while let Some(event) = self.ike.poll_event() {
             match event {
                 IkeEvent::ChildSaUp {
@@ -682,5 +683,6 @@ impl<R: CryptoRng> Engine<R> {
     }
 }
 
+pub mod admin;
 #[cfg(test)]
 mod tests;
