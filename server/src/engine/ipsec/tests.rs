@@ -521,3 +521,6 @@ fn plain_l2tp_only_when_allowed() {
             .is_ok()
     );
 }
+
+#[path = "admin_tests.rs"]
+mod admin_tests;
