@@ -674,6 +674,7 @@ impl<R: CryptoRng> Engine<R> {
                         .unwrap_or(peer);
                     self.identities.insert(key, peer_id);
                     self.keys.insert(cookies, key);
+                    self.lns.forget_kicked_peer(key);
                 }
                 IkeEvent::Refused { peer, refusal } => {
                     tracing::info!(%peer, %refusal, "IKE refused")

@@ -305,8 +305,21 @@ impl<R: CryptoRng> Lns<R> {
         });
     }
 
-    /// The next kicked peer whose IKE SAs the IPsec layer must delete now.
+    /// The next kicked peer whose IKE SAs the IPsec layer must delete now: one that has not
+    /// come back (no new session) meanwhile.
     pub(crate) fn next_kicked_peer(&mut self) -> Option<SocketAddr> {
-        self.admin.ike_due.pop()
+        while let Some(peer) = self.admin.ike_due.pop() {
+            if !self.links.values().any(|l| l.peer == peer) {
+                return Some(peer);
+            }
+        }
+        None
+    }
+
+    /// A kicked peer negotiated a new IKE SA (it reconnected): its pending IKE deletion is
+    /// cancelled, so that the new SA is not deleted with the old one.
+    pub(crate) fn forget_kicked_peer(&mut self, peer: SocketAddr) {
+        self.admin.ike_close.retain(|(p, _)| *p != peer);
+        self.admin.ike_due.retain(|p| *p != peer);
     }
 }
