@@ -13,13 +13,16 @@
 #      --device /dev/net/tun on a podman network of its own, configured by environment. Two
 #      l2sec-clients in network namespaces attached to that network connect at once: one with
 #      plain ESP, one behind an nftables masquerade (NAT-T). Each pings the server's PPP address
-#      and moves TCP and UDP through the container to a LAN namespace; the container's health
+#      and moves TCP and UDP through the container to a LAN namespace; `l2sec-server status` in
+#      the container lists both, `l2sec-server reload` keeps both; the container's health
 #      check passes, and fails while the server is stopped (SIGSTOP: a wedged server); then
 #      `podman stop` (SIGTERM): the server must exit 0 by itself, and the clients and the server
 #      log are checked for a clean hang-up (StopCCN, IKE Delete): both clients must be told.
 #   4. The unit run by systemd 252 (PID 1 of a test container on the same network): started with
 #      exactly the unit's capabilities, no_new_privs and seccomp; a client connects and pings
-#      through it; `systemctl stop` ends it cleanly with its route removed.
+#      through it; `l2sec-server status` finds the control socket in /run/l2sec (0700, socket
+#      0600), `systemctl reload` (SIGHUP) keeps the session; `systemctl stop` ends it cleanly
+#      with its route removed.
 #   5. State in a volume: with no PSK and no users the server generates both into the volume
 #      (mode 0600) from a mounted TOML file, and a restart keeps them; this container runs with
 #      --cap-drop ALL plus the server's three capabilities, --read-only and JSON logs.
