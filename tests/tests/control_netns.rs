@@ -236,6 +236,10 @@ fn status_reload_sighup_and_kick_through_the_control_socket() {
     );
     assert!(removed && still_out, "a removed user stays out:\n{log}");
     assert!(log.contains("session kicked by the operator"), "{log}");
+    assert!(
+        log.contains("address=Some(172.16.1.2) reason=Closed"),
+        "the kicked session's address went back to the pool:\n{log}"
+    );
     assert!(log.contains("configuration reloaded"), "{log}");
     assert!(log.contains("reload refused"), "{log}");
     assert!(!socket.exists(), "the socket goes at exit");

@@ -242,3 +242,36 @@ fn oversized_and_garbage_requests_on_the_socket_get_an_error_and_the_socket_serv
     });
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+#[test]
+fn no_byte_sequence_makes_the_request_parser_panic() {
+    // Every prefix of valid requests, and seeded random bytes mixed with JSON punctuation.
+    let valid: &[&[u8]] = &[
+        br#"{"version":1,"command":"kick","target":"172.16.1.2"}"#,
+        br#"{"version":1,"command":"status"}"#,
+    ];
+    for v in valid {
+        for n in 0..=v.len() {
+            let _ = Request::parse(&v[..n]);
+        }
+    }
+    let mut x: u64 = 0x2545_f491_4f6c_dd1d;
+    let alphabet = b"{}[]\":,01 versionkcmdtargeu\\\x00\xff\n";
+    for round in 0..20_000 {
+        let len = round % 200;
+        let bytes: Vec<u8> = (0..len)
+            .map(|_| {
+                x ^= x << 13;
+                x ^= x >> 7;
+                x ^= x << 17;
+                alphabet[usize::try_from(x % alphabet.len() as u64).unwrap()]
+            })
+            .collect();
+        if let Ok(r) = Request::parse(&bytes) {
+            assert!(matches!(
+                r,
+                Request::Status | Request::Reload | Request::Kick(_)
+            ));
+        }
+    }
+}
