@@ -116,8 +116,13 @@ fn status_reload_sighup_and_kick_through_the_control_socket() {
     );
     let identity = (one["tunnel_id"].clone(), one["session_id"].clone());
 
-    // The table.
+    // The table (and what a status round trip costs: a figure, not an assertion).
+    let started = std::time::Instant::now();
     let table = ctl(&s, &["status"]);
+    eprintln!(
+        "figure: `l2sec-server status` round trip (process start included): {:.1} ms",
+        started.elapsed().as_secs_f64() * 1e3
+    );
     let shown = String::from_utf8_lossy(&table.stdout).into_owned();
     assert!(table.status.success(), "{}", text(&table));
     assert!(
@@ -194,6 +199,7 @@ fn status_reload_sighup_and_kick_through_the_control_socket() {
         "{}",
         text(&none)
     );
+    let started = std::time::Instant::now();
     let kick = ctl(&s, &["kick", "172.16.1.2"]);
     assert!(kick.status.success(), "{}", text(&kick));
     assert!(
@@ -208,6 +214,10 @@ fn status_reload_sighup_and_kick_through_the_control_socket() {
             .iter()
             .all(|x| (x["tunnel_id"].clone(), x["session_id"].clone()) != identity)
     });
+    eprintln!(
+        "figure: kick to the session gone from status: {:.0} ms",
+        started.elapsed().as_secs_f64() * 1e3
+    );
     let back = eventually(|| sessions(&s).iter().any(|x| x["state"] == "connected"));
     // Removing the user from the file kicks the new session, and it cannot come back.
     std::fs::write(

@@ -275,3 +275,65 @@ fn no_byte_sequence_makes_the_request_parser_panic() {
         }
     }
 }
+
+#[test]
+fn stuck_clients_do_not_stall_others_and_more_than_the_limit_are_closed() {
+    let dir = std::env::temp_dir().join(format!("l2sec-ctl-stuck-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).unwrap();
+    let config = config_at(&dir);
+    let path = config.control_socket.clone();
+    runtime().block_on(async {
+        let mut control = Control::bind(&config).unwrap();
+        // One client connects and says nothing: another is still served.
+        let stuck = tokio::net::UnixStream::connect(&path).await.unwrap();
+        let status = {
+            let path = path.clone();
+            tokio::spawn(async move {
+                let mut s = tokio::net::UnixStream::connect(&path).await.unwrap();
+                s.write_all(b"{\"version\":1,\"command\":\"status\"}\n")
+                    .await
+                    .unwrap();
+                let mut answer = Vec::new();
+                s.read_to_end(&mut answer).await.unwrap();
+                serde_json::from_slice::<Response>(answer.trim_ascii()).unwrap()
+            })
+        };
+        let job = control.recv().await.unwrap();
+        let _ = job.reply.send(Response::ok());
+        assert!(status.await.unwrap().ok);
+        // MAX_CLIENTS silent connections hold every slot; one more is closed unanswered.
+        let mut silent = vec![stuck];
+        for _ in 1..MAX_CLIENTS {
+            silent.push(tokio::net::UnixStream::connect(&path).await.unwrap());
+        }
+        tokio::task::yield_now().await;
+        let mut extra = tokio::net::UnixStream::connect(&path).await.unwrap();
+        let _ = extra
+            .write_all(b"{\"version\":1,\"command\":\"status\"}\n")
+            .await;
+        let mut answer = Vec::new();
+        let _ = extra.read_to_end(&mut answer).await;
+        assert!(answer.is_empty(), "{}", String::from_utf8_lossy(&answer));
+        // The silent ones hang up: their slots come back and a request is served again.
+        drop(silent);
+        let mut served = false;
+        for _ in 0..100 {
+            tokio::task::yield_now().await;
+            let mut s = tokio::net::UnixStream::connect(&path).await.unwrap();
+            s.write_all(b"{\"version\":1,\"command\":\"shutdown\"}\n")
+                .await
+                .unwrap();
+            let mut answer = Vec::new();
+            let _ = s.read_to_end(&mut answer).await;
+            if !answer.is_empty() {
+                let r: Response = serde_json::from_slice(answer.trim_ascii()).unwrap();
+                assert_eq!(r.error.as_deref(), Some("unknown command \"shutdown\""));
+                served = true;
+                break;
+            }
+        }
+        assert!(served);
+    });
+    let _ = std::fs::remove_dir_all(&dir);
+}
