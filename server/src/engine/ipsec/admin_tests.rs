@@ -123,3 +123,33 @@ fn a_reloaded_psk_is_required_of_new_ike_sas_and_the_live_session_keeps_working(
     assert!(w.drive(Duration::from_secs(30), |w| w.laptop.ipv4().is_some()));
     assert_eq!(w.server.lns().sessions(), 2, "the first session lives on");
 }
+
+#[test]
+fn a_kicked_peer_that_comes_back_within_the_grace_keeps_its_new_ike_sa() {
+    let now = t0();
+    let laptop = Laptop::new(now, "203.0.113.5:500".parse().unwrap());
+    let mut w = World {
+        now,
+        server: server(),
+        laptop,
+        tun: Vec::new(),
+        connected: true,
+    };
+    assert!(w.drive(Duration::from_secs(30), |w| w.laptop.ipv4().is_some()));
+    assert_eq!(w.server.kick(w.now, &KickTarget::User("hb@hb".into())), 1);
+    assert!(w.drive(Duration::from_secs(5), |w| w.server.lns().sessions() == 0));
+    let released = w.now;
+    // The same laptop (address and port) reconnects before the grace is over.
+    w.laptop = Laptop::new(w.now, "203.0.113.5:500".parse().unwrap());
+    assert!(w.drive(Duration::from_secs(30), |w| w.laptop.ipv4().is_some()));
+    assert!(w.now < released + KICK_GRACE);
+    let _ = w.drive(KICK_GRACE * 3, |_| false);
+    assert!(w.now >= released + KICK_GRACE);
+    assert!(w.laptop.ipv4().is_some());
+    assert_eq!(w.server.lns().sessions(), 1);
+    assert_eq!(
+        w.laptop.ike.established(),
+        1,
+        "its new IKE SA was not deleted"
+    );
+}
