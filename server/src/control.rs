@@ -117,6 +117,10 @@ impl Request {
                 Ok(Self::Kick(KickTarget::parse(&t)))
             }
             ("kick", _) => Err(ProtocolError::Target),
+            ("status" | "reload", Some(_)) => Err(ProtocolError::Malformed(format!(
+                "{} takes no target",
+                line.command
+            ))),
             (other, _) => Err(ProtocolError::UnknownCommand(
                 other.chars().take(32).collect(),
             )),

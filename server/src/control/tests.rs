@@ -46,6 +46,10 @@ fn requests_parse_and_hostile_ones_are_refused_with_a_reason() {
         );
     }
     assert_eq!(
+        Request::parse(br#"{"version":1,"command":"status","target":"x"}"#),
+        Err(ProtocolError::Malformed("status takes no target".into()))
+    );
+    assert_eq!(
         Request::parse(br#"{"version":2,"command":"status"}"#),
         Err(ProtocolError::Version(2))
     );
