@@ -341,3 +341,35 @@ fn stuck_clients_do_not_stall_others_and_more_than_the_limit_are_closed() {
     });
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+#[test]
+fn the_cli_finds_the_socket_by_flag_by_configuration_or_at_the_default() {
+    let dir = std::env::temp_dir().join(format!("l2sec-ctl-args-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let file = dir.join("server.toml");
+    std::fs::write(
+        &file,
+        "[server]\ncontrol_socket = \"/srv/vpn/ctl.sock\"\n[ipsec]\npsk = \"k\"\n",
+    )
+    .unwrap();
+    let by_config = SocketArgs {
+        socket: None,
+        config: Some(file.clone()),
+    };
+    assert_eq!(by_config.path().unwrap(), Path::new("/srv/vpn/ctl.sock"));
+    let by_flag = SocketArgs {
+        socket: Some("/tmp/other.sock".into()),
+        config: Some(file),
+    };
+    assert_eq!(by_flag.path().unwrap(), Path::new("/tmp/other.sock"));
+    assert_eq!(
+        SocketArgs::default().path().unwrap(),
+        Path::new("/run/l2sec/control.sock")
+    );
+    let missing = SocketArgs {
+        socket: None,
+        config: Some(dir.join("nope.toml")),
+    };
+    assert!(missing.path().is_err());
+    let _ = std::fs::remove_dir_all(&dir);
+}
