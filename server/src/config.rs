@@ -52,6 +52,10 @@ Configuration file (TOML; every key optional, defaults shown):
   user = \"nobody\"               unprivileged user to switch to once sockets, TUN device and
                                   routes are set up (\"root\": keep root); it must be able to
                                   read the config and users files for reload
+  control_socket = \"/run/l2sec/control.sock\"  for status, kick, reload (root only: directory
+                                  0700 when created, socket 0600; `reload` or SIGHUP re-reads
+                                  users, pool.range (growing), pool.dns, policy.rules and
+                                  networks, ipsec psk/peer keys; the rest needs a restart)
 [ipsec]
   psk = \"...\" | psk_file = \"...\" default pre-shared key (env L2SEC_PSK)
   ike_lifetime = \"8h\"           phase 1; longer proposals are rekeyed by the server
@@ -107,6 +111,9 @@ Configuration file (TOML; every key optional, defaults shown):
 
 Environment: L2SEC_PSK, L2SEC_USERS_FILE, L2SEC_POOL (FIRST-LAST), L2SEC_POOL_LOCAL,
 L2SEC_DNS (comma-separated), L2SEC_STATE_DIR override the file.";
+
+/// Where the control socket is when the configuration does not say.
+pub const DEFAULT_CONTROL_SOCKET: &str = "/run/l2sec/control.sock";
 
 /// Environment variables that override the file (name, what it sets).
 pub const ENV_OVERRIDES: &[(&str, &str)] = &[
@@ -180,6 +187,7 @@ struct ServerSection {
     allow_plain_l2tp: bool,
     ip_forward: bool,
     user: String,
+    control_socket: PathBuf,
 }
 
 impl Default for ServerSection {
@@ -190,6 +198,7 @@ impl Default for ServerSection {
             allow_plain_l2tp: false,
             ip_forward: false,
             user: "nobody".to_owned(),
+            control_socket: PathBuf::from(DEFAULT_CONTROL_SOCKET),
         }
     }
 }
@@ -643,6 +652,10 @@ pub struct Config {
     pub radius: Option<RadiusConfig>,
     /// Where Prometheus metrics are served (`[metrics] listen`); `None`: nowhere.
     pub metrics_listen: Option<std::net::SocketAddr>,
+    /// The control socket (`status`, `kick`, `reload`).
+    pub control_socket: PathBuf,
+    /// The file this was loaded from (what `reload` re-reads); `None` for the defaults.
+    pub source: Option<PathBuf>,
 }
 
 impl Config {
@@ -668,7 +681,9 @@ impl Config {
             ),
             None => ("(defaults)".to_owned(), String::new()),
         };
-        Self::parse(&name, &text, env)
+        let mut config = Self::parse(&name, &text, env)?;
+        config.source = path.map(Path::to_owned);
+        Ok(config)
     }
 
     /// Parses the text of a configuration file named `name` (for messages).
@@ -889,6 +904,8 @@ impl Config {
             filters,
             radius,
             metrics_listen: file.metrics.listen,
+            control_socket: file.server.control_socket,
+            source: None,
         })
     }
 }
@@ -1236,6 +1253,7 @@ state_dir = "/var/lib/l2sec"
 allow_plain_l2tp = false
 ip_forward = false
 user = "nobody"
+control_socket = "/run/l2sec/control.sock"
 [ipsec]
 psk = "x"
 ike_lifetime = "8h"

@@ -53,6 +53,8 @@ fn now() -> Instant {
 /// # Errors
 /// When a socket, the TUN device or a route cannot be set up.
 pub async fn run(config: &Config, mut engine: Engine<ChaCha20Rng>) -> anyhow::Result<()> {
+    // First: refuse to start over another running server's control socket.
+    let mut control = crate::control::Control::bind(config).context("control socket")?;
     let tun = Tun::open(&TunConfig {
         name: Some(config.tun_name.clone()),
         address: config.local_address,
@@ -122,7 +124,7 @@ pub async fn run(config: &Config, mut engine: Engine<ChaCha20Rng>) -> anyhow::Re
     let observe = crate::metrics::Observer::new(config.metrics_listen)?;
     // Everything that needs root is open: give it up before the first packet is read.
     crate::privileges::drop_root(config)?;
-    let result = serve(&io, &mut engine, keylog.as_mut(), observe).await;
+    let result = serve(&io, &mut engine, keylog.as_mut(), observe, &mut control).await;
     routes.restore();
     result
 }
@@ -132,6 +134,7 @@ async fn serve(
     engine: &mut Engine<ChaCha20Rng>,
     mut keylog: Option<&mut crate::keylog::KeyLog>,
     mut observe: crate::metrics::Observer,
+    control: &mut crate::control::Control,
 ) -> anyhow::Result<()> {
     let mut ike_in = RecvBatch::new(BATCH, SLOT, HEADROOM);
     let mut natt_in = RecvBatch::new(BATCH, SLOT, HEADROOM);
@@ -230,6 +233,7 @@ async fn serve(
                 }
             }
             () = sleep => engine.handle_timeout(now()),
+            Some(job) = control.recv() => crate::control::answer(engine, now(), job),
             _ = async { match stopping { Some(t) => tokio::time::sleep_until(t).await, None => std::future::pending().await } } => break,
             _ = async { tokio::select! { r = tokio::signal::ctrl_c() => r.ok(), r = terminate.recv() => r } } => {
                 if stopping.is_some() {

@@ -7,6 +7,7 @@
 #![forbid(unsafe_code)]
 
 pub mod config;
+pub mod control;
 pub mod driver;
 pub mod drop_warnings;
 pub mod engine;

@@ -531,6 +531,7 @@ impl<R: CryptoRng> Engine<R> {
     }
 
     fn pump(&mut self, now: Instant) {
+        self.close_kicked_peers();
         while let Some(event) = self.ike.poll_event() {
             self.attempts.ike(&mut self.stats, &event);
             match event {
@@ -691,6 +692,7 @@ impl<R: CryptoRng> Engine<R> {
                         .unwrap_or(peer);
                     self.identities.insert(key, peer_id);
                     self.keys.insert(cookies, key);
+                    self.lns.forget_kicked_peer(key);
                 }
                 // One packet can cause this: `debug`. The refusal that ends a connection
                 // attempt is logged at `info` once with its outcome (`stats::Attempts`).
@@ -702,6 +704,7 @@ impl<R: CryptoRng> Engine<R> {
     }
 }
 
+pub mod admin;
 mod observe;
 #[cfg(test)]
 mod tests;

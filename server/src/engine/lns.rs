@@ -245,6 +245,8 @@ pub struct Lns<R> {
     named_pools: BTreeMap<String, Pool>,
     /// Rule sets for Filter-Id, by name.
     filters: BTreeMap<String, Arc<Policy>>,
+    /// Operator kicks in progress.
+    admin: admin::Admin,
 }
 
 fn credential(stored: &StoredCredential) -> Credential {
@@ -272,6 +274,7 @@ impl<R: CryptoRng> Lns<R> {
             radius: None,
             named_pools: BTreeMap::new(),
             filters: BTreeMap::new(),
+            admin: admin::Admin::default(),
         }
     }
 
@@ -546,6 +549,7 @@ impl<R: CryptoRng> Lns<R> {
             .flatten()
             .chain(self.l2tp.poll_timeout())
             .chain(self.radius.as_ref().and_then(|r| r.client.poll_timeout()))
+            .chain(self.admin_deadline())
             .min()
     }
 
@@ -556,6 +560,7 @@ impl<R: CryptoRng> Lns<R> {
             r.client.handle_timeout(now);
         }
         self.radius_events(now);
+        self.admin_timeout(now);
         let due: Vec<_> = self
             .links
             .iter()
@@ -810,10 +815,11 @@ impl<R: CryptoRng> Lns<R> {
     fn release(
         &mut self,
         now: Instant,
-        _key: (TunnelId, SessionId),
+        key: (TunnelId, SessionId),
         mut link: Link,
         reason: DownReason,
     ) {
+        let peer = link.peer;
         if let (Some(r), Some((id, _))) = (self.radius.as_mut(), link.pending.take()) {
             r.client.cancel(now, id);
             r.auth.remove(&id);
@@ -839,6 +845,7 @@ impl<R: CryptoRng> Lns<R> {
                 link.traffic.counters.output_octets,
             ),
         });
+        self.after_release(now, key.0, peer);
     }
 
     fn on_ppp(&mut self, now: Instant, key: (TunnelId, SessionId), event: PppEvent) {
@@ -1560,5 +1567,6 @@ fn peer_hung_up_session(reason: l2tp::SessionDownReason) -> bool {
     )
 }
 
+pub mod admin;
 #[cfg(test)]
 mod tests;

@@ -522,3 +522,6 @@ fn plain_l2tp_only_when_allowed() {
     );
 }
 mod metrics;
+
+#[path = "admin_tests.rs"]
+mod admin_tests;
