@@ -59,13 +59,20 @@ else # little-endian hex
   addr=$((16#${addr_hex:6:2})).$((16#${addr_hex:4:2})).$((16#${addr_hex:2:2})).$((16#${addr_hex:0:2}))
 fi
 printf '\xff' >"/dev/udp/$addr/4500" 2>/dev/null || fail "cannot send a probe to $addr:4500"
-wait_tenths=$(( ${L2SEC_HEALTH_WAIT:-3} * 10 ))
-for (( i = 0; i < wait_tenths; i++ )); do
+# The wait is measured by the clock (microseconds since 1970, digits only whatever the locale's
+# decimal point), not by counting sleeps: on a loaded machine each round of the loop takes longer
+# than its 0.1 s sleep, which stretched "3 s" to 5 s and more (past HEALTHCHECK --timeout).
+wait_s=${L2SEC_HEALTH_WAIT:-3}
+[[ $wait_s =~ ^[0-9]{1,3}$ ]] || fail "L2SEC_HEALTH_WAIT: not a number of seconds"
+started=${EPOCHREALTIME//[!0-9]/}
+deadline=$(( started + 10#$wait_s * 1000000 ))
+while :; do
   sleep 0.1
   natt=$(udp_socket 1194) || fail "UDP 4500 is not bound"
   if [ $((16#${natt#* })) -eq 0 ]; then
     echo "healthy: UDP 500/4500 bound and read, $tun up and routed"
     exit 0
   fi
+  (( ${EPOCHREALTIME//[!0-9]/} < deadline )) || break
 done
-fail "the server does not read UDP 4500 ($((16#${natt#* })) bytes queued after ${L2SEC_HEALTH_WAIT:-3} s): wedged?"
+fail "the server does not read UDP 4500 ($((16#${natt#* })) bytes queued after $wait_s s): wedged?"
