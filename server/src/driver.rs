@@ -120,10 +120,12 @@ pub async fn run(config: &Config, mut engine: Engine<ChaCha20Rng>) -> anyhow::Re
         .as_deref()
         .map(crate::keylog::KeyLog::open)
         .transpose()?;
-    // The metrics listener is bound while we still may.
-    let observe = crate::metrics::Observer::new(config.metrics_listen)?;
+    // The metrics address is bound while we still may; its thread starts after the drop,
+    // since capabilities are per thread and the drop clears only the threads that exist.
+    let observe = crate::metrics::Observer::bind(config.metrics_listen)?;
     // Everything that needs root is open: give it up before the first packet is read.
     crate::privileges::drop_root(config)?;
+    let observe = observe.start()?;
     let result = serve(&io, &mut engine, keylog.as_mut(), observe, &mut control).await;
     routes.restore();
     result

@@ -62,10 +62,23 @@ impl Observer {
     /// # Errors
     /// See [`serve`].
     pub fn new(listen: Option<SocketAddr>) -> anyhow::Result<Self> {
-        Ok(Self {
-            publisher: listen.map(serve).transpose()?,
-            warnings: DropWarnings::new(crate::drop_warnings::INTERVAL),
-        })
+        Self::bind(listen)?.start()
+    }
+
+    /// Binds the endpoint's address, if any, without starting its thread: the driver binds
+    /// while it is still privileged and starts the thread once it has dropped privileges, so
+    /// that no thread keeps a capability (they are per thread).
+    ///
+    /// # Errors
+    /// When the address cannot be bound.
+    pub fn bind(listen: Option<SocketAddr>) -> anyhow::Result<BoundObserver> {
+        let listener = listen
+            .map(|a| {
+                std::net::TcpListener::bind(a)
+                    .with_context(|| format!("binding the metrics address {a}"))
+            })
+            .transpose()?;
+        Ok(BoundObserver(listener))
     }
 
     /// One loop turn done at `now`.
@@ -75,6 +88,32 @@ impl Observer {
         if let Some(p) = &self.publisher {
             p.publish(&snapshot);
         }
+    }
+}
+
+/// The metrics address bound, its thread not started yet ([`Observer::bind`]).
+#[derive(Debug)]
+pub struct BoundObserver(Option<std::net::TcpListener>);
+
+impl BoundObserver {
+    /// Starts serving `/metrics` (when an address was bound).
+    ///
+    /// # Errors
+    /// When the thread cannot be started.
+    pub fn start(self) -> anyhow::Result<Observer> {
+        let publisher = match self.0 {
+            Some(listener) => {
+                let listen = listener.local_addr()?;
+                let publisher = start(listener)?;
+                tracing::info!(%listen, "Prometheus metrics at http://{listen}/metrics");
+                Some(publisher)
+            }
+            None => None,
+        };
+        Ok(Observer {
+            publisher,
+            warnings: DropWarnings::new(crate::drop_warnings::INTERVAL),
+        })
     }
 }
 
