@@ -57,6 +57,24 @@ impl Tun {
         self.dev.recv(buf).await
     }
 
+    /// Waits until a packet is there, then reads as many as are ready into the slots of
+    /// `batch` (one `read` each; the device has no batched read without offloads), leaving
+    /// `tailroom` free at the end of each slot.
+    pub async fn recv_batch(
+        &self,
+        batch: &mut crate::batch::RecvBatch,
+        tailroom: usize,
+    ) -> io::Result<usize> {
+        loop {
+            self.dev.readable().await?;
+            match batch.fill_with(tailroom, |buf| self.dev.try_recv(buf)) {
+                Ok(n) => return Ok(n),
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => {}
+                Err(e) => return Err(e),
+            }
+        }
+    }
+
     /// Reads one more packet if one is ready, without waiting.
     pub fn try_recv(&self, buf: &mut [u8]) -> io::Result<usize> {
         self.dev.try_recv(buf)
