@@ -3,14 +3,14 @@
 //! the [`Engine`]. Progress and the state file are kept by a [`Tracker`].
 
 use crate::dns::{self, Applied};
-use crate::engine::{ClientEvent, DownReason, Engine, HEADROOM, Stage, TRANSMIT_BUF_LEN};
+use crate::engine::{ClientEvent, DownReason, Engine, HEADROOM, Stage, TAILROOM, TRANSMIT_BUF_LEN};
 use crate::status::Tracker;
 use anyhow::Context as _;
 use ipnet::Ipv4Net;
 use netio::batch::RecvBatch;
 use netio::esp_socket::RawEsp;
 use netio::route::RouteTable;
-use netio::tun::{Tun, TunConfig};
+use netio::tun::{Offload, Tun, TunBatch, TunConfig};
 use netio::udp::UdpSocket;
 use rand_chacha::ChaCha20Rng;
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
@@ -165,8 +165,9 @@ async fn drive(
         natt_in,
         RecvBatch::new(BATCH, SLOT, HEADROOM),
     );
-    let mut tun_in = RecvBatch::new(BATCH, SLOT, HEADROOM);
-    let mut data = DataPath::new(BATCH);
+    // The TUN side is sized when the device opens (its batches depend on its offloads).
+    let mut tun_in: Option<TunBatch> = None;
+    let mut data = DataPath::new();
     // Control datagrams are written after MARKER_ROOM bytes, where the non-ESP marker goes.
     let mut out_buf = vec![0u8; TRANSMIT_BUF_LEN + MARKER_ROOM];
     let mut status_tick = tokio::time::interval(STATUS_INTERVAL);
@@ -193,7 +194,13 @@ async fn drive(
                 ClientEvent::AddressAssigned { local, peer, dns } => {
                     tracing::info!(%local, %peer, ?dns, "address assigned");
                     let servers: Vec<Ipv4Addr> = dns.iter().flatten().copied().collect();
-                    if let Err(e) = set_up(config, net, tracker, local, peer, &servers) {
+                    let opened = set_up(config, net, tracker, local, peer, &servers);
+                    if let (Ok(()), Some(tun)) = (&opened, &net.tun) {
+                        let batch = TunBatch::new(tun, BATCH, SLOT, HEADROOM, TAILROOM);
+                        data.tun_opened(&batch);
+                        tun_in = Some(batch);
+                    }
+                    if let Err(e) = opened {
                         // Tell the server we are leaving rather than vanish; report `e` after.
                         tracing::error!("{e:#}; disconnecting");
                         failure = Some(e);
@@ -216,24 +223,26 @@ async fn drive(
             }
         };
         let tun_recv = async {
-            match &net.tun {
-                Some(t) => t.recv_batch(&mut tun_in, data::TUN_TAILROOM).await,
-                None => std::future::pending().await,
+            match (&net.tun, tun_in.as_mut()) {
+                (Some(t), Some(batch)) => t.recv_batch(batch).await,
+                _ => std::future::pending().await,
             }
         };
         tokio::select! {
             r = io.ike.recv_batch(&mut ike_in) => {
-                data::into_engine(net.tun.as_ref(), engine, &mut ike_in, r?, Arrival::Udp(ike_addr), tracker).await;
+                data.open_and_deliver(net.tun.as_ref(), engine, &mut ike_in, (r?, Arrival::Udp(ike_addr)), tracker).await;
             }
             r = io.natt.recv_batch(&mut natt_in) => {
-                data::into_engine(net.tun.as_ref(), engine, &mut natt_in, r?, Arrival::Udp(natt_addr), tracker).await;
+                data.open_and_deliver(net.tun.as_ref(), engine, &mut natt_in, (r?, Arrival::Udp(natt_addr)), tracker).await;
             }
             r = io.esp.recv_batch(&mut esp_in) => {
-                data::into_engine(net.tun.as_ref(), engine, &mut esp_in, r?, Arrival::Esp, tracker).await;
+                data.open_and_deliver(net.tun.as_ref(), engine, &mut esp_in, (r?, Arrival::Esp), tracker).await;
             }
             r = tun_recv => {
                 let n = r?;
-                data.seal_and_send(&io, engine, &mut tun_in, n, tracker).await;
+                if let Some(batch) = tun_in.as_mut() {
+                    data.seal_and_send(&io, engine, batch, n, tracker).await;
+                }
             }
             () = sleep => engine.handle_timeout(now()),
             _ = status_tick.tick() => tracker.flush(),
@@ -266,6 +275,7 @@ fn set_up(
         address: local,
         prefix_len: 32,
         mtu: 1400,
+        offload: Offload::IfAvailable,
     })
     .context("opening the TUN device")?;
     let dev = device.name().to_owned();

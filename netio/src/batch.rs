@@ -210,40 +210,6 @@ impl RecvBatch {
         self.storage.chunks_exact(self.slot_len).nth(i)
     }
 
-    /// Fills the batch by calling `read` on each slot's space after the headroom, leaving
-    /// `tailroom` bytes free at the end, until it reports `WouldBlock`, fails, or the batch is
-    /// full (for devices that move one packet per call, such as TUN). The first call's error is
-    /// returned; later errors end the batch.
-    pub fn fill_with(
-        &mut self,
-        tailroom: usize,
-        mut read: impl FnMut(&mut [u8]) -> std::io::Result<usize>,
-    ) -> std::io::Result<usize> {
-        self.filled = 0;
-        let (headroom, slot_len) = (self.headroom, self.slot_len);
-        let end = slot_len.saturating_sub(tailroom).max(headroom);
-        for (slot, meta) in self
-            .storage
-            .chunks_exact_mut(slot_len)
-            .zip(self.meta.iter_mut())
-        {
-            let Some(space) = slot.get_mut(headroom..end) else {
-                break;
-            };
-            match read(space) {
-                Ok(n) => {
-                    meta.range = headroom..headroom + n.min(space.len());
-                    meta.truncated = false;
-                    meta.segment_size = 0;
-                    self.filled += 1;
-                }
-                Err(e) if self.filled == 0 => return Err(e),
-                Err(_) => break,
-            }
-        }
-        Ok(self.filled)
-    }
-
     /// Narrows each received range past its IPv4 header (raw sockets deliver it).
     pub(crate) fn strip_ipv4_headers(&mut self) {
         for (i, meta) in self.meta.iter_mut().enumerate().take(self.filled) {

@@ -2,13 +2,13 @@
 //! moves bytes between them and the [`Engine`]. One task; no locks; buffers allocated once.
 
 use crate::config::Config;
-use crate::engine::ipsec::{Engine, HEADROOM, KeyLogRow};
+use crate::engine::ipsec::{Engine, HEADROOM, KeyLogRow, TAILROOM};
 use crate::engine::lns::LnsEvent;
 use anyhow::Context as _;
 use netio::batch::RecvBatch;
 use netio::esp_socket::RawEsp;
 use netio::route::RouteTable;
-use netio::tun::{Tun, TunConfig};
+use netio::tun::{Offload, Tun, TunBatch, TunConfig};
 use netio::udp::UdpSocket;
 use rand_chacha::ChaCha20Rng;
 use std::net::SocketAddr;
@@ -26,6 +26,8 @@ const BATCH: usize = 32;
 const GRO_SLOT: usize = 65_536 + HEADROOM;
 /// GRO buffers received per system call (16 × 64 KiB).
 const GRO_BATCH: usize = 16;
+/// Decapsulated packets written to TUN in one batch (coalesced per flow with offloads).
+const TUN_WRITE_BATCH: usize = 64;
 
 mod data;
 use data::{Arrival, DataPath, MARKER_ROOM};
@@ -66,6 +68,7 @@ pub async fn run(config: &Config, mut engine: Engine<ChaCha20Rng>) -> anyhow::Re
         address: config.local_address,
         prefix_len: 32,
         mtu: config.tun_mtu,
+        offload: Offload::IfAvailable,
     })
     .context("opening the TUN device (needs CAP_NET_ADMIN)")?;
     let mut routes = RouteTable::new().context("route table")?;
@@ -139,8 +142,8 @@ async fn serve(
     };
     let mut esp_in = RecvBatch::new(BATCH, SLOT, HEADROOM);
     let mut l2tp_in = RecvBatch::new(BATCH, SLOT, HEADROOM);
-    let mut tun_in = RecvBatch::new(BATCH, SLOT, HEADROOM);
-    let mut data = DataPath::new(BATCH);
+    let mut tun_in = TunBatch::new(&io.tun, BATCH, SLOT, HEADROOM, TAILROOM);
+    let mut data = DataPath::new(&tun_in, TUN_WRITE_BATCH);
     // The engine writes control datagrams after MARKER_ROOM bytes, where the non-ESP marker
     // goes when one is needed.
     let mut out_buf = vec![0u8; SLOT + MARKER_ROOM];
@@ -171,18 +174,18 @@ async fn serve(
         };
         tokio::select! {
             r = io.ike.recv_batch(&mut ike_in) => {
-                data::into_engine(io, engine, &mut ike_in, r?, Arrival::Udp(io.ike_addr)).await;
+                data.open_and_deliver(io, engine, &mut ike_in, r?, Arrival::Udp(io.ike_addr)).await;
             }
             r = io.natt.recv_batch(&mut natt_in) => {
-                data::into_engine(io, engine, &mut natt_in, r?, Arrival::Udp(io.natt_addr)).await;
+                data.open_and_deliver(io, engine, &mut natt_in, r?, Arrival::Udp(io.natt_addr)).await;
             }
             r = async { match &io.l2tp { Some(s) => s.recv_batch(&mut l2tp_in).await, None => std::future::pending().await } } => {
-                data::into_engine(io, engine, &mut l2tp_in, r?, Arrival::Udp(io.l2tp_addr)).await;
+                data.open_and_deliver(io, engine, &mut l2tp_in, r?, Arrival::Udp(io.l2tp_addr)).await;
             }
             r = io.esp.recv_batch(&mut esp_in) => {
-                data::into_engine(io, engine, &mut esp_in, r?, Arrival::Esp).await;
+                data.open_and_deliver(io, engine, &mut esp_in, r?, Arrival::Esp).await;
             }
-            r = io.tun.recv_batch(&mut tun_in, data::TUN_TAILROOM) => {
+            r = io.tun.recv_batch(&mut tun_in) => {
                 let n = r?;
                 data.seal_and_send(io, engine, &mut tun_in, n).await;
             }
