@@ -1,9 +1,9 @@
 //! The data path allocates nothing per packet (STYLE.md §6), proved with a counting global
 //! allocator: the client's engine and the server's engine are connected in memory, warmed up,
 //! and then 100,000 packets go each way (TUN → `handle_tun` → ESP → `handle_esp`/`handle_udp` →
-//! TUN), through the batch framing the drivers use (`netio::gso` send plans and GRO
-//! splitting), while every allocation on this thread is counted. Both encapsulations are
-//! covered: plain ESP and ESP in UDP 4500 behind a NAT.
+//! TUN), through the batch framing the drivers use (`netio::gso` send plans, GRO splitting,
+//! the TUN batch writer's queue), while every allocation on this thread is counted. Both
+//! encapsulations are covered: plain ESP and ESP in UDP 4500 behind a NAT.
 
 #![allow(
     clippy::unwrap_used,
@@ -21,11 +21,14 @@ use l2sec_server::engine::lns::{Lns, LnsConfig};
 use l2sec_server::engine::policy::{Policy, Proto, Rule};
 use l2sec_server::engine::pool::Pool;
 use l2sec_server::users::Users;
-use netio::gso::{GsoPlan, segments};
+use netio::RecvMeta;
+use netio::gso::GsoPlan;
+use netio::tun::TunWriter;
 use ppp::auth::{Method, Password};
 use rand_chacha::ChaCha20Rng;
 use rand_core::SeedableRng;
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
+use std::ops::Range;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -261,13 +264,39 @@ struct Tally {
     wrong: usize,
 }
 
-/// Pushes `count` packets each way as the drivers do: each sealed packet is planned into a
-/// send batch (GSO runs) and each received buffer split into its GRO segments.
+/// Packets the client seals per batch (as one TUN batch in the driver).
+const BATCH: usize = 8;
+
+/// Buffers allocated once, before counting starts.
 struct Scratch {
-    slot: Vec<u8>,
+    /// The slots of one TUN batch.
+    slots: Vec<Vec<u8>>,
+    /// What each slot's packet became.
+    sealed: Vec<Option<Range<usize>>>,
+    /// One receive buffer: where the kernel's GSO send and GRO receive would leave a run.
+    gro: Vec<u8>,
     plan: GsoPlan,
+    /// Decapsulated packets queued for TUN (the offload path's batch write).
+    to_tun: TunWriter,
 }
 
+impl Scratch {
+    fn new() -> Self {
+        Self {
+            slots: vec![vec![0u8; SLOT]; BATCH],
+            sealed: vec![None; BATCH],
+            gro: vec![0u8; HEADROOM + BATCH * SLOT],
+            plan: GsoPlan::new(BATCH),
+            to_tun: TunWriter::new(16),
+        }
+    }
+}
+
+/// Pushes `count` packets (a multiple of [`BATCH`]) each way as the drivers do. Up: a batch
+/// of equal-sized packets is sealed in its slots and planned into GSO runs; each run is laid
+/// end to end in one buffer, as the kernel's GSO and GRO deliver it (plain ESP: one packet per
+/// buffer), split by its segment size and opened in place; what comes out is queued for TUN.
+/// Down: one packet at a time.
 fn run(
     pair: &mut Pair,
     scratch: &mut Scratch,
@@ -276,60 +305,128 @@ fn run(
     tally: &mut Tally,
 ) {
     let (up, down) = traffic;
-    let Scratch { slot, plan } = scratch;
-    let slot = slot.as_mut_slice();
     let now = pair.now;
-    for n in 0..count {
+    let esp = !pair.nat;
+    let from = pair.outside(SocketAddr::new(LAPTOP_IP, 4500));
+    for n in (0..count).step_by(BATCH) {
         // Client TUN → server TUN.
-        let packet = &up[n % up.len()];
-        let range = HEADROOM..HEADROOM + packet.len();
-        slot[range.clone()].copy_from_slice(packet);
-        let Ok(out) = pair.client.handle_tun(slot, range) else {
-            continue;
-        };
-        let (to, esp) = match out.route {
-            Route::Udp { remote, .. } => (remote, false),
-            Route::Esp { remote } => (SocketAddr::new(remote, 0), true),
-        };
-        plan.clear();
-        plan.push(to, out.range.len());
-        for run in plan.runs() {
-            let sealed = out.range.clone();
-            for segment in segments(sealed.len(), run.segment_size) {
-                let datagram = &mut slot[sealed.start + segment.start..sealed.start + segment.end];
-                let got = if esp {
-                    pair.server.handle_esp(now, LAPTOP_IP, datagram)
-                } else {
-                    let from = pair.outside(SocketAddr::new(LAPTOP_IP, 4500));
-                    pair.server.handle_udp(now, to, from, datagram)
+        let packet = &up[(n / BATCH) % up.len()];
+        scratch.plan.clear();
+        let mut to = SocketAddr::new(SERVER_IP, 0);
+        for (slot, sealed) in scratch.slots.iter_mut().zip(scratch.sealed.iter_mut()) {
+            let range = HEADROOM..HEADROOM + packet.len();
+            slot[range.clone()].copy_from_slice(packet);
+            *sealed = pair.client.handle_tun(slot, range).ok().map(|out| {
+                to = match out.route {
+                    Route::Udp { remote, .. } => remote,
+                    Route::Esp { remote } => SocketAddr::new(remote, 0),
                 };
-                match got {
-                    Ok(Some(r)) if datagram.get(r.clone()) == Some(packet.as_slice()) => {
-                        tally.up += 1
-                    }
-                    _ => tally.wrong += 1,
+                out.range
+            });
+            let len = sealed.as_ref().map_or(0, Range::len);
+            scratch.plan.push(to, len);
+        }
+        for run in scratch.plan.runs() {
+            let members = run.first..run.first + run.count;
+            if esp {
+                // Raw ESP has no GSO: each packet leaves and arrives on its own.
+                for k in members {
+                    let Some(sealed) = scratch.sealed[k].clone() else {
+                        tally.wrong += 1;
+                        continue;
+                    };
+                    let datagram = &mut scratch.slots[k][sealed];
+                    let to_tun = scratch_tun(&mut scratch.to_tun);
+                    deliver_up(pair, now, (to, from), datagram, packet, to_tun, tally);
                 }
+                continue;
+            }
+            let mut len = 0;
+            for k in members {
+                let Some(sealed) = scratch.sealed[k].clone() else {
+                    tally.wrong += 1;
+                    continue;
+                };
+                let bytes = &scratch.slots[k][sealed];
+                scratch.gro[HEADROOM + len..HEADROOM + len + bytes.len()].copy_from_slice(bytes);
+                len += bytes.len();
+            }
+            let meta = RecvMeta {
+                from,
+                local: None,
+                range: HEADROOM..HEADROOM + len,
+                truncated: false,
+                segment_size: if run.count == 1 { 0 } else { run.segment_size },
+            };
+            for d in meta.datagrams() {
+                let to_tun = scratch_tun(&mut scratch.to_tun);
+                deliver_up(
+                    pair,
+                    now,
+                    (to, from),
+                    &mut scratch.gro[d],
+                    packet,
+                    to_tun,
+                    tally,
+                );
             }
         }
         // Server TUN → client TUN.
-        let packet = &down[n % down.len()];
-        let range = SERVER_HEADROOM..SERVER_HEADROOM + packet.len();
-        slot[range.clone()].copy_from_slice(packet);
-        let Ok(out) = pair.server.handle_tun(slot, range) else {
-            continue;
-        };
-        let datagram = &mut slot[out.range];
-        let got = match out.route {
-            ServerRoute::Udp { local, remote, .. } => {
-                pair.client
-                    .handle_udp(now, pair.inside(remote), local, datagram)
+        for k in 0..BATCH {
+            let packet = &down[(n + k) % down.len()];
+            let slot = scratch.slots[0].as_mut_slice();
+            let range = SERVER_HEADROOM..SERVER_HEADROOM + packet.len();
+            slot[range.clone()].copy_from_slice(packet);
+            let Ok(out) = pair.server.handle_tun(slot, range) else {
+                tally.wrong += 1;
+                continue;
+            };
+            let datagram = &mut slot[out.range];
+            let got = match out.route {
+                ServerRoute::Udp { local, remote, .. } => {
+                    pair.client
+                        .handle_udp(now, pair.inside(remote), local, datagram)
+                }
+                ServerRoute::Esp { .. } => pair.client.handle_esp(now, SERVER_IP, datagram),
+            };
+            match got {
+                Ok(Some(r)) if datagram.get(r.clone()) == Some(packet.as_slice()) => {
+                    tally.down += 1;
+                }
+                _ => tally.wrong += 1,
             }
-            ServerRoute::Esp { .. } => pair.client.handle_esp(now, SERVER_IP, datagram),
-        };
-        match got {
-            Ok(Some(r)) if datagram.get(r.clone()) == Some(packet.as_slice()) => tally.down += 1,
-            _ => tally.wrong += 1,
         }
+    }
+}
+
+fn scratch_tun(writer: &mut TunWriter) -> &mut TunWriter {
+    if writer.is_full() {
+        writer.clear();
+    }
+    writer
+}
+
+/// Opens one datagram at the server and queues what comes out for TUN.
+fn deliver_up(
+    pair: &mut Pair,
+    now: Instant,
+    (to, from): (SocketAddr, SocketAddr),
+    datagram: &mut [u8],
+    packet: &[u8],
+    to_tun: &mut TunWriter,
+    tally: &mut Tally,
+) {
+    let got = if pair.nat {
+        pair.server.handle_udp(now, to, from, datagram)
+    } else {
+        pair.server.handle_esp(now, LAPTOP_IP, datagram)
+    };
+    match got {
+        Ok(Some(r)) if datagram.get(r.clone()) == Some(packet) => {
+            tally.up += 1;
+            to_tun.push(&datagram[r]);
+        }
+        _ => tally.wrong += 1,
     }
 }
 
@@ -350,10 +447,7 @@ fn no_allocation_on_the_data_path(nat: bool) {
     assert!(SERVER_HEADROOM <= HEADROOM.max(SERVER_HEADROOM));
     assert!(1300 + HEADROOM.max(SERVER_HEADROOM) + TAILROOM.max(SERVER_TAILROOM) <= SLOT);
     // Warm up: first-packet work (learning the client's inner port, …) happens here.
-    let mut scratch = Scratch {
-        slot: vec![0u8; SLOT],
-        plan: GsoPlan::new(64),
-    };
+    let mut scratch = Scratch::new();
     let mut warm = Tally::default();
     run(&mut pair, &mut scratch, 1000, (&up, &down), &mut warm);
     assert_eq!(
