@@ -6,9 +6,10 @@
 //! `--seconds` to the plain address and for `--seconds` to the tunnel address (the order
 //! alternates between rounds), then the crypto cost is measured in-process. Per round:
 //! delivered packets/s and Gbit/s at the sink, CPU of the server and client processes
-//! (`/proc/<pid>/stat`) per delivered packet. The blaster is unpaced (one thread, one
-//! `send` per packet round-robin over the flows' sockets), so the I/O limit is what one
-//! sending core, the kernel's forwarding and one receiving core manage together.
+//! (`/proc/<pid>/stat`) per delivered packet. The blaster is unpaced (one thread, round-robin
+//! over the flows' sockets, 64 datagrams per `send` as one UDP GSO buffer where the kernel
+//! takes it), so the I/O limit is the offloaded one: what one sending core, the kernel's
+//! forwarding and one receiving core manage together with segmentation offloads.
 
 use crate::Settings;
 use crate::crypto::{self, Suite};

@@ -12,6 +12,16 @@ use crate::batch::{Datagram, RecvBatch, SendBatch};
 use crate::gso::GsoPlan;
 use crate::sys;
 
+/// Makes every later send on `socket` (a UDP socket of any kind, e.g. a traffic generator's
+/// `std::net::UdpSocket`) a UDP GSO send: one buffer of several `size`-byte datagrams (the
+/// last may be shorter) leaves as that many datagrams.
+///
+/// # Errors
+/// When the kernel has no UDP GSO (before Linux 4.18) or `fd` is not a UDP socket.
+pub fn set_send_segment_size(socket: &impl AsRawFd, size: u16) -> io::Result<()> {
+    sys::set_udp_segment(socket.as_raw_fd(), size)
+}
+
 /// A non-blocking, tokio-registered UDP socket that moves datagrams in batches.
 #[derive(Debug)]
 pub struct UdpSocket {

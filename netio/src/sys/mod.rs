@@ -246,6 +246,27 @@ pub(crate) fn send_runs(
     Ok(usize::try_from(sent).unwrap_or(0))
 }
 
+/// Makes every send on `fd` a UDP GSO send cut into `size`-byte datagrams (`UDP_SEGMENT` as a
+/// socket option; 0 turns it off).
+pub(crate) fn set_udp_segment(fd: RawFd, size: u16) -> io::Result<()> {
+    let value = libc::c_int::from(size);
+    // SAFETY: `value` is a valid c_int that outlives the call and the length passed matches it.
+    let rc = unsafe {
+        libc::setsockopt(
+            fd,
+            libc::SOL_UDP,
+            libc::UDP_SEGMENT,
+            (&raw const value).cast(),
+            socklen_of::<libc::c_int>(),
+        )
+    };
+    if rc < 0 {
+        Err(io::Error::last_os_error())
+    } else {
+        Ok(())
+    }
+}
+
 /// Asks the kernel to hand over coalesced UDP datagrams (`UDP_GRO`), each buffer with its
 /// segment size in a control message. Fails on kernels without UDP GRO (before 5.0).
 pub(crate) fn enable_udp_gro(fd: RawFd) -> io::Result<()> {
