@@ -77,7 +77,7 @@ impl Server {
         std::fs::write(
             &config,
             format!(
-                "[server]\nlisten = \"{listen}\"\nstate_dir = \"{s}\"\nip_forward = true\n\n\
+                "[server]\nlisten = \"{listen}\"\nstate_dir = \"{s}\"\ncontrol_socket = \"{s}/control.sock\"\nip_forward = true\n\n\
                  [ipsec]\npsk = \"{PSK}\"\n{ipsec}\n\n[ppp]\n{ppp}\n\n\
                  [pool]\nrange = \"172.16.0.2-172.16.255.254\"\nlocal = \"172.16.0.1\"\n\n\
                  [users]\nfile = \"{s}/users.toml\"\n\n[tun]\nname = \"{p}s\"\n",

@@ -1225,6 +1225,12 @@ impl<R: CryptoRng> Endpoint<R> {
         }
     }
 
+    /// Replaces the phase-1 authentication (pre-shared keys reloaded by the operator).
+    /// Exchanges that start afterwards use it; established SAs keep the keys they derived.
+    pub fn set_authentication(&mut self, auth: Authentication) {
+        self.config.phase1.auth = auth;
+    }
+
     /// An established ISAKMP SA: suite, lifetime, peer identity (for logs and status).
     pub fn phase1(&self, cookies: Cookies) -> Option<&Phase1Sa> {
         self.established.get(&cookies).map(|e| &e.sa)

@@ -11,6 +11,7 @@
 //! - [`esp_socket::RawEsp`]: a raw IP-protocol-50 socket for plain ESP (no NAT in the path).
 //! - [`tun::Tun`]: the TUN device, through the `tun-rs` crate.
 //! - [`route::RouteTable`]: the client's routes and DNS, undone when dropped.
+//! - [`privileges::drop_to`]: the switch to an unprivileged user once everything is open.
 //! - [`gso`]: which queued datagrams leave as one UDP GSO send, and how a GRO buffer splits.
 //! - [`batch::RecvBatch`] and [`batch::SendBatch`]: packet buffers allocated once and reused
 //!   for the life of the process, with headroom for encapsulation.
@@ -21,6 +22,7 @@
 pub mod batch;
 pub mod esp_socket;
 pub mod gso;
+pub mod privileges;
 pub mod route;
 mod sys;
 pub mod tun;

@@ -121,6 +121,14 @@ else
   config=/run/l2sec/server.toml
   write_config "$config"
   say "configuration written from the environment to $config"
+  # The server drops root to nobody ([server] user) once set up and reads these files again on
+  # `l2sec-server reload`: its group may read them (the container holds nothing else). Without
+  # CAP_CHOWN (--cap-drop ALL) it cannot switch users either, and stays their owner.
+  if chgrp -R nogroup /run/l2sec 2>/dev/null; then
+    chmod 0750 /run/l2sec
+    chmod 0640 "$config"
+    [ ! -f /run/l2sec/users.toml ] || chmod 0640 /run/l2sec/users.toml
+  fi
 fi
 unset L2SEC_USERS
 if [ "$command" = show-config ]; then

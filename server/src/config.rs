@@ -49,6 +49,13 @@ Configuration file (TOML; every key optional, defaults shown):
   state_dir = \"/var/lib/l2sec\"  generated PSK and user live here
   allow_plain_l2tp = false        accept L2TP on UDP 1701 without IPsec (unencrypted!)
   ip_forward = false              enable IPv4 forwarding at start-up
+  user = \"nobody\"               unprivileged user to switch to once sockets, TUN device and
+                                  routes are set up (\"root\": keep root); it must be able to
+                                  read the config and users files for reload
+  control_socket = \"/run/l2sec/control.sock\"  for status, kick, reload (root only: directory
+                                  0700 when created, socket 0600; `reload` or SIGHUP re-reads
+                                  users, pool.range (growing), pool.dns, policy.rules and
+                                  networks, ipsec psk/peer keys; the rest needs a restart)
 [ipsec]
   psk = \"...\" | psk_file = \"...\" default pre-shared key (env L2SEC_PSK)
   ike_lifetime = \"8h\"           phase 1; longer proposals are rekeyed by the server
@@ -99,9 +106,14 @@ Configuration file (TOML; every key optional, defaults shown):
   require_message_authenticator = true   drop answers without it (BlastRADIUS)
 [[radius.dae_client]]             who may send Disconnect/CoA-Request
   address = \"192.0.2.10\"   secret = \"...\" | secret_file = \"...\"
+[metrics]                         Prometheus metrics, off unless listen is set
+  listen = \"127.0.0.1:9108\"     GET /metrics (text format); keep it off the Internet
 
 Environment: L2SEC_PSK, L2SEC_USERS_FILE, L2SEC_POOL (FIRST-LAST), L2SEC_POOL_LOCAL,
 L2SEC_DNS (comma-separated), L2SEC_STATE_DIR override the file.";
+
+/// Where the control socket is when the configuration does not say.
+pub const DEFAULT_CONTROL_SOCKET: &str = "/run/l2sec/control.sock";
 
 /// Environment variables that override the file (name, what it sets).
 pub const ENV_OVERRIDES: &[(&str, &str)] = &[
@@ -158,6 +170,13 @@ struct File {
     policy: PolicySection,
     tun: TunSection,
     radius: RadiusSection,
+    metrics: MetricsSection,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+struct MetricsSection {
+    listen: Option<std::net::SocketAddr>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -167,6 +186,8 @@ struct ServerSection {
     state_dir: PathBuf,
     allow_plain_l2tp: bool,
     ip_forward: bool,
+    user: String,
+    control_socket: PathBuf,
 }
 
 impl Default for ServerSection {
@@ -176,6 +197,8 @@ impl Default for ServerSection {
             state_dir: PathBuf::from("/var/lib/l2sec"),
             allow_plain_l2tp: false,
             ip_forward: false,
+            user: "nobody".to_owned(),
+            control_socket: PathBuf::from(DEFAULT_CONTROL_SOCKET),
         }
     }
 }
@@ -549,6 +572,10 @@ pub struct Config {
     pub allow_plain_l2tp: bool,
     /// Enable IPv4 forwarding on start-up.
     pub ip_forward: bool,
+    /// The user the server switches to once its sockets, TUN device and routes are set up
+    /// (`"root"`: stay root). Files read after that (the configuration and users file on
+    /// reload) must be readable by this user.
+    pub user: String,
     /// The pre-shared key for every peer no [`Config::peer_psks`] entry covers (from the file,
     /// `psk_file` or `L2SEC_PSK`); `None` means "generate" when there are no per-peer keys,
     /// and "no default" when there are.
@@ -623,6 +650,12 @@ pub struct Config {
     pub filters: std::collections::BTreeMap<String, Policy>,
     /// RADIUS, when at least one server is configured.
     pub radius: Option<RadiusConfig>,
+    /// Where Prometheus metrics are served (`[metrics] listen`); `None`: nowhere.
+    pub metrics_listen: Option<std::net::SocketAddr>,
+    /// The control socket (`status`, `kick`, `reload`).
+    pub control_socket: PathBuf,
+    /// The file this was loaded from (what `reload` re-reads); `None` for the defaults.
+    pub source: Option<PathBuf>,
 }
 
 impl Config {
@@ -648,7 +681,9 @@ impl Config {
             ),
             None => ("(defaults)".to_owned(), String::new()),
         };
-        Self::parse(&name, &text, env)
+        let mut config = Self::parse(&name, &text, env)?;
+        config.source = path.map(Path::to_owned);
+        Ok(config)
     }
 
     /// Parses the text of a configuration file named `name` (for messages).
@@ -754,6 +789,13 @@ impl Config {
                 format!("{} is below the IPv4 minimum of 576", file.ppp.mru),
             ));
         }
+        if file.server.user.is_empty() {
+            return Err(invalid(
+                name,
+                "server.user",
+                "must name a user (\"root\" keeps root)".to_owned(),
+            ));
+        }
         if file.tun.mtu < 576 {
             return Err(invalid(
                 name,
@@ -825,6 +867,7 @@ impl Config {
             state_dir: file.server.state_dir,
             allow_plain_l2tp: file.server.allow_plain_l2tp,
             ip_forward: file.server.ip_forward,
+            user: file.server.user,
             psk: psk.map(SecretString),
             peer_psks,
             ike_lifetime: file.ipsec.ike_lifetime,
@@ -860,6 +903,9 @@ impl Config {
             named_pools,
             filters,
             radius,
+            metrics_listen: file.metrics.listen,
+            control_socket: file.server.control_socket,
+            source: None,
         })
     }
 }
@@ -1206,6 +1252,8 @@ listen = "0.0.0.0"
 state_dir = "/var/lib/l2sec"
 allow_plain_l2tp = false
 ip_forward = false
+user = "nobody"
+control_socket = "/run/l2sec/control.sock"
 [ipsec]
 psk = "x"
 ike_lifetime = "8h"
@@ -1269,9 +1317,13 @@ require_message_authenticator = true
 [[radius.dae_client]]
 address = "192.0.2.10"
 secret = "s"
+[metrics]
+listen = "127.0.0.1:9108"
 "#;
         let c = Config::parse("reference.toml", text, no_env).unwrap();
         let d = Config::parse("empty.toml", "[ipsec]\npsk = \"x\"", no_env).unwrap();
+        assert_eq!(c.metrics_listen, Some("127.0.0.1:9108".parse().unwrap()));
+        assert_eq!(d.metrics_listen, None, "metrics are opt-in");
         assert_eq!(
             (c.ike_lifetime, c.sa_lifetime, c.max_dh_per_second),
             (d.ike_lifetime, d.sa_lifetime, d.max_dh_per_second)

@@ -2,7 +2,7 @@
 //! moves bytes between them and the [`Engine`]. One task; no locks; buffers allocated once.
 
 use crate::config::Config;
-use crate::engine::ipsec::{Engine, HEADROOM, KeyLogRow, TAILROOM};
+use crate::engine::ipsec::{Engine, HEADROOM, TAILROOM};
 use crate::engine::lns::LnsEvent;
 use anyhow::Context as _;
 use netio::batch::RecvBatch;
@@ -63,6 +63,8 @@ fn now() -> Instant {
 /// # Errors
 /// When a socket, the TUN device or a route cannot be set up.
 pub async fn run(config: &Config, mut engine: Engine<ChaCha20Rng>) -> anyhow::Result<()> {
+    // First: refuse to start over another running server's control socket.
+    let mut control = crate::control::Control::bind(config).context("control socket")?;
     let tun = Tun::open(&TunConfig {
         name: Some(config.tun_name.clone()),
         address: config.local_address,
@@ -124,7 +126,16 @@ pub async fn run(config: &Config, mut engine: Engine<ChaCha20Rng>) -> anyhow::Re
     if let Some(path) = &config.keylog_file {
         tracing::warn!(path = %path.display(), "ISAKMP and ESP keys are written to a key log (FILE and FILE.ikev1): anyone who reads them can decrypt the traffic");
     }
-    let result = serve(&io, &mut engine, config.keylog_file.as_deref()).await;
+    let mut keylog = config
+        .keylog_file
+        .as_deref()
+        .map(crate::keylog::KeyLog::open)
+        .transpose()?;
+    // The metrics listener is bound while we still may.
+    let observe = crate::metrics::Observer::new(config.metrics_listen)?;
+    // Everything that needs root is open: give it up before the first packet is read.
+    crate::privileges::drop_root(config)?;
+    let result = serve(&io, &mut engine, keylog.as_mut(), observe, &mut control).await;
     routes.restore();
     result
 }
@@ -132,7 +143,9 @@ pub async fn run(config: &Config, mut engine: Engine<ChaCha20Rng>) -> anyhow::Re
 async fn serve(
     io: &Io,
     engine: &mut Engine<ChaCha20Rng>,
-    keylog: Option<&std::path::Path>,
+    mut keylog: Option<&mut crate::keylog::KeyLog>,
+    mut observe: crate::metrics::Observer,
+    control: &mut crate::control::Control,
 ) -> anyhow::Result<()> {
     let mut ike_in = RecvBatch::new(BATCH, SLOT, HEADROOM);
     let mut natt_in = if io.natt.enable_gro() {
@@ -215,6 +228,7 @@ async fn serve(
                 }
             }
             () = sleep => engine.handle_timeout(now()),
+            Some(job) = control.recv() => crate::control::answer(engine, now(), job),
             _ = async { match stopping { Some(t) => tokio::time::sleep_until(t).await, None => std::future::pending().await } } => break,
             _ = async { tokio::select! { r = tokio::signal::ctrl_c() => r.ok(), r = terminate.recv() => r } } => {
                 if stopping.is_some() {
@@ -230,32 +244,17 @@ async fn serve(
         }
         flush_control(io, engine, &mut out_buf).await;
         send_radius(io, engine, &mut radius_out).await;
-        while let Some(event) = engine.lns_mut().poll_event() {
+        while let Some(event) = engine.poll_event(now()) {
             log(&event);
         }
-        if let Some(path) = keylog {
-            // ESP rows in the file itself, ISAKMP rows beside it (`<file>.ikev1`): one file per
-            // Wireshark table, so each can be fed to tshark as `-o uat:<table>:<row>`.
-            let (mut esp, mut ikev1) = (Vec::new(), Vec::new());
-            for row in engine.take_keylog() {
-                match row {
-                    KeyLogRow::Esp(r) => esp.push(r),
-                    KeyLogRow::Ikev1(r) => ikev1.push(r),
-                }
-            }
-            if !esp.is_empty() {
-                append(path, &esp);
-            }
-            if !ikev1.is_empty() {
-                let mut ike_path = path.as_os_str().to_owned();
-                ike_path.push(".ikev1");
-                append(std::path::Path::new(&ike_path), &ikev1);
-            }
+        observe.turn(now(), engine.snapshot());
+        if let Some(k) = keylog.as_deref_mut() {
+            k.write(engine.take_keylog());
         }
     }
     engine.finish_shutdown(now());
     flush_control(io, engine, &mut out_buf).await;
-    while let Some(event) = engine.lns_mut().poll_event() {
+    while let Some(event) = engine.poll_event(now()) {
         log(&event);
     }
     tracing::info!("shutting down");
@@ -330,25 +329,6 @@ async fn flush_control(io: &Io, engine: &mut Engine<ChaCha20Rng>, buf: &mut [u8]
     }
 }
 
-/// Appends key-log lines (Wireshark's `esp_sa` UAT format, one SA per line).
-fn append(path: &std::path::Path, lines: &[String]) {
-    use std::io::Write as _;
-    use std::os::unix::fs::OpenOptionsExt as _;
-    let file = std::fs::OpenOptions::new()
-        .create(true)
-        .append(true)
-        .mode(0o600)
-        .open(path);
-    match file {
-        Ok(mut f) => {
-            for line in lines {
-                let _ = writeln!(f, "{line}");
-            }
-        }
-        Err(e) => tracing::warn!(%e, path = %path.display(), "cannot write the key log"),
-    }
-}
-
 fn log(event: &LnsEvent) {
     match event {
         LnsEvent::Connected {
@@ -364,8 +344,14 @@ fn log(event: &LnsEvent) {
             user,
             address,
             reason,
+            duration,
+            bytes,
         } => {
-            tracing::info!(%peer, user = user.as_deref().unwrap_or("-"), address = ?address, ?reason, "user disconnected");
+            let duration_s = duration.map(|d| d.as_secs());
+            tracing::info!(%peer, user = user.as_deref().unwrap_or("-"), address = ?address, ?reason, duration_s, bytes_in = bytes.0, bytes_out = bytes.1, "user disconnected");
+        }
+        LnsEvent::AddressRefused { peer, user, why } => {
+            tracing::warn!(%peer, %user, why, "no address for the user");
         }
         LnsEvent::AuthFailed { peer, user, why } => {
             tracing::warn!(%peer, %user, why, "authentication failed");

@@ -7,9 +7,15 @@
 #![forbid(unsafe_code)]
 
 pub mod config;
+pub mod control;
 pub mod driver;
+pub mod drop_warnings;
 pub mod engine;
+pub mod keylog;
 pub mod logging;
+pub mod metrics;
+pub mod privileges;
 pub mod setup;
 pub mod state;
 pub mod users;
+pub mod users_cli;

@@ -5,7 +5,7 @@ use anyhow::Context as _;
 use clap::{Parser, Subcommand};
 use l2sec_server::config::Config;
 use l2sec_server::logging::{self, LogFormat};
-use l2sec_server::{driver, setup, state};
+use l2sec_server::{control, driver, setup, state};
 use std::path::PathBuf;
 use std::process::ExitCode;
 
@@ -29,10 +29,35 @@ enum Command {
         #[arg(long, short)]
         config: Option<PathBuf>,
     },
+    /// Adds, deletes, lists users and sets passwords in the users file (NT hashes, never
+    /// plaintext).
+    User(l2sec_server::users_cli::UserArgs),
     /// Checks a configuration file and exits.
     CheckConfig {
         /// The file to check.
         file: PathBuf,
+    },
+    /// Shows the sessions of the running server (through its control socket).
+    Status {
+        /// JSON instead of a table.
+        #[arg(long)]
+        json: bool,
+        #[command(flatten)]
+        socket: control::SocketArgs,
+    },
+    /// Ends the sessions of a user, or the session holding an address (LCP Terminate, CDN,
+    /// StopCCN and IKE Delete); exits non-zero when there is none.
+    Kick {
+        /// A user name or an assigned IPv4 address.
+        target: String,
+        #[command(flatten)]
+        socket: control::SocketArgs,
+    },
+    /// Re-reads the configuration and the users file without dropping sessions (as SIGHUP
+    /// does); a bad file is refused and the running configuration kept.
+    Reload {
+        #[command(flatten)]
+        socket: control::SocketArgs,
     },
 }
 
@@ -42,6 +67,10 @@ fn main() -> ExitCode {
     let result = match cli.command {
         Command::CheckConfig { file } => check(&file),
         Command::Run { config } => run(config),
+        Command::User(args) => l2sec_server::users_cli::run(args, env).map_err(anyhow::Error::from),
+        Command::Status { json, socket } => control::status(&socket, json, &mut std::io::stdout()),
+        Command::Kick { target, socket } => control::kick(&socket, &target, &mut std::io::stdout()),
+        Command::Reload { socket } => control::reload_cli(&socket, &mut std::io::stdout()),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

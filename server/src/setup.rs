@@ -115,7 +115,10 @@ fn boot_tag(rng: &mut ChaCha20Rng) -> u64 {
 /// # Errors
 /// When there is no key at all, or an entry does not fit the table (the configuration
 /// checks both already).
-fn ike_config(config: &Config, default: Option<Secret>) -> Result<ike::endpoint::Config, String> {
+pub(crate) fn ike_config(
+    config: &Config,
+    default: Option<Secret>,
+) -> Result<ike::endpoint::Config, String> {
     if config.peer_psks.is_empty() {
         let psk = default.ok_or("no pre-shared key configured")?;
         return Ok(ike::endpoint::Config::new(psk.expose()));
@@ -136,6 +139,24 @@ fn ike_config(config: &Config, default: Option<Secret>) -> Result<ike::endpoint:
     Ok(ike)
 }
 
+/// The general pool: `pool.range` without the LNS's own address, with the users' static
+/// addresses and the named pools reserved from dynamic allocation.
+///
+/// # Errors
+/// A message when the range is invalid.
+pub fn pool(config: &Config, users: &Users) -> Result<Pool, String> {
+    let mut reserved: Vec<_> = users.static_addresses().collect();
+    for (first, last) in config.named_pools.iter().map(|(_, r)| r) {
+        reserved.extend((u32::from(*first)..=u32::from(*last)).map(Ipv4Addr::from));
+    }
+    Pool::new(
+        config.pool_range.0,
+        config.pool_range.1,
+        &[config.local_address],
+        &reserved,
+    )
+}
+
 /// Builds the engine.
 ///
 /// # Errors
@@ -146,21 +167,14 @@ pub fn engine(
     seed: [u8; 32],
 ) -> Result<Engine<ChaCha20Rng>, String> {
     let mut rng = ChaCha20Rng::from_seed(seed);
-    let mut reserved: Vec<_> = secrets.users.static_addresses().collect();
     let mut named = BTreeMap::new();
     for (name, (first, last)) in &config.named_pools {
-        reserved.extend((u32::from(*first)..=u32::from(*last)).map(Ipv4Addr::from));
         named.insert(
             name.clone(),
             Pool::new(*first, *last, &[config.local_address], &[])?,
         );
     }
-    let pool = Pool::new(
-        config.pool_range.0,
-        config.pool_range.1,
-        &[config.local_address],
-        &reserved,
-    )?;
+    let pool = pool(config, &secrets.users)?;
     let l2tp = l2tp::Config {
         host_name: config.l2tp_host_name.as_bytes().to_vec(),
         secret: config

@@ -158,6 +158,11 @@ impl Users {
         self.by_name.is_empty()
     }
 
+    /// Every user, by name.
+    pub fn iter(&self) -> impl Iterator<Item = &User> + '_ {
+        self.by_name.values()
+    }
+
     /// Static addresses of all users (reserved in the pool).
     pub fn static_addresses(&self) -> impl Iterator<Item = Ipv4Addr> + '_ {
         self.by_name.values().filter_map(|u| u.address)

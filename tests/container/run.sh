@@ -13,13 +13,16 @@
 #      --device /dev/net/tun on a podman network of its own, configured by environment. Two
 #      l2sec-clients in network namespaces attached to that network connect at once: one with
 #      plain ESP, one behind an nftables masquerade (NAT-T). Each pings the server's PPP address
-#      and moves TCP and UDP through the container to a LAN namespace; the container's health
+#      and moves TCP and UDP through the container to a LAN namespace; `l2sec-server status` in
+#      the container lists both, `l2sec-server reload` keeps both; the container's health
 #      check passes, and fails while the server is stopped (SIGSTOP: a wedged server); then
 #      `podman stop` (SIGTERM): the server must exit 0 by itself, and the clients and the server
 #      log are checked for a clean hang-up (StopCCN, IKE Delete): both clients must be told.
 #   4. The unit run by systemd 252 (PID 1 of a test container on the same network): started with
 #      exactly the unit's capabilities, no_new_privs and seccomp; a client connects and pings
-#      through it; `systemctl stop` ends it cleanly with its route removed.
+#      through it; `l2sec-server status` finds the control socket in /run/l2sec (0700, socket
+#      0600), `systemctl reload` (SIGHUP) keeps the session; `systemctl stop` ends it cleanly
+#      with its route removed.
 #   5. State in a volume: with no PSK and no users the server generates both into the volume
 #      (mode 0600) from a mounted TOML file, and a restart keeps them; this container runs with
 #      --cap-drop ALL plus the server's three capabilities, --read-only and JSON logs.
@@ -420,6 +423,12 @@ if grep -qE '^ +status' <<<"$help"; then
   else
     echo "$out" >&2; fail "l2sec-server status in the container does not list alice and bob"
   fi
+  if out=$(podman exec "$P-server" l2sec-server reload 2>&1) && grep -q 'configuration reloaded' <<<"$out" \
+    && [ "$(podman exec "$P-server" l2sec-server status --json | grep -c '"state": "connected"')" = 2 ]; then
+    pass "l2sec-server reload in the container: both sessions kept"
+  else
+    echo "$out" >&2; fail "l2sec-server reload in the container"
+  fi
 else
   echo "SKIPPED: l2sec-server has no 'status' subcommand yet" >&2
 fi
@@ -504,7 +513,7 @@ log "container 4/5: packaging/l2sec-server.service run by systemd, a client thro
 # systemd needs it to build the unit's sandbox (mount namespaces, seccomp, device cgroup) inside a
 # container; on a host the unit needs nothing of the kind.
 SD_IP=$SUBNET.20
-import_rootfs "$(rootfs bookworm-systemd iproute2,systemd,systemd-sysv,dbus)" "localhost/$P-systemd:base"
+import_rootfs "$(rootfs bookworm-systemd iproute2,systemd,systemd-sysv,dbus,procps)" "localhost/$P-systemd:base"
 podman run -d --name "$P-systemd" --privileged --systemd=always --network "$NET" --ip "$SD_IP" \
   "localhost/$P-systemd:base" /lib/systemd/systemd >/dev/null
 for _ in $(seq 75); do
@@ -543,6 +552,23 @@ if out=$(in_ns "$P-plain" ping -c 5 -i 0.2 -W 2 "$POOL_LOCAL" 2>&1); then
   pass "a client through the server systemd runs: ping $POOL_LOCAL, $(grep -o '[0-9]* received.*loss' <<<"$out")"
 else
   cat "$WORK/$P-plain.log" >&2; fail "no ping through the server systemd runs"
+fi
+# The control socket under the unit's sandbox: status through /run/l2sec (RuntimeDirectory),
+# `systemctl reload` (ExecReload: SIGHUP) keeps the session.
+modes=$(podman exec "$P-systemd" stat -c '%a' /run/l2sec /run/l2sec/control.sock 2>&1 | tr '\n' ' ' || true)
+if out=$(podman exec "$P-systemd" l2sec-server status 2>&1) && grep -q carol <<<"$out" && [ "$modes" = "700 600 " ]; then
+  pass "l2sec-server status under systemd lists carol (/run/l2sec 700, control.sock 600)"
+else
+  echo "$out" >&2; fail "l2sec-server status under systemd: modes '$modes'"
+fi
+if podman exec "$P-systemd" systemctl reload l2sec-server \
+  && [ "$(podman exec "$P-systemd" systemctl is-active l2sec-server)" = active ] \
+  && podman exec "$P-systemd" journalctl -u l2sec-server --no-pager -o cat | grep -q 'configuration reloaded' \
+  && in_ns "$P-plain" ping -c 2 -W 2 "$POOL_LOCAL" >/dev/null 2>&1; then
+  pass "systemctl reload: configuration reloaded, the session still pings"
+else
+  podman exec "$P-systemd" journalctl -u l2sec-server --no-pager -o cat | tail -20 >&2 || true
+  fail "systemctl reload"
 fi
 in_ns "$P-plain" "$BIN_DIR/l2sec-client" disconnect --pid-file "$WORK/$P-plain.pid" >/dev/null 2>&1 || true
 podman exec "$P-systemd" systemctl stop l2sec-server

@@ -124,7 +124,7 @@ impl Scenario {
         std::fs::write(
             &config,
             format!(
-                "[server]\nlisten = \"{listen}\"\nstate_dir = \"{s}\"\nip_forward = true\n{server}\n\n[ipsec]\npsk = \"e2e-psk\"\n{ipsec}\n\n[ppp]\nauth = [\"{auth}\"]\n\n[users]\nfile = \"{s}/users.toml\"\n\n[tun]\nname = \"{prefix}s\"\n\n{config}\n",
+                "[server]\nlisten = \"{listen}\"\nstate_dir = \"{s}\"\ncontrol_socket = \"{s}/control.sock\"\nip_forward = true\n{server}\n\n[ipsec]\npsk = \"e2e-psk\"\n{ipsec}\n\n[ppp]\nauth = [\"{auth}\"]\n\n[users]\nfile = \"{s}/users.toml\"\n\n[tun]\nname = \"{prefix}s\"\n\n{config}\n",
                 s = state.display(),
                 ipsec = options.ipsec,
                 server = options.server,
@@ -298,6 +298,19 @@ impl Scenario {
             ));
         }
         Ok(())
+    }
+
+    /// The server's process id while it runs (`ip netns exec` execs it in place).
+    #[must_use]
+    pub fn server_pid(&self) -> Option<u32> {
+        self.server.as_ref().map(Child::id)
+    }
+
+    /// The server's control socket (in the state directory, so that tests running at once
+    /// never share one).
+    #[must_use]
+    pub fn control_socket(&self) -> PathBuf {
+        self.state.join("control.sock")
     }
 
     /// Stops the server and returns its log.

@@ -82,7 +82,7 @@ impl Lab {
         std::fs::write(
             &config,
             format!(
-                "[server]\nlisten = \"2.2.2.2\"\nstate_dir = \"{d}\"\nip_forward = true\n\n\
+                "[server]\nlisten = \"2.2.2.2\"\nstate_dir = \"{d}\"\ncontrol_socket = \"{d}/control.sock\"\nip_forward = true\n\n\
                  [ipsec]\npsk = \"e2e-psk\"\n\n[pool]\ndns = [\"192.168.1.1\", \"9.9.9.9\"]\n\n\
                  [users]\nfile = \"{d}/users.toml\"\n\n[tun]\nname = \"{prefix}s\"\n",
                 d = dir.display()

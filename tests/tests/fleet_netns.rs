@@ -74,7 +74,7 @@ impl Run {
         std::fs::write(
             &config,
             format!(
-                "[server]\nlisten = \"2.2.2.2\"\nstate_dir = \"{s}\"\nip_forward = true\n\n[ipsec]\npsk = \"fleet-psk\"\n\n[pool]\nrange = \"172.16.1.2-{pool_last}\"\n\n[users]\nfile = \"{s}/users.toml\"\n\n[tun]\nname = \"{prefix}s\"\n",
+                "[server]\nlisten = \"2.2.2.2\"\nstate_dir = \"{s}\"\ncontrol_socket = \"{s}/control.sock\"\nip_forward = true\n\n[ipsec]\npsk = \"fleet-psk\"\n\n[pool]\nrange = \"172.16.1.2-{pool_last}\"\n\n[users]\nfile = \"{s}/users.toml\"\n\n[tun]\nname = \"{prefix}s\"\n",
                 s = state.display()
             ),
         )
@@ -293,7 +293,7 @@ fn a_killed_laptop_is_found_dead_and_its_address_is_freed() {
     std::fs::write(
         &config,
         format!(
-            "[server]\nlisten = \"2.2.2.2\"\nstate_dir = \"{s}\"\n\n[ipsec]\npsk = \"fleet-psk\"\n\n[ppp]\necho_interval = \"1s\"\necho_failures = 2\n\n[users]\nfile = \"{s}/users.toml\"\n\n[tun]\nname = \"{prefix}s\"\n",
+            "[server]\nlisten = \"2.2.2.2\"\nstate_dir = \"{s}\"\ncontrol_socket = \"{s}/control.sock\"\n\n[ipsec]\npsk = \"fleet-psk\"\n\n[ppp]\necho_interval = \"1s\"\necho_failures = 2\n\n[users]\nfile = \"{s}/users.toml\"\n\n[tun]\nname = \"{prefix}s\"\n",
             s = state.display()
         ),
     )

@@ -41,7 +41,7 @@ fn server_negotiates_ike_and_esp_with_a_client_in_another_namespace() {
     std::fs::write(
         &config,
         format!(
-            "[server]\nlisten = \"2.2.2.2\"\nstate_dir = \"{}\"\n\n[ipsec]\npsk = \"e2e-test-psk\"\n\n[tun]\nname = \"{prefix}t\"\n",
+            "[server]\nlisten = \"2.2.2.2\"\nstate_dir = \"{0}\"\ncontrol_socket = \"{0}/control.sock\"\n\n[ipsec]\npsk = \"e2e-test-psk\"\n\n[tun]\nname = \"{prefix}t\"\n",
             state.display()
         ),
     )

@@ -11,7 +11,8 @@
 //!
 //! Plain L2TP that did not arrive inside ESP never reaches the LNS layer.
 
-use super::lns::{Drop as LnsDrop, Lns};
+use super::lns::{Drop as LnsDrop, Lns, LnsEvent};
+use super::stats::{Attempts, EngineStats, Snapshot};
 use ike::endpoint::{Endpoint as Ike, Event as IkeEvent};
 use ike::esp::{Direction, IpProtocol, Sa, SaDb, Spi, Udp4500, classify_udp4500};
 use ike::ikev1::main_mode::Path;
@@ -133,6 +134,9 @@ pub struct Engine<R> {
     /// Wireshark key-table rows for a debugging key log, when enabled (bounded).
     keylog: Option<Vec<KeyLogRow>>,
     rng: R,
+    stats: EngineStats,
+    /// Connections between their first IKE packet and their outcome (bounded).
+    attempts: Attempts,
 }
 
 /// A row of one of Wireshark's key tables.
@@ -220,6 +224,8 @@ impl<R: CryptoRng> Engine<R> {
             plain_peers: BTreeMap::new(),
             keylog: None,
             rng,
+            stats: EngineStats::default(),
+            attempts: Attempts::default(),
         }
     }
 
@@ -272,10 +278,12 @@ impl<R: CryptoRng> Engine<R> {
         buf: &mut [u8],
     ) -> Result<Option<Range<usize>>, Drop> {
         let path = Path { local, remote };
-        match local.port() {
-            4500 => match classify_udp4500(buf).map_err(|_| Drop::NotL2tp)? {
-                Udp4500::NatKeepalive => Err(Drop::Keepalive),
-                Udp4500::Ike => {
+        let result = match local.port() {
+            4500 => match classify_udp4500(buf) {
+                // Shorter than an ESP header, or a bare non-ESP marker.
+                Err(_) => Err(Drop::Esp(ike::esp::Discard::Truncated)),
+                Ok(Udp4500::NatKeepalive) => Err(Drop::Keepalive),
+                Ok(Udp4500::Ike) => {
                     let result = self
                         .ike
                         .handle_datagram(now, path, &buf[4..])
@@ -283,7 +291,7 @@ impl<R: CryptoRng> Engine<R> {
                     self.pump(now);
                     result.map(|()| None)
                 }
-                Udp4500::Esp => self.esp_in(now, remote, buf),
+                Ok(Udp4500::Esp) => self.esp_in(now, remote, buf),
             },
             L2TP_PORT if self.allow_plain_l2tp => {
                 if self.plain_peers.len() < MAX_PLAIN_PEERS
@@ -301,7 +309,9 @@ impl<R: CryptoRng> Engine<R> {
                 self.pump(now);
                 result.map(|()| None)
             }
-        }
+        };
+        self.count_udp(now, local, remote, buf, &result);
+        result
     }
 
     /// An IP protocol 50 packet arrived from `remote` (payload after the IP header).
@@ -314,7 +324,9 @@ impl<R: CryptoRng> Engine<R> {
         remote: IpAddr,
         packet: &mut [u8],
     ) -> Result<Option<Range<usize>>, Drop> {
-        self.esp_in(now, SocketAddr::new(remote, 0), packet)
+        let result = self.esp_in(now, SocketAddr::new(remote, 0), packet);
+        self.stats.result(&result, Some(remote));
+        result
     }
 
     fn esp_in(
@@ -324,6 +336,7 @@ impl<R: CryptoRng> Engine<R> {
         packet: &mut [u8],
     ) -> Result<Option<Range<usize>>, Drop> {
         let (spi, opened) = self.sadb.open(packet).map_err(Drop::Esp)?;
+        self.stats.received(packet.len());
         let child = *self.children.get(&spi.0).ok_or(Drop::NoSa)?;
         // The peer's NAT mapping moved: ESP that verified and is the newest of its SA proves
         // the new address (RFC 3948 §3.2 leaves the policy to us; an old packet replayed from
@@ -374,8 +387,10 @@ impl<R: CryptoRng> Engine<R> {
     /// # Errors
     /// [`Drop`].
     pub fn handle_tun(&mut self, buf: &mut [u8], packet: Range<usize>) -> Result<Out, Drop> {
-        let (peer, l2tp) = self.lns.handle_tun(buf, packet).map_err(Drop::Lns)?;
-        self.seal(peer, buf, l2tp)
+        let result = (self.lns.handle_tun(buf, packet).map_err(Drop::Lns))
+            .and_then(|(peer, l2tp)| self.seal(peer, buf, l2tp));
+        self.stats.tun_result(&result);
+        result
     }
 
     /// Wraps the inner L2TP datagram at `buf[l2tp]` in UDP and ESP for `peer`.
@@ -414,6 +429,7 @@ impl<R: CryptoRng> Engine<R> {
         let sealed = sa
             .seal(buf, start..l2tp.end, IpProtocol(17), &mut self.rng)
             .map_err(|_| Drop::NoRoom)?;
+        self.stats.sent(sealed.len());
         let route = if child.encapsulated {
             Route::Udp {
                 local: child.path.local,
@@ -468,6 +484,7 @@ impl<R: CryptoRng> Engine<R> {
         self.ike.handle_timeout(now);
         self.lns.handle_timeout(now);
         self.pump(now);
+        self.attempts.expire(&mut self.stats, now);
     }
 
     /// A clean stop, first step: every L2TP tunnel ends with StopCCN (Shutting Down), sent
@@ -510,7 +527,9 @@ impl<R: CryptoRng> Engine<R> {
     }
 
     fn pump(&mut self, now: Instant) {
+        self.close_kicked_peers();
         while let Some(event) = self.ike.poll_event() {
+            self.attempts.ike(&mut self.stats, &event);
             match event {
                 IkeEvent::ChildSaUp {
                     cookies,
@@ -669,14 +688,19 @@ impl<R: CryptoRng> Engine<R> {
                         .unwrap_or(peer);
                     self.identities.insert(key, peer_id);
                     self.keys.insert(cookies, key);
+                    self.lns.forget_kicked_peer(key);
                 }
+                // One packet can cause this: `debug`. The refusal that ends a connection
+                // attempt is logged at `info` once with its outcome (`stats::Attempts`).
                 IkeEvent::Refused { peer, refusal } => {
-                    tracing::info!(%peer, %refusal, "IKE refused")
+                    tracing::debug!(%peer, %refusal, "IKE refused")
                 }
             }
         }
     }
 }
 
+pub mod admin;
+mod observe;
 #[cfg(test)]
 mod tests;

@@ -78,6 +78,19 @@ pub enum LnsEvent {
         address: Option<Ipv4Addr>,
         /// Why PPP went down (or the lower layer did).
         reason: DownReason,
+        /// How long the user had an address.
+        duration: Option<Duration>,
+        /// Inner IP bytes from and to the user.
+        bytes: (u64, u64),
+    },
+    /// An authenticated user could get no address (pool exhausted, static address taken).
+    AddressRefused {
+        /// Transport identity of the peer.
+        peer: SocketAddr,
+        /// The authenticated user.
+        user: String,
+        /// Why, for the log.
+        why: &'static str,
     },
     /// Authentication failed (rate-limit these in logs).
     AuthFailed {
@@ -232,6 +245,8 @@ pub struct Lns<R> {
     named_pools: BTreeMap<String, Pool>,
     /// Rule sets for Filter-Id, by name.
     filters: BTreeMap<String, Arc<Policy>>,
+    /// Operator kicks in progress.
+    admin: admin::Admin,
 }
 
 fn credential(stored: &StoredCredential) -> Credential {
@@ -259,6 +274,7 @@ impl<R: CryptoRng> Lns<R> {
             radius: None,
             named_pools: BTreeMap::new(),
             filters: BTreeMap::new(),
+            admin: admin::Admin::default(),
         }
     }
 
@@ -533,6 +549,7 @@ impl<R: CryptoRng> Lns<R> {
             .flatten()
             .chain(self.l2tp.poll_timeout())
             .chain(self.radius.as_ref().and_then(|r| r.client.poll_timeout()))
+            .chain(self.admin_deadline())
             .min()
     }
 
@@ -543,6 +560,7 @@ impl<R: CryptoRng> Lns<R> {
             r.client.handle_timeout(now);
         }
         self.radius_events(now);
+        self.admin_timeout(now);
         let due: Vec<_> = self
             .links
             .iter()
@@ -797,10 +815,11 @@ impl<R: CryptoRng> Lns<R> {
     fn release(
         &mut self,
         now: Instant,
-        _key: (TunnelId, SessionId),
+        key: (TunnelId, SessionId),
         mut link: Link,
         reason: DownReason,
     ) {
+        let peer = link.peer;
         if let (Some(r), Some((id, _))) = (self.radius.as_mut(), link.pending.take()) {
             r.client.cancel(now, id);
             r.auth.remove(&id);
@@ -820,7 +839,13 @@ impl<R: CryptoRng> Lns<R> {
             user: link.user,
             address: link.address,
             reason,
+            duration: link.up_at.map(|t| now.saturating_duration_since(t)),
+            bytes: (
+                link.traffic.counters.input_octets,
+                link.traffic.counters.output_octets,
+            ),
         });
+        self.after_release(now, key.0, peer);
     }
 
     fn on_ppp(&mut self, now: Instant, key: (TunnelId, SessionId), event: PppEvent) {
@@ -830,6 +855,7 @@ impl<R: CryptoRng> Lns<R> {
         match event {
             PppEvent::AuthRequest(request) => self.on_auth_request(now, key, request),
             PppEvent::Authenticated { user, method, .. } => {
+                tracing::info!(peer = %link.peer, %user, method = method.name(), "PPP authenticated");
                 link.user = Some(user);
                 link.method = Some(method);
                 if link.authz.is_none() {
@@ -858,8 +884,9 @@ impl<R: CryptoRng> Lns<R> {
                         link.ppp.assign_address(now, assignment);
                     }
                     Err(why) => {
-                        tracing::warn!(peer = %link.peer, %user, why, "no address for the user");
+                        let peer = link.peer;
                         link.ppp.refuse_address(now);
+                        (self.events).push_back(LnsEvent::AddressRefused { peer, user, why });
                     }
                 }
             }
@@ -1540,5 +1567,6 @@ fn peer_hung_up_session(reason: l2tp::SessionDownReason) -> bool {
     )
 }
 
+pub mod admin;
 #[cfg(test)]
 mod tests;

@@ -7,3 +7,4 @@ pub mod lns;
 pub mod policy;
 pub mod pool;
 pub mod radius;
+pub mod stats;

@@ -521,3 +521,7 @@ fn plain_l2tp_only_when_allowed() {
             .is_ok()
     );
 }
+mod metrics;
+
+#[path = "admin_tests.rs"]
+mod admin_tests;
