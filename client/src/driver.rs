@@ -3,16 +3,14 @@
 //! the [`Engine`]. Progress and the state file are kept by a [`Tracker`].
 
 use crate::dns::{self, Applied};
-use crate::engine::{
-    ClientEvent, DownReason, Engine, HEADROOM, Out, Route, Stage, TAILROOM, TRANSMIT_BUF_LEN,
-};
+use crate::engine::{ClientEvent, DownReason, Engine, HEADROOM, Stage, TAILROOM, TRANSMIT_BUF_LEN};
 use crate::status::Tracker;
 use anyhow::Context as _;
 use ipnet::Ipv4Net;
-use netio::batch::{RecvBatch, SendBatch};
+use netio::batch::RecvBatch;
 use netio::esp_socket::RawEsp;
 use netio::route::RouteTable;
-use netio::tun::{Tun, TunConfig};
+use netio::tun::{Offload, Tun, TunBatch, TunConfig};
 use netio::udp::UdpSocket;
 use rand_chacha::ChaCha20Rng;
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
@@ -20,7 +18,14 @@ use std::time::{Duration, Instant};
 use tokio::signal::unix::{Signal, SignalKind, signal};
 
 const SLOT: usize = 2048;
-const BATCH: usize = 16;
+const BATCH: usize = 32;
+/// Slot size on the UDP 4500 socket when the kernel coalesces datagrams (`UDP_GRO`).
+const GRO_SLOT: usize = 65_536 + HEADROOM;
+/// GRO buffers received per system call.
+const GRO_BATCH: usize = 16;
+
+mod data;
+use data::{Arrival, DataPath, MARKER_ROOM};
 /// How often traffic counters reach the state file.
 const STATUS_INTERVAL: Duration = Duration::from_secs(1);
 
@@ -150,20 +155,27 @@ async fn drive(
         natt: UdpSocket::bind(natt_addr).with_context(|| format!("binding {natt_addr}"))?,
         esp: RawEsp::bind(config.local.ip()).context("opening the raw ESP socket")?,
     };
+    let natt_in = if io.natt.enable_gro() {
+        RecvBatch::new(GRO_BATCH, GRO_SLOT, HEADROOM)
+    } else {
+        RecvBatch::new(BATCH, SLOT, HEADROOM)
+    };
     let (mut ike_in, mut natt_in, mut esp_in) = (
         RecvBatch::new(BATCH, SLOT, HEADROOM),
-        RecvBatch::new(BATCH, SLOT, HEADROOM),
+        natt_in,
         RecvBatch::new(BATCH, SLOT, HEADROOM),
     );
-    let mut tun_buf = vec![0u8; SLOT];
-    let mut out_buf = vec![0u8; TRANSMIT_BUF_LEN];
-    let mut esp_out = SendBatch::new(4, SLOT);
+    // The TUN side is sized when the device opens (its batches depend on its offloads).
+    let mut tun_in: Option<TunBatch> = None;
+    let mut data = DataPath::new();
+    // Control datagrams are written after MARKER_ROOM bytes, where the non-ESP marker goes.
+    let mut out_buf = vec![0u8; TRANSMIT_BUF_LEN + MARKER_ROOM];
     let mut status_tick = tokio::time::interval(STATUS_INTERVAL);
     status_tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     let mut stopping = false;
     let mut failure = None;
     let ended = loop {
-        flush(&io, engine, &mut out_buf, &mut esp_out).await;
+        flush(&io, engine, &mut out_buf).await;
         let mut finished = None;
         while let Some(event) = engine.poll_event() {
             tracker.event(&event, &config.user);
@@ -182,7 +194,13 @@ async fn drive(
                 ClientEvent::AddressAssigned { local, peer, dns } => {
                     tracing::info!(%local, %peer, ?dns, "address assigned");
                     let servers: Vec<Ipv4Addr> = dns.iter().flatten().copied().collect();
-                    if let Err(e) = set_up(config, net, tracker, local, peer, &servers) {
+                    let opened = set_up(config, net, tracker, local, peer, &servers);
+                    if let (Ok(()), Some(tun)) = (&opened, &net.tun) {
+                        let batch = TunBatch::new(tun, BATCH, SLOT, HEADROOM, TAILROOM);
+                        data.tun_opened(&batch);
+                        tun_in = Some(batch);
+                    }
+                    if let Err(e) = opened {
                         // Tell the server we are leaving rather than vanish; report `e` after.
                         tracing::error!("{e:#}; disconnecting");
                         failure = Some(e);
@@ -205,38 +223,25 @@ async fn drive(
             }
         };
         let tun_recv = async {
-            match &net.tun {
-                Some(t) => t.recv(&mut tun_buf[HEADROOM..SLOT - TAILROOM]).await,
-                None => std::future::pending().await,
+            match (&net.tun, tun_in.as_mut()) {
+                (Some(t), Some(batch)) => t.recv_batch(batch).await,
+                _ => std::future::pending().await,
             }
         };
         tokio::select! {
             r = io.ike.recv_batch(&mut ike_in) => {
-                for i in 0..r? {
-                    let Some((meta, slot)) = ike_in.get_mut(i) else { continue };
-                    let got = engine.handle_udp(now(), ike_addr, meta.from, &mut slot[meta.range.clone()]);
-                    deliver(net.tun.as_ref(), got.ok().flatten().map(|r| r.start + meta.range.start..r.end + meta.range.start), slot, tracker).await;
-                }
+                data.open_and_deliver(net.tun.as_ref(), engine, &mut ike_in, (r?, Arrival::Udp(ike_addr)), tracker).await;
             }
             r = io.natt.recv_batch(&mut natt_in) => {
-                for i in 0..r? {
-                    let Some((meta, slot)) = natt_in.get_mut(i) else { continue };
-                    let got = engine.handle_udp(now(), natt_addr, meta.from, &mut slot[meta.range.clone()]);
-                    deliver(net.tun.as_ref(), got.ok().flatten().map(|r| r.start + meta.range.start..r.end + meta.range.start), slot, tracker).await;
-                }
+                data.open_and_deliver(net.tun.as_ref(), engine, &mut natt_in, (r?, Arrival::Udp(natt_addr)), tracker).await;
             }
             r = io.esp.recv_batch(&mut esp_in) => {
-                for i in 0..r? {
-                    let Some((meta, slot)) = esp_in.get_mut(i) else { continue };
-                    let got = engine.handle_esp(now(), meta.from.ip(), &mut slot[meta.range.clone()]);
-                    deliver(net.tun.as_ref(), got.ok().flatten().map(|r| r.start + meta.range.start..r.end + meta.range.start), slot, tracker).await;
-                }
+                data.open_and_deliver(net.tun.as_ref(), engine, &mut esp_in, (r?, Arrival::Esp), tracker).await;
             }
             r = tun_recv => {
                 let n = r?;
-                if let Ok(out) = engine.handle_tun(&mut tun_buf, HEADROOM..HEADROOM + n) {
-                    tracker.count_out(n);
-                    send(&io, &out, &tun_buf, &mut esp_out).await;
+                if let Some(batch) = tun_in.as_mut() {
+                    data.seal_and_send(&io, engine, batch, n, tracker).await;
                 }
             }
             () = sleep => engine.handle_timeout(now()),
@@ -249,7 +254,7 @@ async fn drive(
             }
         }
     };
-    flush(&io, engine, &mut out_buf, &mut esp_out).await;
+    flush(&io, engine, &mut out_buf).await;
     match failure {
         Some(e) => Err(e),
         None => Ok(ended),
@@ -270,6 +275,7 @@ fn set_up(
         address: local,
         prefix_len: 32,
         mtu: 1400,
+        offload: Offload::IfAvailable,
     })
     .context("opening the TUN device")?;
     let dev = device.name().to_owned();
@@ -326,60 +332,16 @@ pub fn remove_host_route(server: Ipv4Addr) {
         .output();
 }
 
-async fn flush(io: &Io, engine: &mut Engine<ChaCha20Rng>, buf: &mut [u8], esp: &mut SendBatch) {
-    while let Some(out) = engine.poll_transmit(now(), buf) {
-        send(io, &out, buf, esp).await;
-    }
-}
-
-async fn deliver(
-    tun: Option<&Tun>,
-    packet: Option<std::ops::Range<usize>>,
-    slot: &[u8],
-    tracker: &mut Tracker,
-) {
-    if let (Some(tun), Some(p)) = (tun, packet.and_then(|r| slot.get(r))) {
-        match tun.send(p).await {
-            Ok(_) => tracker.count_in(p.len()),
-            Err(e) => tracing::debug!(%e, "TUN write failed"),
-        }
-    }
-}
-
-async fn send(io: &Io, out: &Out, buf: &[u8], esp: &mut SendBatch) {
-    let Some(bytes) = buf.get(out.range.clone()) else {
-        return;
-    };
-    let result = match out.route {
-        Route::Udp {
-            local,
-            remote,
-            non_esp_marker,
-        } => {
-            let socket = if local.port() == 4500 {
-                &io.natt
-            } else {
-                &io.ike
-            };
-            if non_esp_marker {
-                let mut marked = Vec::with_capacity(bytes.len() + 4);
-                marked.extend_from_slice(&[0; 4]);
-                marked.extend_from_slice(bytes);
-                socket.send_to(&marked, remote).await
-            } else {
-                socket.send_to(bytes, remote).await
-            }
-        }
-        Route::Esp { remote } => {
-            esp.clear();
-            if let Some(slot) = esp.next_slot().and_then(|s| s.get_mut(..bytes.len())) {
-                slot.copy_from_slice(bytes);
-                esp.push(SocketAddr::new(remote, 0), 0..bytes.len());
-            }
-            io.esp.send_batch(esp).await
-        }
-    };
-    if let Err(e) = result {
-        tracing::debug!(%e, "send failed");
+/// Sends every datagram the engine has queued (control traffic, keepalives).
+async fn flush(io: &Io, engine: &mut Engine<ChaCha20Rng>, buf: &mut [u8]) {
+    loop {
+        let Some(space) = buf.get_mut(MARKER_ROOM..) else {
+            return;
+        };
+        let Some(mut out) = engine.poll_transmit(now(), space) else {
+            return;
+        };
+        out.range = out.range.start + MARKER_ROOM..out.range.end + MARKER_ROOM;
+        data::send_control(io, &out, buf).await;
     }
 }

@@ -20,6 +20,92 @@ pub struct RecvMeta {
     pub range: Range<usize>,
     /// The datagram was longer than the slot and was cut (the engine must drop it).
     pub truncated: bool,
+    /// When the kernel coalesced several datagrams of one flow into this buffer (`UDP_GRO`):
+    /// the length of each, the last possibly shorter ([`crate::gso::segments`] splits them).
+    /// 0 for a single datagram.
+    pub segment_size: usize,
+}
+
+impl RecvMeta {
+    /// The datagrams in `range`: one, or each segment of a GRO buffer, as ranges of the slot.
+    pub fn datagrams(&self) -> impl Iterator<Item = Range<usize>> + use<> {
+        let start = self.range.start;
+        crate::gso::segments(self.range.len(), self.segment_size)
+            .map(move |r| r.start + start..r.end + start)
+    }
+}
+
+/// One datagram to send from the caller's storage.
+#[derive(Debug, Clone, Copy)]
+pub struct Datagram<'a> {
+    /// Destination (the port is ignored on raw sockets).
+    pub to: SocketAddr,
+    /// The datagram.
+    pub bytes: &'a [u8],
+}
+
+/// Up to [`Outbox::CAPACITY`] datagrams borrowed from wherever they were sealed (the slots of a
+/// receive batch), to go out in one batched send; lives on the stack, allocates nothing.
+#[derive(Debug)]
+pub struct Outbox<'a> {
+    items: [Datagram<'a>; sys::MAX_BATCH],
+    len: usize,
+}
+
+impl Default for Outbox<'_> {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl<'a> Outbox<'a> {
+    /// Most datagrams an outbox holds (one `sendmmsg`).
+    pub const CAPACITY: usize = sys::MAX_BATCH;
+
+    /// An empty outbox.
+    #[must_use]
+    pub const fn new() -> Self {
+        Self {
+            items: [Datagram {
+                to: SocketAddr::V4(std::net::SocketAddrV4::new(
+                    std::net::Ipv4Addr::UNSPECIFIED,
+                    0,
+                )),
+                bytes: &[],
+            }; sys::MAX_BATCH],
+            len: 0,
+        }
+    }
+
+    /// Adds a datagram; returns whether there was room.
+    pub fn push(&mut self, to: SocketAddr, bytes: &'a [u8]) -> bool {
+        match self.items.get_mut(self.len) {
+            Some(item) => {
+                *item = Datagram { to, bytes };
+                self.len += 1;
+                true
+            }
+            None => false,
+        }
+    }
+
+    /// The datagrams, in order.
+    #[must_use]
+    pub fn as_slice(&self) -> &[Datagram<'a>] {
+        self.items.get(..self.len).unwrap_or(&[])
+    }
+
+    /// Number of datagrams.
+    #[must_use]
+    pub const fn len(&self) -> usize {
+        self.len
+    }
+
+    /// Whether it holds nothing.
+    #[must_use]
+    pub const fn is_empty(&self) -> bool {
+        self.len == 0
+    }
 }
 
 /// Slots for receiving a batch of datagrams.
@@ -59,7 +145,8 @@ impl RecvBatch {
                     from: unspecified,
                     local: None,
                     range: 0..0,
-                    truncated: false
+                    truncated: false,
+                    segment_size: 0,
                 };
                 slots
             ]
@@ -69,7 +156,8 @@ impl RecvBatch {
                     len: 0,
                     from: unspecified,
                     local: None,
-                    truncated: false
+                    truncated: false,
+                    segment_size: 0,
                 };
                 slots
             ]
@@ -113,6 +201,15 @@ impl RecvBatch {
         Some((meta, slot))
     }
 
+    /// The `i`-th slot, read-only (after the engine worked in place in it).
+    #[must_use]
+    pub fn slot(&self, i: usize) -> Option<&[u8]> {
+        if i >= self.filled {
+            return None;
+        }
+        self.storage.chunks_exact(self.slot_len).nth(i)
+    }
+
     /// Narrows each received range past its IPv4 header (raw sockets deliver it).
     pub(crate) fn strip_ipv4_headers(&mut self) {
         for (i, meta) in self.meta.iter_mut().enumerate().take(self.filled) {
@@ -146,6 +243,7 @@ impl RecvBatch {
                 local: got.local,
                 range: self.headroom..self.headroom + got.len,
                 truncated: got.truncated,
+                segment_size: got.segment_size,
             };
         }
         self.filled = n;

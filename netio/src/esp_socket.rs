@@ -11,7 +11,7 @@ use std::os::fd::AsRawFd;
 use socket2::{Domain, Protocol, Socket, Type};
 use tokio::io::unix::AsyncFd;
 
-use crate::batch::{RecvBatch, SendBatch};
+use crate::batch::{Datagram, RecvBatch, SendBatch};
 
 /// IANA protocol number of ESP.
 pub const IPPROTO_ESP: i32 = 50;
@@ -58,6 +58,26 @@ impl RawEsp {
                 Err(_would_block) => {}
             }
         }
+    }
+
+    /// Sends `datagrams` (ESP packets from the SPI on, at most [`crate::Outbox::CAPACITY`])
+    /// with `sendmmsg`; packets the kernel refuses are dropped. Returns how many left.
+    pub async fn send_datagrams(&self, datagrams: &[Datagram<'_>]) -> io::Result<usize> {
+        let mut sent = 0;
+        while sent < datagrams.len() {
+            let mut guard = self.inner.writable().await?;
+            let rest = &datagrams[sent..];
+            match guard.try_io(|fd| crate::sys::send_batch(fd.as_raw_fd(), rest)) {
+                Ok(Ok(0)) => break,
+                Ok(Ok(k)) => sent += k,
+                Ok(Err(e)) if e.kind() == io::ErrorKind::WouldBlock => {}
+                Ok(Err(_)) if sent + 1 < datagrams.len() => sent += 1,
+                Ok(Err(e)) if sent == 0 => return Err(e),
+                Ok(Err(_)) => break,
+                Err(_would_block) => {}
+            }
+        }
+        Ok(sent)
     }
 
     /// Sends every queued ESP packet (SPI onwards; the port of each destination is ignored).

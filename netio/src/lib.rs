@@ -12,6 +12,7 @@
 //! - [`tun::Tun`]: the TUN device, through the `tun-rs` crate.
 //! - [`route::RouteTable`]: the client's routes and DNS, undone when dropped.
 //! - [`privileges::drop_to`]: the switch to an unprivileged user once everything is open.
+//! - [`gso`]: which queued datagrams leave as one UDP GSO send, and how a GRO buffer splits.
 //! - [`batch::RecvBatch`] and [`batch::SendBatch`]: packet buffers allocated once and reused
 //!   for the life of the process, with headroom for encapsulation.
 //!
@@ -20,10 +21,11 @@
 
 pub mod batch;
 pub mod esp_socket;
+pub mod gso;
 pub mod privileges;
 pub mod route;
 mod sys;
 pub mod tun;
 pub mod udp;
 
-pub use batch::{RecvBatch, RecvMeta, SendBatch};
+pub use batch::{Datagram, Outbox, RecvBatch, RecvMeta, SendBatch};

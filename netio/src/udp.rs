@@ -3,17 +3,32 @@
 use std::io;
 use std::net::SocketAddr;
 use std::os::fd::AsRawFd;
+use std::sync::atomic::{AtomicBool, Ordering};
 
 use socket2::{Domain, Protocol, Socket, Type};
 use tokio::io::Interest;
 
-use crate::batch::{RecvBatch, SendBatch};
+use crate::batch::{Datagram, RecvBatch, SendBatch};
+use crate::gso::GsoPlan;
 use crate::sys;
+
+/// Makes every later send on `socket` (a UDP socket of any kind, e.g. a traffic generator's
+/// `std::net::UdpSocket`) a UDP GSO send: one buffer of several `size`-byte datagrams (the
+/// last may be shorter) leaves as that many datagrams.
+///
+/// # Errors
+/// When the kernel has no UDP GSO (before Linux 4.18) or `fd` is not a UDP socket.
+pub fn set_send_segment_size(socket: &impl AsRawFd, size: u16) -> io::Result<()> {
+    sys::set_udp_segment(socket.as_raw_fd(), size)
+}
 
 /// A non-blocking, tokio-registered UDP socket that moves datagrams in batches.
 #[derive(Debug)]
 pub struct UdpSocket {
     inner: tokio::net::UdpSocket,
+    /// Whether UDP GSO sends work here; cleared (for the life of the socket) the first time
+    /// the kernel refuses one, after which runs go out as single datagrams.
+    gso: AtomicBool,
 }
 
 impl UdpSocket {
@@ -38,7 +53,102 @@ impl UdpSocket {
         sys::enable_pktinfo(socket.as_raw_fd(), addr.is_ipv6())?;
         socket.bind(&addr.into())?;
         let inner = tokio::net::UdpSocket::from_std(socket.into())?;
-        Ok(Self { inner })
+        Ok(Self {
+            inner,
+            gso: AtomicBool::new(true),
+        })
+    }
+
+    /// Asks the kernel to coalesce arriving datagrams of one flow (`UDP_GRO`); each buffer of
+    /// [`Self::recv_batch`] then reports its segment size ([`crate::RecvMeta::datagrams`] splits
+    /// it), so its slots must hold a whole coalesced buffer (64 KiB). Returns whether the
+    /// kernel agreed.
+    pub fn enable_gro(&self) -> bool {
+        sys::enable_udp_gro(self.inner.as_raw_fd()).is_ok()
+    }
+
+    /// Stops using UDP GSO on send (the fallback path; also what a refused GSO send does).
+    pub fn disable_gso(&self) {
+        self.gso.store(false, Ordering::Relaxed);
+    }
+
+    /// Whether sends still use UDP GSO.
+    #[must_use]
+    pub fn gso(&self) -> bool {
+        self.gso.load(Ordering::Relaxed)
+    }
+
+    /// Sends `datagrams` (at most [`crate::Outbox::CAPACITY`]) with as few system calls as
+    /// the kernel allows: one `sendmmsg`, in which each run of equal-sized datagrams to one
+    /// peer is a single UDP GSO message (`UDP_SEGMENT`). `plan` is scratch space, reused.
+    /// Datagrams the kernel refuses after the socket reported writable are dropped, as a
+    /// router would. Returns how many datagrams left.
+    pub async fn send_datagrams(
+        &self,
+        datagrams: &[Datagram<'_>],
+        plan: &mut GsoPlan,
+    ) -> io::Result<usize> {
+        plan.clear();
+        for d in datagrams {
+            if !plan.push(d.to, d.bytes.len()) {
+                break;
+            }
+        }
+        if !self.gso() {
+            return self.send_singles(&datagrams[..plan.len()]).await;
+        }
+        let mut sent_runs = 0;
+        let mut sent = 0;
+        while sent_runs < plan.runs().len() {
+            self.inner.writable().await?;
+            let runs = &plan.runs()[sent_runs..];
+            match self.inner.try_io(Interest::WRITABLE, || {
+                sys::send_runs(self.inner.as_raw_fd(), datagrams, runs)
+            }) {
+                Ok(0) => break,
+                Ok(k) => {
+                    sent += runs.iter().take(k).map(|r| r.count).sum::<usize>();
+                    sent_runs += k;
+                }
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => {}
+                // EIO/EINVAL: this path cannot do GSO (no checksum offload on the way out, an
+                // old kernel): fall back for good and send these one by one.
+                Err(e)
+                    if matches!(e.raw_os_error(), Some(libc::EIO | libc::EINVAL))
+                        && runs.first().is_some_and(|r| r.count > 1) =>
+                {
+                    tracing::debug!(%e, "UDP GSO refused; sending datagrams singly from now on");
+                    self.disable_gso();
+                    let first = runs.first().map_or(0, |r| r.first);
+                    return Ok(sent + self.send_singles(&datagrams[first..plan.len()]).await?);
+                }
+                // One refused message (no route for that peer): skip it, send the rest.
+                Err(_) if sent_runs + 1 < plan.runs().len() => sent_runs += 1,
+                Err(e) if sent == 0 => return Err(e),
+                Err(_) => break,
+            }
+        }
+        Ok(sent)
+    }
+
+    /// `sendmmsg` without GSO.
+    async fn send_singles(&self, datagrams: &[Datagram<'_>]) -> io::Result<usize> {
+        let mut sent = 0;
+        while sent < datagrams.len() {
+            self.inner.writable().await?;
+            let rest = &datagrams[sent..];
+            match self.inner.try_io(Interest::WRITABLE, || {
+                sys::send_batch(self.inner.as_raw_fd(), rest)
+            }) {
+                Ok(0) => break,
+                Ok(k) => sent += k,
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => {}
+                Err(_) if sent + 1 < datagrams.len() => sent += 1,
+                Err(e) if sent == 0 => return Err(e),
+                Err(_) => break,
+            }
+        }
+        Ok(sent)
     }
 
     /// The address the socket is bound to.
@@ -86,6 +196,7 @@ impl UdpSocket {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::gso::GsoPlan;
 
     #[tokio::test]
     async fn a_batch_sent_on_loopback_arrives_with_sender_and_local_address() {
@@ -131,5 +242,65 @@ mod tests {
         assert!(meta.truncated);
         assert_eq!(meta.range, 16..64);
         assert!(batch.get_mut(1).is_none());
+    }
+
+    /// Sends `lens`-sized datagrams (byte `i` of datagram `k` is `k`) with `send_datagrams`
+    /// to a GRO receiver and returns what arrived, split back into datagrams.
+    async fn round_trip(gso: bool, lens: &[usize]) -> (Vec<Vec<u8>>, usize) {
+        let a = UdpSocket::bind("127.0.0.1:0".parse().unwrap()).unwrap();
+        let b = UdpSocket::bind("127.0.0.1:0".parse().unwrap()).unwrap();
+        assert!(b.enable_gro(), "this kernel has UDP GRO");
+        if !gso {
+            a.disable_gso();
+        }
+        let to = b.local_addr().unwrap();
+        let payloads: Vec<Vec<u8>> = lens
+            .iter()
+            .enumerate()
+            .map(|(k, &len)| vec![u8::try_from(k).unwrap(); len])
+            .collect();
+        let mut outbox = crate::Outbox::new();
+        for p in &payloads {
+            assert!(outbox.push(to, p));
+        }
+        let mut plan = GsoPlan::new(64);
+        let sent = a
+            .send_datagrams(outbox.as_slice(), &mut plan)
+            .await
+            .unwrap();
+        assert_eq!(sent, lens.len());
+        let mut batch = RecvBatch::new(8, 65_536 + 64, 64);
+        let mut seen = Vec::new();
+        let mut coalesced = 0;
+        while seen.len() < lens.len() {
+            let n = b.recv_batch(&mut batch).await.unwrap();
+            for i in 0..n {
+                let (meta, slot) = batch.get_mut(i).unwrap();
+                assert!(!meta.truncated);
+                if meta.segment_size > 0 {
+                    coalesced += 1;
+                }
+                for d in meta.datagrams() {
+                    seen.push(slot[d].to_vec());
+                }
+            }
+        }
+        assert_eq!(seen, payloads, "every datagram arrives whole and in order");
+        (seen, coalesced)
+    }
+
+    #[tokio::test]
+    async fn a_gso_run_arrives_as_its_datagrams_and_a_gro_buffer_splits_back() {
+        let lens = [1400, 1400, 1400, 1400, 700, 64, 64, 1400];
+        let (_, coalesced) = round_trip(true, &lens).await;
+        // On loopback the GSO send stays one buffer up to the GRO socket.
+        assert!(coalesced >= 1, "no coalesced buffer arrived");
+    }
+
+    #[tokio::test]
+    async fn without_gso_the_same_datagrams_go_one_by_one() {
+        let lens = [1400, 1400, 1400, 700, 64];
+        let (_, coalesced) = round_trip(false, &lens).await;
+        assert_eq!(coalesced, 0, "nothing was sent as one GSO buffer");
     }
 }

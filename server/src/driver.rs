@@ -2,13 +2,13 @@
 //! moves bytes between them and the [`Engine`]. One task; no locks; buffers allocated once.
 
 use crate::config::Config;
-use crate::engine::ipsec::{Engine, HEADROOM, Out, Route, TAILROOM};
+use crate::engine::ipsec::{Engine, HEADROOM, TAILROOM};
 use crate::engine::lns::LnsEvent;
 use anyhow::Context as _;
-use netio::batch::{RecvBatch, SendBatch};
+use netio::batch::RecvBatch;
 use netio::esp_socket::RawEsp;
 use netio::route::RouteTable;
-use netio::tun::{Tun, TunConfig};
+use netio::tun::{Offload, Tun, TunBatch, TunConfig};
 use netio::udp::UdpSocket;
 use rand_chacha::ChaCha20Rng;
 use std::net::SocketAddr;
@@ -21,6 +21,16 @@ const SHUTDOWN_GRACE: std::time::Duration = std::time::Duration::from_secs(1);
 const SLOT: usize = 2048;
 /// Datagrams received per system call.
 const BATCH: usize = 32;
+/// Slot size on the UDP 4500 socket when the kernel coalesces datagrams (`UDP_GRO`): a whole
+/// coalesced buffer (up to 64 KiB) plus the headroom.
+const GRO_SLOT: usize = 65_536 + HEADROOM;
+/// GRO buffers received per system call (16 × 64 KiB).
+const GRO_BATCH: usize = 16;
+/// Decapsulated packets written to TUN in one batch (coalesced per flow with offloads).
+const TUN_WRITE_BATCH: usize = 64;
+
+mod data;
+use data::{Arrival, DataPath, MARKER_ROOM};
 
 /// The sockets and the device.
 struct Io {
@@ -60,6 +70,7 @@ pub async fn run(config: &Config, mut engine: Engine<ChaCha20Rng>) -> anyhow::Re
         address: config.local_address,
         prefix_len: 32,
         mtu: config.tun_mtu,
+        offload: Offload::IfAvailable,
     })
     .context("opening the TUN device (needs CAP_NET_ADMIN)")?;
     let mut routes = RouteTable::new().context("route table")?;
@@ -139,12 +150,18 @@ async fn serve(
     control: &mut crate::control::Control,
 ) -> anyhow::Result<()> {
     let mut ike_in = RecvBatch::new(BATCH, SLOT, HEADROOM);
-    let mut natt_in = RecvBatch::new(BATCH, SLOT, HEADROOM);
+    let mut natt_in = if io.natt.enable_gro() {
+        RecvBatch::new(GRO_BATCH, GRO_SLOT, HEADROOM)
+    } else {
+        RecvBatch::new(BATCH, SLOT, HEADROOM)
+    };
     let mut esp_in = RecvBatch::new(BATCH, SLOT, HEADROOM);
     let mut l2tp_in = RecvBatch::new(BATCH, SLOT, HEADROOM);
-    let mut tun_buf = vec![0u8; SLOT];
-    let mut out_buf = vec![0u8; SLOT];
-    let mut esp_out = SendBatch::new(BATCH, SLOT);
+    let mut tun_in = TunBatch::new(&io.tun, BATCH, SLOT, HEADROOM, TAILROOM);
+    let mut data = DataPath::new(&tun_in, TUN_WRITE_BATCH);
+    // The engine writes control datagrams after MARKER_ROOM bytes, where the non-ESP marker
+    // goes when one is needed.
+    let mut out_buf = vec![0u8; SLOT + MARKER_ROOM];
     let mut radius_in = RecvBatch::new(8, RADIUS_SLOT, 0);
     let mut dae_in = RecvBatch::new(8, RADIUS_SLOT, 0);
     let mut radius_out = vec![0u8; RADIUS_SLOT];
@@ -172,42 +189,20 @@ async fn serve(
         };
         tokio::select! {
             r = io.ike.recv_batch(&mut ike_in) => {
-                let n = r?;
-                for i in 0..n {
-                    let Some((meta, slot)) = ike_in.get_mut(i) else { continue };
-                    let result = engine.handle_udp(now(), arrived_at(io.ike_addr, meta.local), meta.from, &mut slot[meta.range.clone()]);
-                    forward(io, result.ok().flatten().map(|r| r.start + meta.range.start..r.end + meta.range.start), slot).await;
-                }
+                data.open_and_deliver(io, engine, &mut ike_in, r?, Arrival::Udp(io.ike_addr)).await;
             }
             r = io.natt.recv_batch(&mut natt_in) => {
-                let n = r?;
-                for i in 0..n {
-                    let Some((meta, slot)) = natt_in.get_mut(i) else { continue };
-                    let result = engine.handle_udp(now(), arrived_at(io.natt_addr, meta.local), meta.from, &mut slot[meta.range.clone()]);
-                    forward(io, result.ok().flatten().map(|r| r.start + meta.range.start..r.end + meta.range.start), slot).await;
-                }
+                data.open_and_deliver(io, engine, &mut natt_in, r?, Arrival::Udp(io.natt_addr)).await;
             }
             r = async { match &io.l2tp { Some(s) => s.recv_batch(&mut l2tp_in).await, None => std::future::pending().await } } => {
-                let n = r?;
-                for i in 0..n {
-                    let Some((meta, slot)) = l2tp_in.get_mut(i) else { continue };
-                    let result = engine.handle_udp(now(), arrived_at(io.l2tp_addr, meta.local), meta.from, &mut slot[meta.range.clone()]);
-                    forward(io, result.ok().flatten().map(|r| r.start + meta.range.start..r.end + meta.range.start), slot).await;
-                }
+                data.open_and_deliver(io, engine, &mut l2tp_in, r?, Arrival::Udp(io.l2tp_addr)).await;
             }
             r = io.esp.recv_batch(&mut esp_in) => {
-                let n = r?;
-                for i in 0..n {
-                    let Some((meta, slot)) = esp_in.get_mut(i) else { continue };
-                    let result = engine.handle_esp(now(), meta.from.ip(), &mut slot[meta.range.clone()]);
-                    forward(io, result.ok().flatten().map(|r| r.start + meta.range.start..r.end + meta.range.start), slot).await;
-                }
+                data.open_and_deliver(io, engine, &mut esp_in, r?, Arrival::Esp).await;
             }
-            r = io.tun.recv(&mut tun_buf[HEADROOM..SLOT - TAILROOM]) => {
+            r = io.tun.recv_batch(&mut tun_in) => {
                 let n = r?;
-                if let Ok(out) = engine.handle_tun(&mut tun_buf, HEADROOM..HEADROOM + n) {
-                    send(io, &out, &tun_buf, &mut esp_out).await;
-                }
+                data.seal_and_send(io, engine, &mut tun_in, n).await;
             }
             r = async { match &io.radius { Some(s) => s.recv_batch(&mut radius_in).await, None => std::future::pending().await } } => {
                 let n = r?;
@@ -249,9 +244,7 @@ async fn serve(
                 }
             }
         }
-        while let Some(out) = engine.poll_transmit(now(), &mut out_buf) {
-            send(io, &out, &out_buf, &mut esp_out).await;
-        }
+        flush_control(io, engine, &mut out_buf).await;
         send_radius(io, engine, &mut radius_out).await;
         while let Some(event) = engine.poll_event(now()) {
             log(&event);
@@ -262,9 +255,7 @@ async fn serve(
         }
     }
     engine.finish_shutdown(now());
-    while let Some(out) = engine.poll_transmit(now(), &mut out_buf) {
-        send(io, &out, &out_buf, &mut esp_out).await;
-    }
+    flush_control(io, engine, &mut out_buf).await;
     while let Some(event) = engine.poll_event(now()) {
         log(&event);
     }
@@ -326,50 +317,17 @@ async fn drain_radius(
     }
 }
 
-/// Writes a decapsulated IP packet to the TUN device.
-async fn forward(io: &Io, packet: Option<std::ops::Range<usize>>, slot: &[u8]) {
-    if let Some(p) = packet.and_then(|r| slot.get(r))
-        && let Err(e) = io.tun.send(p).await
-    {
-        tracing::debug!(%e, "TUN write failed");
-    }
-}
-
-async fn send(io: &Io, out: &Out, buf: &[u8], esp: &mut SendBatch) {
-    let Some(bytes) = buf.get(out.range.clone()) else {
-        return;
-    };
-    let result = match out.route {
-        Route::Udp {
-            local,
-            remote,
-            non_esp_marker,
-        } => {
-            let socket = match (local.port(), &io.l2tp) {
-                (4500, _) => &io.natt,
-                (1701, Some(l2tp)) => l2tp,
-                _ => &io.ike,
-            };
-            if non_esp_marker {
-                let mut marked = Vec::with_capacity(bytes.len() + 4);
-                marked.extend_from_slice(&[0; 4]);
-                marked.extend_from_slice(bytes);
-                socket.send_to(&marked, remote).await
-            } else {
-                socket.send_to(bytes, remote).await
-            }
-        }
-        Route::Esp { remote } => {
-            esp.clear();
-            if let Some(slot) = esp.next_slot().and_then(|s| s.get_mut(..bytes.len())) {
-                slot.copy_from_slice(bytes);
-                esp.push(SocketAddr::new(remote, 0), 0..bytes.len());
-            }
-            io.esp.send_batch(esp).await
-        }
-    };
-    if let Err(e) = result {
-        tracing::debug!(%e, "send failed");
+/// Sends every control datagram the engine has queued.
+async fn flush_control(io: &Io, engine: &mut Engine<ChaCha20Rng>, buf: &mut [u8]) {
+    loop {
+        let Some(space) = buf.get_mut(MARKER_ROOM..) else {
+            return;
+        };
+        let Some(mut out) = engine.poll_transmit(now(), space) else {
+            return;
+        };
+        out.range = out.range.start + MARKER_ROOM..out.range.end + MARKER_ROOM;
+        data::send_control(io, &out, buf).await;
     }
 }
 

@@ -10,8 +10,14 @@ use std::os::fd::RawFd;
 /// Most datagrams moved by one `recvmmsg`/`sendmmsg` call.
 pub(crate) const MAX_BATCH: usize = 64;
 
-/// Room for one `IP_PKTINFO` or `IPV6_PKTINFO` control message (with alignment slack).
-const CMSG_LEN: usize = 64;
+/// Room for one `IP_PKTINFO` or `IPV6_PKTINFO` control message and one `UDP_GRO` message
+/// (with alignment slack).
+const CMSG_LEN: usize = 96;
+
+/// Control-message storage aligned for `cmsghdr`, as the `CMSG_*` macros require.
+#[derive(Clone, Copy)]
+#[repr(C, align(8))]
+struct CmsgBuf([u8; CMSG_LEN]);
 
 /// What the kernel reported for one received datagram.
 #[derive(Debug, Clone, Copy)]
@@ -20,14 +26,12 @@ pub(crate) struct Received {
     pub(crate) from: SocketAddr,
     pub(crate) local: Option<IpAddr>,
     pub(crate) truncated: bool,
+    /// The `UDP_GRO` segment size when the kernel coalesced several datagrams, else 0.
+    pub(crate) segment_size: usize,
 }
 
 /// One datagram to send: where, and which bytes of the caller's storage.
-#[derive(Debug, Clone, Copy)]
-pub(crate) struct Outgoing<'a> {
-    pub(crate) to: SocketAddr,
-    pub(crate) bytes: &'a [u8],
-}
+pub(crate) type Outgoing<'a> = crate::batch::Datagram<'a>;
 
 /// Receives datagrams with one `recvmmsg(MSG_DONTWAIT)` call into the slots of `storage`
 /// (consecutive `slot_len`-byte slots; each datagram lands at `offset` within its slot) and fills
@@ -54,7 +58,7 @@ pub(crate) fn recv_batch(
         [const { MaybeUninit::uninit() }; MAX_BATCH];
     // SAFETY: all-zero bytes are a valid value of these plain C structs (integers and null pointers).
     let mut names: [libc::sockaddr_storage; MAX_BATCH] = unsafe { mem::zeroed() };
-    let mut cmsgs = [[0u8; CMSG_LEN]; MAX_BATCH];
+    let mut cmsgs = [CmsgBuf([0; CMSG_LEN]); MAX_BATCH];
     // SAFETY: as above.
     let mut hdrs: [libc::mmsghdr; MAX_BATCH] = unsafe { mem::zeroed() };
     let room = slot_len - offset;
@@ -70,7 +74,7 @@ pub(crate) fn recv_batch(
         h.msg_namelen = socklen_of::<libc::sockaddr_storage>();
         h.msg_iov = iov[i].as_mut_ptr();
         h.msg_iovlen = 1;
-        h.msg_control = cmsgs[i].as_mut_ptr().cast();
+        h.msg_control = cmsgs[i].0.as_mut_ptr().cast();
         h.msg_controllen = CMSG_LEN;
     }
     // SAFETY: `hdrs[..n]` point at `iov`, `names` and `cmsgs` entries that live on this stack
@@ -97,11 +101,13 @@ pub(crate) fn recv_batch(
                 "unsupported address family",
             ));
         };
+        let (local, segment_size) = control_messages(&h.msg_hdr);
         out[i] = Received {
             len: usize::try_from(h.msg_len).unwrap_or(0).min(room),
             from,
-            local: local_address(&h.msg_hdr),
+            local,
             truncated: h.msg_hdr.msg_flags & libc::MSG_TRUNC != 0,
+            segment_size,
         };
     }
     Ok(got)
@@ -167,6 +173,121 @@ pub(crate) fn enable_pktinfo(fd: RawFd, ipv6: bool) -> io::Result<()> {
     }
 }
 
+/// Sends `msgs` with one `sendmmsg` call, one message per run of `runs` (which must cover
+/// consecutive entries of `msgs`): a run of more than one datagram becomes one message whose
+/// iovecs are its datagrams, with a `UDP_SEGMENT` control message telling the kernel to cut it
+/// back into datagrams of `segment_size` bytes (UDP GSO). Returns how many runs were sent
+/// (the error is returned only if none was).
+pub(crate) fn send_runs(
+    fd: RawFd,
+    msgs: &[Outgoing<'_>],
+    runs: &[crate::gso::Run],
+) -> io::Result<usize> {
+    let n = runs.len().min(MAX_BATCH);
+    if n == 0 {
+        return Ok(0);
+    }
+    let mut iov: [MaybeUninit<libc::iovec>; MAX_BATCH] =
+        [const { MaybeUninit::uninit() }; MAX_BATCH];
+    // SAFETY: all-zero bytes are a valid value of these plain C structs.
+    let mut names: [libc::sockaddr_storage; MAX_BATCH] = unsafe { mem::zeroed() };
+    // SAFETY: as above.
+    let mut hdrs: [libc::mmsghdr; MAX_BATCH] = unsafe { mem::zeroed() };
+    let mut cmsgs = [CmsgBuf([0; CMSG_LEN]); MAX_BATCH];
+    let mut used = 0;
+    let mut built = 0;
+    for (i, run) in runs.iter().take(n).enumerate() {
+        let Some(datagrams) = msgs.get(run.first..run.first + run.count) else {
+            break;
+        };
+        if used + datagrams.len() > MAX_BATCH || datagrams.is_empty() {
+            break;
+        }
+        for (k, d) in datagrams.iter().enumerate() {
+            iov[used + k].write(libc::iovec {
+                iov_base: d.bytes.as_ptr().cast_mut().cast(),
+                iov_len: d.bytes.len(),
+            });
+        }
+        let len = std_to_sockaddr(run.to, &mut names[i]);
+        let h = &mut hdrs[i].msg_hdr;
+        h.msg_name = (&raw mut names[i]).cast();
+        h.msg_namelen = len;
+        h.msg_iov = iov[used].as_mut_ptr();
+        h.msg_iovlen = datagrams.len();
+        if datagrams.len() > 1 {
+            let size = u16::try_from(run.segment_size).unwrap_or(u16::MAX);
+            h.msg_control = cmsgs[i].0.as_mut_ptr().cast();
+            // SAFETY: CMSG_SPACE is a pure size computation.
+            h.msg_controllen = unsafe { libc::CMSG_SPACE(2) } as usize;
+            // SAFETY: msg_control points at an aligned, zeroed CMSG_LEN buffer on this frame,
+            // larger than CMSG_SPACE(2), so the first header and its 2-byte payload fit.
+            unsafe {
+                let c = libc::CMSG_FIRSTHDR(h);
+                (*c).cmsg_level = libc::SOL_UDP;
+                (*c).cmsg_type = libc::UDP_SEGMENT;
+                (*c).cmsg_len = libc::CMSG_LEN(2) as usize;
+                std::ptr::write_unaligned(libc::CMSG_DATA(c).cast::<u16>(), size);
+            }
+        }
+        used += datagrams.len();
+        built += 1;
+    }
+    if built == 0 {
+        return Ok(0);
+    }
+    // SAFETY: `hdrs[..built]` point at `iov`, `names` and `cmsgs` entries on this stack frame
+    // (each iovec initialised above before its header points at it) and at caller slices
+    // borrowed for the duration of the call; sendmsg only reads through them.
+    let sent = unsafe { libc::sendmmsg(fd, hdrs.as_mut_ptr(), c_count(built), libc::MSG_DONTWAIT) };
+    if sent < 0 {
+        return Err(io::Error::last_os_error());
+    }
+    Ok(usize::try_from(sent).unwrap_or(0))
+}
+
+/// Makes every send on `fd` a UDP GSO send cut into `size`-byte datagrams (`UDP_SEGMENT` as a
+/// socket option; 0 turns it off).
+pub(crate) fn set_udp_segment(fd: RawFd, size: u16) -> io::Result<()> {
+    let value = libc::c_int::from(size);
+    // SAFETY: `value` is a valid c_int that outlives the call and the length passed matches it.
+    let rc = unsafe {
+        libc::setsockopt(
+            fd,
+            libc::SOL_UDP,
+            libc::UDP_SEGMENT,
+            (&raw const value).cast(),
+            socklen_of::<libc::c_int>(),
+        )
+    };
+    if rc < 0 {
+        Err(io::Error::last_os_error())
+    } else {
+        Ok(())
+    }
+}
+
+/// Asks the kernel to hand over coalesced UDP datagrams (`UDP_GRO`), each buffer with its
+/// segment size in a control message. Fails on kernels without UDP GRO (before 5.0).
+pub(crate) fn enable_udp_gro(fd: RawFd) -> io::Result<()> {
+    let on: libc::c_int = 1;
+    // SAFETY: `on` is a valid c_int that outlives the call and the length passed matches it.
+    let rc = unsafe {
+        libc::setsockopt(
+            fd,
+            libc::SOL_UDP,
+            libc::UDP_GRO,
+            (&raw const on).cast(),
+            socklen_of::<libc::c_int>(),
+        )
+    };
+    if rc < 0 {
+        Err(io::Error::last_os_error())
+    } else {
+        Ok(())
+    }
+}
+
 // Address family constants fit sa_family_t (u16) on every platform Linux supports.
 const AF_INET: libc::sa_family_t = 2;
 const AF_INET6: libc::sa_family_t = 10;
@@ -181,9 +302,13 @@ fn socklen_of<T>() -> libc::socklen_t {
     libc::socklen_t::try_from(size_of::<T>()).unwrap_or(libc::socklen_t::MAX)
 }
 
-fn local_address(h: &libc::msghdr) -> Option<IpAddr> {
+/// The local address (`IP_PKTINFO`/`IPV6_PKTINFO`) and the GRO segment size (`UDP_GRO`, 0
+/// when absent) of one received datagram.
+fn control_messages(h: &libc::msghdr) -> (Option<IpAddr>, usize) {
+    let (mut local, mut segment_size) = (None, 0);
     // SAFETY: `h` was filled by recvmmsg; msg_control points at a live CMSG_LEN buffer and
-    // msg_controllen is what the kernel wrote, so the CMSG_* walk stays inside it.
+    // msg_controllen is what the kernel wrote, so the CMSG_* walk stays inside it; each
+    // payload is read unaligned at the type the (level, type) pair says the kernel wrote.
     unsafe {
         let mut c = libc::CMSG_FIRSTHDR(h);
         while !c.is_null() {
@@ -191,20 +316,24 @@ fn local_address(h: &libc::msghdr) -> Option<IpAddr> {
             match ((*c).cmsg_level, (*c).cmsg_type) {
                 (libc::IPPROTO_IP, libc::IP_PKTINFO) => {
                     let info: libc::in_pktinfo = std::ptr::read_unaligned(data.cast());
-                    return Some(IpAddr::V4(Ipv4Addr::from(u32::from_be(
+                    local = Some(IpAddr::V4(Ipv4Addr::from(u32::from_be(
                         info.ipi_addr.s_addr,
                     ))));
                 }
                 (libc::IPPROTO_IPV6, libc::IPV6_PKTINFO) => {
                     let info: libc::in6_pktinfo = std::ptr::read_unaligned(data.cast());
-                    return Some(IpAddr::V6(Ipv6Addr::from(info.ipi6_addr.s6_addr)));
+                    local = Some(IpAddr::V6(Ipv6Addr::from(info.ipi6_addr.s6_addr)));
+                }
+                (libc::SOL_UDP, libc::UDP_GRO) => {
+                    let size: libc::c_int = std::ptr::read_unaligned(data.cast());
+                    segment_size = usize::try_from(size).unwrap_or(0);
                 }
                 _ => {}
             }
             c = libc::CMSG_NXTHDR(h, c);
         }
     }
-    None
+    (local, segment_size)
 }
 
 fn sockaddr_to_std(ss: &libc::sockaddr_storage) -> Option<SocketAddr> {

@@ -416,16 +416,12 @@ impl<R: CryptoRng> Engine<R> {
         let dst = self.inner_port.get(&peer).copied().unwrap_or(L2TP_PORT);
         // RFC 768: a zero checksum means none; ESP already protects the datagram, and NAT-T
         // would otherwise need the original addresses to fix it (RFC 3948 §3.1.2).
-        let header = [
-            L2TP_PORT.to_be_bytes(),
-            dst.to_be_bytes(),
-            len.to_be_bytes(),
-            [0, 0],
-        ]
-        .concat();
-        buf.get_mut(start..l2tp.start)
-            .ok_or(Drop::NoRoom)?
-            .copy_from_slice(&header);
+        // Written field by field into the headroom: nothing is allocated per packet.
+        let header = buf.get_mut(start..l2tp.start).ok_or(Drop::NoRoom)?;
+        header[0..2].copy_from_slice(&L2TP_PORT.to_be_bytes());
+        header[2..4].copy_from_slice(&dst.to_be_bytes());
+        header[4..6].copy_from_slice(&len.to_be_bytes());
+        header[6..8].copy_from_slice(&[0, 0]);
         let sa = self
             .sadb
             .outbound_mut(Spi(child.outbound))
