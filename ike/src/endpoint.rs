@@ -29,6 +29,8 @@ use std::collections::{BTreeMap, BTreeSet, VecDeque};
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+use timer::TimerQueue;
+use tracked::Tracked;
 
 /// Endpoint settings.
 #[derive(Debug, Clone)]
@@ -315,6 +317,43 @@ struct Established {
     dpd_probe: Option<(Instant, Instant)>,
 }
 
+impl Pending {
+    /// When the exchange expires or is resent.
+    fn deadline(&self) -> Instant {
+        self.resend_at.map_or(self.expires, |r| r.min(self.expires))
+    }
+}
+
+impl Established {
+    /// The earliest of the SA's deadlines: expiry, DPD, its Quick Modes, its ESP SAs, rekey.
+    fn deadline(&self, config: &Config) -> Option<Instant> {
+        if self.expired {
+            let children = self.children.iter().map(|c| c.expires).min();
+            return [children, self.rekey_at].into_iter().flatten().min();
+        }
+        let dpd = config.dpd_interval.map(|i| match self.dpd_probe {
+            Some((first, again)) => again.min(first + config.dpd_timeout),
+            None => self.last_heard + i,
+        });
+        let quick = self
+            .quick
+            .values()
+            .flat_map(|q| [Some(q.expires), q.resend_at])
+            .flatten()
+            .min();
+        let children = self
+            .children
+            .iter()
+            .flat_map(|c| [Some(c.expires), c.rekey_at])
+            .flatten()
+            .min();
+        [Some(self.expires), dpd, quick, children, self.rekey_at]
+            .into_iter()
+            .flatten()
+            .min()
+    }
+}
+
 /// Exchanges per ISAKMP SA in progress at once (Quick Modes).
 const MAX_QUICK: usize = 8;
 /// Child SA pairs per ISAKMP SA (clients reconnect and rekey).
@@ -327,8 +366,15 @@ const MAX_MESSAGE: usize = 4096;
 pub struct Endpoint<R> {
     config: Config,
     rng: R,
-    pending: BTreeMap<Cookies, Pending>,
-    established: BTreeMap<Cookies, Established>,
+    pending: Tracked<Cookies, Pending>,
+    established: Tracked<Cookies, Established>,
+    /// Deadlines of the exchanges in `pending` and of the SAs in `established`, re-read for
+    /// the entries that changed at the end of every input: timers cost O(entries due).
+    pending_timers: TimerQueue<Cookies, Instant>,
+    established_timers: TimerQueue<Cookies, Instant>,
+    /// Entries whose timers ran (the cost of the timer path, for tests).
+    #[cfg(test)]
+    timer_visits: u64,
     /// Inbound SPIs we handed out.
     spis: BTreeSet<u32>,
     out: VecDeque<(Transmit, Vec<u8>)>,
@@ -353,8 +399,12 @@ impl<R: CryptoRng> Endpoint<R> {
         Self {
             config,
             rng,
-            pending: BTreeMap::new(),
-            established: BTreeMap::new(),
+            pending: Tracked::new(),
+            established: Tracked::new(),
+            pending_timers: TimerQueue::new(),
+            established_timers: TimerQueue::new(),
+            #[cfg(test)]
+            timer_visits: 0,
             spis: BTreeSet::new(),
             out: VecDeque::new(),
             events: VecDeque::new(),
@@ -449,7 +499,24 @@ impl<R: CryptoRng> Endpoint<R> {
     /// # Errors
     /// [`Discard::Malformed`] if the message cannot be built.
     pub fn connect(&mut self, now: Instant, path: Path) -> Result<Cookies, Discard> {
-        self.start_main_mode(now, path, None)
+        let result = self.start_main_mode(now, path, None);
+        self.rearm_changed();
+        result
+    }
+
+    /// Re-reads the deadlines of the exchanges and SAs that changed since the last call.
+    fn rearm_changed(&mut self) {
+        while let Some(key) = self.pending.take_changed() {
+            let at = self.pending.get(&key).map(Pending::deadline);
+            self.pending_timers.set(key, at);
+        }
+        while let Some(key) = self.established.take_changed() {
+            let at = self
+                .established
+                .get(&key)
+                .and_then(|e| e.deadline(&self.config));
+            self.established_timers.set(key, at);
+        }
     }
 
     fn start_main_mode(
@@ -492,6 +559,12 @@ impl<R: CryptoRng> Endpoint<R> {
         path: Path,
         message: &[u8],
     ) -> Result<(), Discard> {
+        let result = self.datagram(now, path, message);
+        self.rearm_changed();
+        result
+    }
+
+    fn datagram(&mut self, now: Instant, path: Path, message: &[u8]) -> Result<(), Discard> {
         self.stats.datagrams += 1;
         let h = Header::new_checked(message).map_err(|_| Discard::Malformed)?;
         let key = key_of(&h);
@@ -1070,6 +1143,7 @@ impl<R: CryptoRng> Endpoint<R> {
             };
             self.follow(cookies, path);
         }
+        self.rearm_changed();
     }
 
     /// Follows a NAT mapping change after an authenticated message (RFC 3947 §4: the peer's
@@ -1192,6 +1266,11 @@ impl<R: CryptoRng> Endpoint<R> {
 
     /// Deletes an ISAKMP SA and its ESP SAs, telling the peer.
     pub fn close(&mut self, key: Cookies) {
+        self.close_one(key);
+        self.rearm_changed();
+    }
+
+    fn close_one(&mut self, key: Cookies) {
         let Some(e) = self.established.get(&key) else {
             return;
         };
@@ -1221,8 +1300,9 @@ impl<R: CryptoRng> Endpoint<R> {
     pub fn close_all(&mut self) {
         let keys: Vec<Cookies> = self.established.keys().copied().collect();
         for key in keys {
-            self.close(key);
+            self.close_one(key);
         }
+        self.rearm_changed();
     }
 
     /// An established ISAKMP SA: suite, lifetime, peer identity (for logs and status).
@@ -1239,44 +1319,37 @@ impl<R: CryptoRng> Endpoint<R> {
             .map(|e| e.sa.keys.encryption_key())
     }
 
-    /// The earliest deadline.
+    /// The earliest deadline. O(log n).
     pub fn poll_timeout(&self) -> Option<Instant> {
-        let pending = self
-            .pending
-            .values()
-            .flat_map(|p| [Some(p.expires), p.resend_at])
-            .flatten();
-        let established = self.established.values().flat_map(|e| {
-            if e.expired {
-                let children = e.children.iter().map(|c| c.expires).min();
-                return [children, e.rekey_at, None, None, None];
-            }
-            let dpd = self.config.dpd_interval.map(|i| match e.dpd_probe {
-                Some((first, again)) => again.min(first + self.config.dpd_timeout),
-                None => e.last_heard + i,
-            });
-            let quick = e
-                .quick
-                .values()
-                .flat_map(|q| [Some(q.expires), q.resend_at])
-                .flatten()
-                .min();
-            let children = e
-                .children
-                .iter()
-                .flat_map(|c| [Some(c.expires), c.rekey_at])
-                .flatten()
-                .min();
-            [Some(e.expires), dpd, quick, children, e.rekey_at]
-        });
-        pending.chain(established.flatten()).min()
+        [
+            self.pending_timers.earliest(),
+            self.established_timers.earliest(),
+        ]
+        .into_iter()
+        .flatten()
+        .min()
     }
 
     /// Runs every timer due at `now`.
+    /// Only the exchanges and SAs whose deadline has come are visited.
     pub fn handle_timeout(&mut self, now: Instant) {
+        self.run_timers(now);
+        self.rearm_changed();
+    }
+
+    fn run_timers(&mut self, now: Instant) {
         // Expired or exhausted exchanges are forgotten; due retransmissions go out again.
-        let keys: Vec<Cookies> = self.pending.keys().copied().collect();
+        let mut keys = Vec::new();
+        while let Some(key) = self.pending_timers.pop_due(&now) {
+            // Re-armed afterwards (or forgotten), whatever its timers did.
+            self.pending.touch(key);
+            keys.push(key);
+        }
         for key in keys {
+            #[cfg(test)]
+            {
+                self.timer_visits += 1;
+            }
             let Some(p) = self.pending.get_mut(&key) else {
                 continue;
             };
@@ -1309,9 +1382,17 @@ impl<R: CryptoRng> Endpoint<R> {
                 self.send(path, &out);
             }
         }
-        let keys: Vec<Cookies> = self.established.keys().copied().collect();
+        let mut keys = Vec::new();
+        while let Some(key) = self.established_timers.pop_due(&now) {
+            self.established.touch(key);
+            keys.push(key);
+        }
         let mut buf = [0u8; MAX_MESSAGE];
         for key in keys {
+            #[cfg(test)]
+            {
+                self.timer_visits += 1;
+            }
             let Some(e) = self.established.get_mut(&key) else {
                 continue;
             };
@@ -1458,3 +1539,4 @@ fn write_clear_notify(cky_i: Cookie, kind: NotifyType, buf: &mut [u8]) -> Option
 
 #[cfg(test)]
 mod tests;
+mod tracked;

@@ -1170,3 +1170,5 @@ fn sessions_ended_by_our_shutting_down_stopccn_are_accounted_as_admin_reboot() {
         stop[0].1
     );
 }
+
+mod scale;
