@@ -367,11 +367,16 @@ pub struct Endpoint<R> {
     config: Config,
     rng: R,
     pending: Tracked<Cookies, Pending>,
-    established: Tracked<Cookies, Established>,
+    /// Boxed: B-tree nodes hold eleven values whether used or not.
+    established: Tracked<Cookies, Box<Established>>,
     /// Deadlines of the exchanges in `pending` and of the SAs in `established`, re-read for
     /// the entries that changed at the end of every input: timers cost O(entries due).
     pending_timers: TimerQueue<Cookies, Instant>,
     established_timers: TimerQueue<Cookies, Instant>,
+    /// Established SAs by the peer's address, and the address each is filed under (kept by
+    /// `rearm_changed`): finding a peer's other SAs costs O(its SAs), not a scan.
+    by_remote: BTreeSet<(SocketAddr, Cookies)>,
+    remote_of: BTreeMap<Cookies, SocketAddr>,
     /// Entries whose timers ran (the cost of the timer path, for tests).
     #[cfg(test)]
     timer_visits: u64,
@@ -403,6 +408,8 @@ impl<R: CryptoRng> Endpoint<R> {
             established: Tracked::new(),
             pending_timers: TimerQueue::new(),
             established_timers: TimerQueue::new(),
+            by_remote: BTreeSet::new(),
+            remote_of: BTreeMap::new(),
             #[cfg(test)]
             timer_visits: 0,
             spis: BTreeSet::new(),
@@ -511,12 +518,38 @@ impl<R: CryptoRng> Endpoint<R> {
             self.pending_timers.set(key, at);
         }
         while let Some(key) = self.established.take_changed() {
-            let at = self
-                .established
-                .get(&key)
-                .and_then(|e| e.deadline(&self.config));
+            let e = self.established.get(&key);
+            let at = e.and_then(|e| e.deadline(&self.config));
             self.established_timers.set(key, at);
+            let remote = e.map(|e| e.path.remote);
+            let filed = self.remote_of.get(&key).copied();
+            if filed != remote {
+                if let Some(old) = filed {
+                    self.by_remote.remove(&(old, key));
+                    self.remote_of.remove(&key);
+                }
+                if let Some(new) = remote {
+                    self.by_remote.insert((new, key));
+                    self.remote_of.insert(key, new);
+                }
+            }
         }
+    }
+
+    /// The established SAs whose peer is at `remote`. An SA that moved during the current
+    /// input is filed under its old address until the input ends; each candidate is checked
+    /// against its current address.
+    fn at_remote(&self, remote: SocketAddr) -> impl Iterator<Item = (Cookies, &Established)> {
+        let from = (remote, (Cookie::default(), Cookie::default()));
+        self.by_remote
+            .range(from..)
+            .take_while(move |(r, _)| *r == remote)
+            .filter_map(move |(_, k)| {
+                self.established
+                    .get(k)
+                    .filter(|e| e.path.remote == remote)
+                    .map(|e| (*k, &**e))
+            })
     }
 
     fn start_main_mode(
@@ -829,10 +862,9 @@ impl<R: CryptoRng> Endpoint<R> {
         // and port is the same peer.
         if sa.initial_contact && !sa.we_initiated {
             let stale: Vec<Cookies> = self
-                .established
-                .iter()
-                .filter(|(_, e)| e.sa.peer_id == sa.peer_id && e.path.remote == path.remote)
-                .map(|(k, _)| *k)
+                .at_remote(path.remote)
+                .filter(|(_, e)| e.sa.peer_id == sa.peer_id)
+                .map(|(k, _)| k)
                 .collect();
             for k in stale {
                 self.drop_sa(k, DownReason::Replaced);
@@ -858,7 +890,7 @@ impl<R: CryptoRng> Endpoint<R> {
         self.serial += 1;
         self.established.insert(
             cookies,
-            Established {
+            Box::new(Established {
                 sa,
                 path,
                 serial: self.serial,
@@ -872,7 +904,7 @@ impl<R: CryptoRng> Endpoint<R> {
                 last_heard: now,
                 dpd_seq: 0,
                 dpd_probe: None,
-            },
+            }),
         );
         // A rekey we started: the old SA hands its ESP SAs over and is deleted (RFC 2409 leaves
         // phase-2 SAs alive when their ISAKMP SA goes; they are simply managed from here on).
@@ -889,18 +921,16 @@ impl<R: CryptoRng> Endpoint<R> {
         }
         // Expired SAs of this peer still carrying ESP (its rekey came late) hand them over.
         let orphans: Vec<Cookies> = self
-            .established
-            .iter()
+            .at_remote(path.remote)
             .filter(|(k, e)| {
                 e.expired
-                    && **k != cookies
-                    && e.path.remote == path.remote
+                    && *k != cookies
                     && self
                         .established
                         .get(&cookies)
                         .is_some_and(|n| n.sa.peer_id == e.sa.peer_id)
             })
-            .map(|(k, _)| *k)
+            .map(|(k, _)| k)
             .collect();
         for old in orphans {
             adopted = true;
@@ -918,17 +948,12 @@ impl<R: CryptoRng> Endpoint<R> {
     /// over when `key` ends.
     fn successor(&self, key: Cookies) -> Option<Cookies> {
         let e = self.established.get(&key)?;
-        self.established
-            .iter()
+        self.at_remote(e.path.remote)
             .filter(|(k, o)| {
-                **k != key
-                    && !o.expired
-                    && o.serial > e.serial
-                    && o.sa.peer_id == e.sa.peer_id
-                    && o.path.remote == e.path.remote
+                *k != key && !o.expired && o.serial > e.serial && o.sa.peer_id == e.sa.peer_id
             })
             .max_by_key(|(_, o)| o.serial)
-            .map(|(k, _)| *k)
+            .map(|(k, _)| k)
     }
 
     /// Ends `old` in favour of `new`: its ESP SAs move over, its exchanges are dropped.
@@ -1060,6 +1085,7 @@ impl<R: CryptoRng> Endpoint<R> {
                         self.send(p, &out);
                     } else {
                         e.quick.remove(&mid.0);
+                        release_if_empty(&mut e.quick);
                     }
                     self.child_up(now, key, child, we_initiated);
                     self.follow(key, path);
@@ -1078,6 +1104,10 @@ impl<R: CryptoRng> Endpoint<R> {
                 let Some(e) = self.established.get_mut(&key) else {
                     return Err(Discard::UnknownSa);
                 };
+                // Quick Mode under these keys proves the peer has our message 6: it will not
+                // repeat message 5, and an established SA need not keep either.
+                e.last_in = Vec::new();
+                e.last_out = Vec::new();
                 match quick_mode::respond(
                     &e.sa,
                     &self.config.phase2.for_peer(e.path.remote.ip()),
@@ -1475,6 +1505,7 @@ impl<R: CryptoRng> Endpoint<R> {
                 }
                 true
             });
+            release_if_empty(&mut e.quick);
             let path = e.path;
             for m in resend {
                 self.send(path, &m);
@@ -1514,6 +1545,14 @@ impl<R: CryptoRng> Endpoint<R> {
                 _ => {}
             }
         }
+    }
+}
+
+/// Frees the node an emptied map keeps (a `BTreeMap` holds on to its root when its last entry
+/// goes): an established SA's idle Quick Mode table would otherwise pin a kilobyte.
+fn release_if_empty<K, V>(map: &mut BTreeMap<K, V>) {
+    if map.is_empty() {
+        *map = BTreeMap::new();
     }
 }
 

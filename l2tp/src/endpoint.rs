@@ -116,7 +116,8 @@ pub struct Endpoint<R> {
     config: Arc<Config>,
     rng: R,
     /// By our tunnel ID; bounded by `limits.max_tunnels`.
-    tunnels: BTreeMap<u16, Tunnel>,
+    /// Boxed: B-tree nodes hold eleven values whether used or not.
+    tunnels: BTreeMap<u16, Box<Tunnel>>,
     /// LNS tunnels by the peer's address and Assigned Tunnel ID, to recognise a retransmitted
     /// SCCRQ. At most one entry per tunnel.
     by_sccrq: BTreeMap<(SocketAddr, u16), u16>,
@@ -174,7 +175,7 @@ impl<R: CryptoRng> Endpoint<R> {
     /// One tunnel, for inspection.
     #[must_use]
     pub fn tunnel(&self, id: TunnelId) -> Option<&Tunnel> {
-        self.tunnels.get(&id.0)
+        self.tunnels.get(&id.0).map(|t| &**t)
     }
 
     /// Whether the endpoint holds nothing: no tunnel, no pending reply, no pending event.
@@ -408,7 +409,7 @@ impl<R: CryptoRng> Endpoint<R> {
         let id = tunnel.local_id().0;
         self.timers.set(id, tunnel.poll_timeout());
         self.sending.push(id);
-        self.tunnels.insert(id, tunnel);
+        self.tunnels.insert(id, Box::new(tunnel));
     }
 
     /// Moves a tunnel's events out and forgets it once closed.

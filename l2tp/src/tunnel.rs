@@ -1058,7 +1058,12 @@ impl Tunnel {
 
     /// The next event.
     pub fn poll_event(&mut self) -> Option<Event> {
-        self.events.pop_front()
+        let event = self.events.pop_front();
+        if event.is_none() {
+            // Events come in bursts (setup, teardown); an idle tunnel keeps no room for them.
+            self.events.shrink_to(0);
+        }
+        event
     }
 
     /// LAC: places an incoming call (RFC 2661 §7.4.1). The ICRQ goes out once the tunnel is

@@ -510,7 +510,12 @@ impl<R: CryptoRng> Session<R> {
     /// The next event.
     #[must_use]
     pub fn poll_event(&mut self) -> Option<Event> {
-        self.events.pop_front()
+        let event = self.events.pop_front();
+        if event.is_none() {
+            // Events come in bursts (negotiation); an idle link keeps no room for them.
+            self.events.shrink_to(0);
+        }
+        event
     }
 
     /// The earliest instant at which [`Session::handle_timeout`] must run.

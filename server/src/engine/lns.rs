@@ -223,7 +223,9 @@ type Key = (TunnelId, SessionId);
 pub struct Lns<R> {
     config: LnsConfig,
     l2tp: l2tp::Endpoint<ChaCha20Rng>,
-    links: BTreeMap<(TunnelId, SessionId), Link>,
+    /// Boxed: a link is over a kilobyte, and B-tree nodes hold eleven values whether used or
+    /// not.
+    links: BTreeMap<(TunnelId, SessionId), Box<Link>>,
     by_address: BTreeMap<Ipv4Addr, (TunnelId, SessionId)>,
     pool: Pool,
     users: Users,
@@ -728,7 +730,7 @@ impl<R: CryptoRng> Lns<R> {
                     .map(|r| r.client.next_acct_session_id());
                 self.links.insert(
                     (up.tunnel, up.session),
-                    Link {
+                    Box::new(Link {
                         ppp,
                         peer: up.peer,
                         data,
@@ -743,7 +745,7 @@ impl<R: CryptoRng> Lns<R> {
                         traffic: Traffic::default(),
                         up_at: None,
                         cause: None,
-                    },
+                    }),
                 );
                 self.touch((up.tunnel, up.session));
             }
@@ -837,7 +839,7 @@ impl<R: CryptoRng> Lns<R> {
         &mut self,
         now: Instant,
         key: (TunnelId, SessionId),
-        mut link: Link,
+        mut link: Box<Link>,
         reason: DownReason,
     ) {
         self.timers.remove(key);
