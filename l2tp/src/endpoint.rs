@@ -178,6 +178,13 @@ impl<R: CryptoRng> Endpoint<R> {
         self.tunnels.get(&id.0).map(|t| &**t)
     }
 
+    /// The tunnels a peer opened to us (LNS side), without a scan of every tunnel.
+    pub fn tunnels_of(&self, peer: SocketAddr) -> impl Iterator<Item = TunnelId> + '_ {
+        self.by_sccrq
+            .range((peer, 0)..=(peer, u16::MAX))
+            .map(|(_, id)| TunnelId(*id))
+    }
+
     /// Whether the endpoint holds nothing: no tunnel, no pending reply, no pending event.
     #[must_use]
     pub fn is_idle(&self) -> bool {

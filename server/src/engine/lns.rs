@@ -149,8 +149,9 @@ struct Link {
     /// Acct-Session-Id, when RADIUS is configured.
     acct_session_id: Option<AcctSessionId>,
     /// The Access-Request in flight for this link, and the PPP request it asks about (kept
-    /// for the local fallback of [`Order::RadiusFirst`]).
-    pending: Option<(RequestId, AuthRequest)>,
+    /// for the local fallback of [`Order::RadiusFirst`]). Boxed: it exists only while RADIUS
+    /// decides, and an idle link should not carry its room.
+    pending: Option<Box<(RequestId, AuthRequest)>>,
     /// What the user was granted; set at acceptance.
     authz: Option<Authorization>,
     /// Start sent; Interim-Update timing.
@@ -666,12 +667,7 @@ impl<R: CryptoRng> Lns<R> {
 
     /// The IPsec layer lost the peer (DPD, delete): every session of it ends.
     pub fn peer_gone(&mut self, now: Instant, peer: SocketAddr) {
-        let tunnels: Vec<TunnelId> = self
-            .links
-            .iter()
-            .filter(|(_, l)| l.peer == peer)
-            .map(|(k, _)| k.0)
-            .collect();
+        let tunnels: Vec<TunnelId> = self.l2tp.tunnels_of(peer).collect();
         for t in tunnels {
             let _ = self
                 .l2tp
@@ -843,7 +839,7 @@ impl<R: CryptoRng> Lns<R> {
         reason: DownReason,
     ) {
         self.timers.remove(key);
-        if let (Some(r), Some((id, _))) = (self.radius.as_mut(), link.pending.take()) {
+        if let (Some(r), Some((id, _))) = (self.radius.as_mut(), link.pending.take().map(|p| *p)) {
             r.client.cancel(now, id);
             r.auth.remove(&id);
         }
@@ -1017,7 +1013,7 @@ impl<R: CryptoRng> Lns<R> {
         match r.client.authenticate(now, access) {
             Ok(id) => {
                 r.auth.insert(id, key);
-                link.pending = Some((id, request));
+                link.pending = Some(Box::new((id, request)));
             }
             Err(e) => {
                 tracing::warn!(%e, "RADIUS Access-Request not sent");
@@ -1101,7 +1097,11 @@ impl<R: CryptoRng> Lns<R> {
                 }
                 radius::Event::Timeout { request, service } => {
                     if let Some(key) = r.auth.remove(&request) {
-                        let pending = self.links.get_mut(&key).and_then(|l| l.pending.take());
+                        let pending = self
+                            .links
+                            .get_mut(&key)
+                            .and_then(|l| l.pending.take())
+                            .map(|p| *p);
                         if let Some((_, auth)) = pending {
                             self.fallback(now, key, &auth);
                         }
