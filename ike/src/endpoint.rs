@@ -29,6 +29,8 @@ use std::collections::{BTreeMap, BTreeSet, VecDeque};
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+use timer::TimerQueue;
+use tracked::Tracked;
 
 /// Endpoint settings.
 #[derive(Debug, Clone)]
@@ -315,6 +317,43 @@ struct Established {
     dpd_probe: Option<(Instant, Instant)>,
 }
 
+impl Pending {
+    /// When the exchange expires or is resent.
+    fn deadline(&self) -> Instant {
+        self.resend_at.map_or(self.expires, |r| r.min(self.expires))
+    }
+}
+
+impl Established {
+    /// The earliest of the SA's deadlines: expiry, DPD, its Quick Modes, its ESP SAs, rekey.
+    fn deadline(&self, config: &Config) -> Option<Instant> {
+        if self.expired {
+            let children = self.children.iter().map(|c| c.expires).min();
+            return [children, self.rekey_at].into_iter().flatten().min();
+        }
+        let dpd = config.dpd_interval.map(|i| match self.dpd_probe {
+            Some((first, again)) => again.min(first + config.dpd_timeout),
+            None => self.last_heard + i,
+        });
+        let quick = self
+            .quick
+            .values()
+            .flat_map(|q| [Some(q.expires), q.resend_at])
+            .flatten()
+            .min();
+        let children = self
+            .children
+            .iter()
+            .flat_map(|c| [Some(c.expires), c.rekey_at])
+            .flatten()
+            .min();
+        [Some(self.expires), dpd, quick, children, self.rekey_at]
+            .into_iter()
+            .flatten()
+            .min()
+    }
+}
+
 /// Exchanges per ISAKMP SA in progress at once (Quick Modes).
 const MAX_QUICK: usize = 8;
 /// Child SA pairs per ISAKMP SA (clients reconnect and rekey).
@@ -327,8 +366,20 @@ const MAX_MESSAGE: usize = 4096;
 pub struct Endpoint<R> {
     config: Config,
     rng: R,
-    pending: BTreeMap<Cookies, Pending>,
-    established: BTreeMap<Cookies, Established>,
+    pending: Tracked<Cookies, Pending>,
+    /// Boxed: B-tree nodes hold eleven values whether used or not.
+    established: Tracked<Cookies, Box<Established>>,
+    /// Deadlines of the exchanges in `pending` and of the SAs in `established`, re-read for
+    /// the entries that changed at the end of every input: timers cost O(entries due).
+    pending_timers: TimerQueue<Cookies, Instant>,
+    established_timers: TimerQueue<Cookies, Instant>,
+    /// Established SAs by the peer's address, and the address each is filed under (kept by
+    /// `rearm_changed`): finding a peer's other SAs costs O(its SAs), not a scan.
+    by_remote: BTreeSet<(SocketAddr, Cookies)>,
+    remote_of: BTreeMap<Cookies, SocketAddr>,
+    /// Entries whose timers ran (the cost of the timer path, for tests).
+    #[cfg(test)]
+    timer_visits: u64,
     /// Inbound SPIs we handed out.
     spis: BTreeSet<u32>,
     out: VecDeque<(Transmit, Vec<u8>)>,
@@ -353,8 +404,14 @@ impl<R: CryptoRng> Endpoint<R> {
         Self {
             config,
             rng,
-            pending: BTreeMap::new(),
-            established: BTreeMap::new(),
+            pending: Tracked::new(),
+            established: Tracked::new(),
+            pending_timers: TimerQueue::new(),
+            established_timers: TimerQueue::new(),
+            by_remote: BTreeSet::new(),
+            remote_of: BTreeMap::new(),
+            #[cfg(test)]
+            timer_visits: 0,
             spis: BTreeSet::new(),
             out: VecDeque::new(),
             events: VecDeque::new(),
@@ -449,7 +506,50 @@ impl<R: CryptoRng> Endpoint<R> {
     /// # Errors
     /// [`Discard::Malformed`] if the message cannot be built.
     pub fn connect(&mut self, now: Instant, path: Path) -> Result<Cookies, Discard> {
-        self.start_main_mode(now, path, None)
+        let result = self.start_main_mode(now, path, None);
+        self.rearm_changed();
+        result
+    }
+
+    /// Re-reads the deadlines of the exchanges and SAs that changed since the last call.
+    fn rearm_changed(&mut self) {
+        while let Some(key) = self.pending.take_changed() {
+            let at = self.pending.get(&key).map(Pending::deadline);
+            self.pending_timers.set(key, at);
+        }
+        while let Some(key) = self.established.take_changed() {
+            let e = self.established.get(&key);
+            let at = e.and_then(|e| e.deadline(&self.config));
+            self.established_timers.set(key, at);
+            let remote = e.map(|e| e.path.remote);
+            let filed = self.remote_of.get(&key).copied();
+            if filed != remote {
+                if let Some(old) = filed {
+                    self.by_remote.remove(&(old, key));
+                    self.remote_of.remove(&key);
+                }
+                if let Some(new) = remote {
+                    self.by_remote.insert((new, key));
+                    self.remote_of.insert(key, new);
+                }
+            }
+        }
+    }
+
+    /// The established SAs whose peer is at `remote`. An SA that moved during the current
+    /// input is filed under its old address until the input ends; each candidate is checked
+    /// against its current address.
+    fn at_remote(&self, remote: SocketAddr) -> impl Iterator<Item = (Cookies, &Established)> {
+        let from = (remote, (Cookie::default(), Cookie::default()));
+        self.by_remote
+            .range(from..)
+            .take_while(move |(r, _)| *r == remote)
+            .filter_map(move |(_, k)| {
+                self.established
+                    .get(k)
+                    .filter(|e| e.path.remote == remote)
+                    .map(|e| (*k, &**e))
+            })
     }
 
     fn start_main_mode(
@@ -492,6 +592,12 @@ impl<R: CryptoRng> Endpoint<R> {
         path: Path,
         message: &[u8],
     ) -> Result<(), Discard> {
+        let result = self.datagram(now, path, message);
+        self.rearm_changed();
+        result
+    }
+
+    fn datagram(&mut self, now: Instant, path: Path, message: &[u8]) -> Result<(), Discard> {
         self.stats.datagrams += 1;
         let h = Header::new_checked(message).map_err(|_| Discard::Malformed)?;
         let key = key_of(&h);
@@ -756,10 +862,9 @@ impl<R: CryptoRng> Endpoint<R> {
         // and port is the same peer.
         if sa.initial_contact && !sa.we_initiated {
             let stale: Vec<Cookies> = self
-                .established
-                .iter()
-                .filter(|(_, e)| e.sa.peer_id == sa.peer_id && e.path.remote == path.remote)
-                .map(|(k, _)| *k)
+                .at_remote(path.remote)
+                .filter(|(_, e)| e.sa.peer_id == sa.peer_id)
+                .map(|(k, _)| k)
                 .collect();
             for k in stale {
                 self.drop_sa(k, DownReason::Replaced);
@@ -785,7 +890,7 @@ impl<R: CryptoRng> Endpoint<R> {
         self.serial += 1;
         self.established.insert(
             cookies,
-            Established {
+            Box::new(Established {
                 sa,
                 path,
                 serial: self.serial,
@@ -799,7 +904,7 @@ impl<R: CryptoRng> Endpoint<R> {
                 last_heard: now,
                 dpd_seq: 0,
                 dpd_probe: None,
-            },
+            }),
         );
         // A rekey we started: the old SA hands its ESP SAs over and is deleted (RFC 2409 leaves
         // phase-2 SAs alive when their ISAKMP SA goes; they are simply managed from here on).
@@ -816,18 +921,16 @@ impl<R: CryptoRng> Endpoint<R> {
         }
         // Expired SAs of this peer still carrying ESP (its rekey came late) hand them over.
         let orphans: Vec<Cookies> = self
-            .established
-            .iter()
+            .at_remote(path.remote)
             .filter(|(k, e)| {
                 e.expired
-                    && **k != cookies
-                    && e.path.remote == path.remote
+                    && *k != cookies
                     && self
                         .established
                         .get(&cookies)
                         .is_some_and(|n| n.sa.peer_id == e.sa.peer_id)
             })
-            .map(|(k, _)| *k)
+            .map(|(k, _)| k)
             .collect();
         for old in orphans {
             adopted = true;
@@ -845,17 +948,12 @@ impl<R: CryptoRng> Endpoint<R> {
     /// over when `key` ends.
     fn successor(&self, key: Cookies) -> Option<Cookies> {
         let e = self.established.get(&key)?;
-        self.established
-            .iter()
+        self.at_remote(e.path.remote)
             .filter(|(k, o)| {
-                **k != key
-                    && !o.expired
-                    && o.serial > e.serial
-                    && o.sa.peer_id == e.sa.peer_id
-                    && o.path.remote == e.path.remote
+                *k != key && !o.expired && o.serial > e.serial && o.sa.peer_id == e.sa.peer_id
             })
             .max_by_key(|(_, o)| o.serial)
-            .map(|(k, _)| *k)
+            .map(|(k, _)| k)
     }
 
     /// Ends `old` in favour of `new`: its ESP SAs move over, its exchanges are dropped.
@@ -987,6 +1085,7 @@ impl<R: CryptoRng> Endpoint<R> {
                         self.send(p, &out);
                     } else {
                         e.quick.remove(&mid.0);
+                        release_if_empty(&mut e.quick);
                     }
                     self.child_up(now, key, child, we_initiated);
                     self.follow(key, path);
@@ -1005,6 +1104,10 @@ impl<R: CryptoRng> Endpoint<R> {
                 let Some(e) = self.established.get_mut(&key) else {
                     return Err(Discard::UnknownSa);
                 };
+                // Quick Mode under these keys proves the peer has our message 6: it will not
+                // repeat message 5, and an established SA need not keep either.
+                e.last_in = Vec::new();
+                e.last_out = Vec::new();
                 match quick_mode::respond(
                     &e.sa,
                     &self.config.phase2.for_peer(e.path.remote.ip()),
@@ -1070,6 +1173,7 @@ impl<R: CryptoRng> Endpoint<R> {
             };
             self.follow(cookies, path);
         }
+        self.rearm_changed();
     }
 
     /// Follows a NAT mapping change after an authenticated message (RFC 3947 §4: the peer's
@@ -1192,6 +1296,11 @@ impl<R: CryptoRng> Endpoint<R> {
 
     /// Deletes an ISAKMP SA and its ESP SAs, telling the peer.
     pub fn close(&mut self, key: Cookies) {
+        self.close_one(key);
+        self.rearm_changed();
+    }
+
+    fn close_one(&mut self, key: Cookies) {
         let Some(e) = self.established.get(&key) else {
             return;
         };
@@ -1221,8 +1330,9 @@ impl<R: CryptoRng> Endpoint<R> {
     pub fn close_all(&mut self) {
         let keys: Vec<Cookies> = self.established.keys().copied().collect();
         for key in keys {
-            self.close(key);
+            self.close_one(key);
         }
+        self.rearm_changed();
     }
 
     /// Replaces the phase-1 authentication (pre-shared keys reloaded by the operator).
@@ -1245,44 +1355,37 @@ impl<R: CryptoRng> Endpoint<R> {
             .map(|e| e.sa.keys.encryption_key())
     }
 
-    /// The earliest deadline.
+    /// The earliest deadline. O(log n).
     pub fn poll_timeout(&self) -> Option<Instant> {
-        let pending = self
-            .pending
-            .values()
-            .flat_map(|p| [Some(p.expires), p.resend_at])
-            .flatten();
-        let established = self.established.values().flat_map(|e| {
-            if e.expired {
-                let children = e.children.iter().map(|c| c.expires).min();
-                return [children, e.rekey_at, None, None, None];
-            }
-            let dpd = self.config.dpd_interval.map(|i| match e.dpd_probe {
-                Some((first, again)) => again.min(first + self.config.dpd_timeout),
-                None => e.last_heard + i,
-            });
-            let quick = e
-                .quick
-                .values()
-                .flat_map(|q| [Some(q.expires), q.resend_at])
-                .flatten()
-                .min();
-            let children = e
-                .children
-                .iter()
-                .flat_map(|c| [Some(c.expires), c.rekey_at])
-                .flatten()
-                .min();
-            [Some(e.expires), dpd, quick, children, e.rekey_at]
-        });
-        pending.chain(established.flatten()).min()
+        [
+            self.pending_timers.earliest(),
+            self.established_timers.earliest(),
+        ]
+        .into_iter()
+        .flatten()
+        .min()
     }
 
     /// Runs every timer due at `now`.
+    /// Only the exchanges and SAs whose deadline has come are visited.
     pub fn handle_timeout(&mut self, now: Instant) {
+        self.run_timers(now);
+        self.rearm_changed();
+    }
+
+    fn run_timers(&mut self, now: Instant) {
         // Expired or exhausted exchanges are forgotten; due retransmissions go out again.
-        let keys: Vec<Cookies> = self.pending.keys().copied().collect();
+        let mut keys = Vec::new();
+        while let Some(key) = self.pending_timers.pop_due(&now) {
+            // Re-armed afterwards (or forgotten), whatever its timers did.
+            self.pending.touch(key);
+            keys.push(key);
+        }
         for key in keys {
+            #[cfg(test)]
+            {
+                self.timer_visits += 1;
+            }
             let Some(p) = self.pending.get_mut(&key) else {
                 continue;
             };
@@ -1315,9 +1418,17 @@ impl<R: CryptoRng> Endpoint<R> {
                 self.send(path, &out);
             }
         }
-        let keys: Vec<Cookies> = self.established.keys().copied().collect();
+        let mut keys = Vec::new();
+        while let Some(key) = self.established_timers.pop_due(&now) {
+            self.established.touch(key);
+            keys.push(key);
+        }
         let mut buf = [0u8; MAX_MESSAGE];
         for key in keys {
+            #[cfg(test)]
+            {
+                self.timer_visits += 1;
+            }
             let Some(e) = self.established.get_mut(&key) else {
                 continue;
             };
@@ -1400,6 +1511,7 @@ impl<R: CryptoRng> Endpoint<R> {
                 }
                 true
             });
+            release_if_empty(&mut e.quick);
             let path = e.path;
             for m in resend {
                 self.send(path, &m);
@@ -1442,6 +1554,14 @@ impl<R: CryptoRng> Endpoint<R> {
     }
 }
 
+/// Frees the node an emptied map keeps (a `BTreeMap` holds on to its root when its last entry
+/// goes): an established SA's idle Quick Mode table would otherwise pin a kilobyte.
+fn release_if_empty<K, V>(map: &mut BTreeMap<K, V>) {
+    if map.is_empty() {
+        *map = BTreeMap::new();
+    }
+}
+
 /// A Notify in the clear, answering message 1 (no keys exist yet, RFC 2408 §5.2).
 fn write_clear_notify(cky_i: Cookie, kind: NotifyType, buf: &mut [u8]) -> Option<usize> {
     let mut m = MessageWriter::new(
@@ -1464,3 +1584,4 @@ fn write_clear_notify(cky_i: Cookie, kind: NotifyType, buf: &mut [u8]) -> Option
 
 #[cfg(test)]
 mod tests;
+mod tracked;

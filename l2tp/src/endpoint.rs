@@ -22,6 +22,7 @@ use std::collections::{BTreeMap, VecDeque};
 use std::net::{IpAddr, SocketAddr};
 use std::sync::Arc;
 use std::time::Instant;
+use timer::{ReadyQueue, TimerQueue};
 
 /// Headroom [`DataPath::encapsulate`] needs before the PPP frame: the 6-byte data header
 /// (T, L, S, O clear; RFC 2661 §3.1).
@@ -115,7 +116,8 @@ pub struct Endpoint<R> {
     config: Arc<Config>,
     rng: R,
     /// By our tunnel ID; bounded by `limits.max_tunnels`.
-    tunnels: BTreeMap<u16, Tunnel>,
+    /// Boxed: B-tree nodes hold eleven values whether used or not.
+    tunnels: BTreeMap<u16, Box<Tunnel>>,
     /// LNS tunnels by the peer's address and Assigned Tunnel ID, to recognise a retransmitted
     /// SCCRQ. At most one entry per tunnel.
     by_sccrq: BTreeMap<(SocketAddr, u16), u16>,
@@ -126,8 +128,14 @@ pub struct Endpoint<R> {
     stateless: VecDeque<(SocketAddr, Vec<u8>)>,
     /// Bounded by `limits.max_events`.
     events: VecDeque<Event>,
-    /// Where [`Endpoint::poll_transmit`] looks first.
-    cursor: u16,
+    /// Each tunnel's next deadline, so that timers cost O(tunnels due), not a scan.
+    timers: TimerQueue<u16, Instant>,
+    /// Tunnels that were given input or ran a timer since they last had nothing to send; what
+    /// [`Endpoint::poll_transmit`] asks, oldest first.
+    sending: ReadyQueue<u16>,
+    /// Tunnels whose timers ran (a measure of the timer path's cost, for tests).
+    #[cfg(test)]
+    pub(crate) timer_visits: u64,
     stats: Stats,
 }
 
@@ -144,7 +152,10 @@ impl<R: CryptoRng> Endpoint<R> {
             per_address: BTreeMap::new(),
             stateless: VecDeque::new(),
             events: VecDeque::new(),
-            cursor: 0,
+            timers: TimerQueue::new(),
+            sending: ReadyQueue::new(),
+            #[cfg(test)]
+            timer_visits: 0,
             stats: Stats::default(),
         }
     }
@@ -164,7 +175,14 @@ impl<R: CryptoRng> Endpoint<R> {
     /// One tunnel, for inspection.
     #[must_use]
     pub fn tunnel(&self, id: TunnelId) -> Option<&Tunnel> {
-        self.tunnels.get(&id.0)
+        self.tunnels.get(&id.0).map(|t| &**t)
+    }
+
+    /// The tunnels a peer opened to us (LNS side), without a scan of every tunnel.
+    pub fn tunnels_of(&self, peer: SocketAddr) -> impl Iterator<Item = TunnelId> + '_ {
+        self.by_sccrq
+            .range((peer, 0)..=(peer, u16::MAX))
+            .map(|(_, id)| TunnelId(*id))
     }
 
     /// Whether the endpoint holds nothing: no tunnel, no pending reply, no pending event.
@@ -286,6 +304,7 @@ impl<R: CryptoRng> Endpoint<R> {
             match self.tunnels.get_mut(&local) {
                 Some(tunnel) if tunnel.owns_sccrq_retransmissions() => {
                     tunnel.handle_sccrq_again(now, nr);
+                    self.settle(local);
                     return Ok(Received::Control);
                 }
                 // A new control connection that reuses the ID of a finished one.
@@ -394,7 +413,10 @@ impl<R: CryptoRng> Endpoint<R> {
 
     fn insert(&mut self, tunnel: Tunnel) {
         *self.per_address.entry(tunnel.peer().ip()).or_insert(0) += 1;
-        self.tunnels.insert(tunnel.local_id().0, tunnel);
+        let id = tunnel.local_id().0;
+        self.timers.set(id, tunnel.poll_timeout());
+        self.sending.push(id);
+        self.tunnels.insert(id, Box::new(tunnel));
     }
 
     /// Moves a tunnel's events out and forgets it once closed.
@@ -410,11 +432,16 @@ impl<R: CryptoRng> Endpoint<R> {
             }
         }
         if !tunnel.is_closed() {
+            // Anything may have changed: the deadline is read again, and the tunnel asked for
+            // output at the next poll.
+            self.timers.set(id, tunnel.poll_timeout());
+            self.sending.push(id);
             return;
         }
         let peer = tunnel.peer();
         let key = (peer, tunnel.peer_id().0);
         self.tunnels.remove(&id);
+        self.timers.remove(id);
         if self.by_sccrq.get(&key) == Some(&id) {
             self.by_sccrq.remove(&key);
         }
@@ -427,14 +454,18 @@ impl<R: CryptoRng> Endpoint<R> {
     }
 
     /// Runs every timer due at `now`. Harmless when nothing is due.
+    /// Only the tunnels whose deadline has come are visited.
     pub fn handle_timeout(&mut self, now: Instant) {
-        let due: Vec<u16> = self
-            .tunnels
-            .iter()
-            .filter(|(_, t)| t.poll_timeout().is_some_and(|at| at <= now))
-            .map(|(id, _)| *id)
-            .collect();
+        // Taken out first: a tunnel re-armed at or before `now` runs at the next call.
+        let mut due = Vec::new();
+        while let Some(id) = self.timers.pop_due(&now) {
+            due.push(id);
+        }
         for id in due {
+            #[cfg(test)]
+            {
+                self.timer_visits += 1;
+            }
             if let Some(tunnel) = self.tunnels.get_mut(&id) {
                 tunnel.handle_timeout(now, &mut self.rng);
             }
@@ -442,10 +473,10 @@ impl<R: CryptoRng> Endpoint<R> {
         }
     }
 
-    /// The earliest instant at which [`Endpoint::handle_timeout`] must run.
+    /// The earliest instant at which [`Endpoint::handle_timeout`] must run. O(log n).
     #[must_use]
     pub fn poll_timeout(&self) -> Option<Instant> {
-        self.tunnels.values().filter_map(Tunnel::poll_timeout).min()
+        self.timers.earliest()
     }
 
     /// Writes the next datagram into `buf` (at least [`MAX_CONTROL_LEN`] bytes) and says where
@@ -460,19 +491,19 @@ impl<R: CryptoRng> Endpoint<R> {
                 });
             }
         }
-        let cursor = self.cursor;
-        let found = self
-            .tunnels
-            .range_mut(cursor..)
-            .find_map(|(id, t)| t.poll_transmit(now, buf).map(|len| (*id, t.peer(), len)));
-        let found = found.or_else(|| {
-            self.tunnels
-                .range_mut(..cursor)
-                .find_map(|(id, t)| t.poll_transmit(now, buf).map(|len| (*id, t.peer(), len)))
-        });
-        let (id, peer, len) = found?;
-        self.cursor = id;
-        Some(Transmit { peer, len })
+        // Only tunnels that had input or a timer since they last ran dry are asked.
+        while let Some(id) = self.sending.front() {
+            if let Some(t) = self.tunnels.get_mut(&id)
+                && let Some(len) = t.poll_transmit(now, buf)
+            {
+                // Sending arms the retransmission timer.
+                let (peer, at) = (t.peer(), t.poll_timeout());
+                self.timers.set(id, at);
+                return Some(Transmit { peer, len });
+            }
+            self.sending.pop();
+        }
+        None
     }
 
     /// The next event.

@@ -249,6 +249,10 @@ impl Reliable {
         if freed == 0 {
             return;
         }
+        if self.outgoing.is_empty() {
+            // Setup queues several messages at once; an idle tunnel must not keep that room.
+            self.outgoing.shrink_to(1);
+        }
         // RFC 2661 Appendix A: each acknowledgement opens the window by one during slow start,
         // by 1/CWND during congestion avoidance.
         if self.cwnd < self.ssthresh {

@@ -35,3 +35,59 @@ pub(crate) struct Session {
     /// When a call that is not established yet is abandoned.
     pub(crate) deadline: Option<Instant>,
 }
+
+/// The calls of one tunnel by our session ID, in a sorted vector: a road-warrior tunnel holds
+/// one call, and a B-tree would spend a whole node (over 500 bytes) on it. Bounded by
+/// `limits.max_sessions_per_tunnel` (default 64), where a binary search is as quick.
+#[derive(Debug, Clone, Default)]
+pub(crate) struct Calls {
+    calls: Vec<Session>,
+}
+
+impl Calls {
+    fn find(&self, id: u16) -> Result<usize, usize> {
+        self.calls.binary_search_by_key(&id, |s| s.local.0)
+    }
+
+    pub(crate) fn len(&self) -> usize {
+        self.calls.len()
+    }
+
+    pub(crate) fn get(&self, id: &u16) -> Option<&Session> {
+        self.find(*id).ok().and_then(|i| self.calls.get(i))
+    }
+
+    pub(crate) fn get_mut(&mut self, id: &u16) -> Option<&mut Session> {
+        self.find(*id).ok().and_then(|i| self.calls.get_mut(i))
+    }
+
+    pub(crate) fn contains_key(&self, id: &u16) -> bool {
+        self.find(*id).is_ok()
+    }
+
+    /// Adds or replaces the call `id` (which must be `session.local`).
+    pub(crate) fn insert(&mut self, id: u16, session: Session) {
+        debug_assert_eq!(id, session.local.0);
+        match self.find(id) {
+            Ok(i) => self.calls[i] = session,
+            Err(i) => {
+                // Exact growth: most tunnels hold one call for their whole life.
+                self.calls.reserve_exact(1);
+                self.calls.insert(i, session);
+            }
+        }
+    }
+
+    pub(crate) fn remove(&mut self, id: &u16) -> Option<Session> {
+        let i = self.find(*id).ok()?;
+        let session = self.calls.remove(i);
+        if self.calls.is_empty() {
+            self.calls = Vec::new();
+        }
+        Some(session)
+    }
+
+    pub(crate) fn values(&self) -> core::slice::Iter<'_, Session> {
+        self.calls.iter()
+    }
+}

@@ -18,7 +18,7 @@
 use crate::config::Config;
 use crate::event::{Event, Origin, Proxy, SessionDownReason, SessionUp, TunnelDownReason};
 use crate::reliable::{Delivery, Reliable, Rto};
-use crate::session::{Session, SessionState};
+use crate::session::{Calls, Session, SessionState};
 use crate::wire::hidden::{self, ResponseIn};
 use crate::wire::message::{
     Cdn, CdnResult, ErrorCode, FramingCapabilities, FramingType, Hello, Iccn, Icrp, Icrq,
@@ -27,7 +27,7 @@ use crate::wire::message::{
 use crate::wire::{self, AttributeType, Avps, ControlMessage, MessageError, Packet, Scope};
 use crate::{Seq, SessionId, TunnelId};
 use rand_core::CryptoRng;
-use std::collections::{BTreeMap, VecDeque};
+use std::collections::VecDeque;
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Instant;
@@ -189,7 +189,7 @@ pub struct Tunnel {
     /// Whether the tunnel ever reached the established state.
     was_established: bool,
     /// Calls by our session ID; bounded by `limits.max_sessions_per_tunnel`.
-    sessions: BTreeMap<u16, Session>,
+    sessions: Calls,
     /// The challenge we sent, until the peer answered it.
     challenge: Option<[u8; CHALLENGE_LEN]>,
     /// LAC: the Tie Breaker of our SCCRQ.
@@ -276,7 +276,7 @@ impl Tunnel {
             peer_id: TunnelId(0),
             peer_host_name: Vec::new(),
             was_established: false,
-            sessions: BTreeMap::new(),
+            sessions: Calls::default(),
             challenge: None,
             tie_breaker: None,
             hello_at: None,
@@ -1058,7 +1058,12 @@ impl Tunnel {
 
     /// The next event.
     pub fn poll_event(&mut self) -> Option<Event> {
-        self.events.pop_front()
+        let event = self.events.pop_front();
+        if event.is_none() {
+            // Events come in bursts (setup, teardown); an idle tunnel keeps no room for them.
+            self.events.shrink_to(0);
+        }
+        event
     }
 
     /// LAC: places an incoming call (RFC 2661 §7.4.1). The ICRQ goes out once the tunnel is

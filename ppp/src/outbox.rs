@@ -10,7 +10,16 @@ pub(crate) const MAX_CONTROL_FRAME: usize = 1504;
 /// a handful per input, so reaching the bound means the driver stopped draining.
 const MAX_QUEUED: usize = 64;
 
-/// Queued frames plus a free list, so steady-state operation does not allocate.
+/// Buffers kept for reuse once their frame went out: enough for the steady state (one
+/// Echo-Request or Echo-Reply at a time), so that it does not allocate.
+const MAX_FREE: usize = 2;
+
+/// A reused buffer larger than this goes back to the allocator instead (a Protocol-Reject
+/// quoting a long frame must not pin its size in every idle session).
+const MAX_FREE_CAPACITY: usize = 128;
+
+/// Queued frames plus a small free list. Frames are stored at their own length, not at
+/// [`MAX_CONTROL_FRAME`]: an idle session holds a few dozen bytes here, not kilobytes.
 #[derive(Debug, Default)]
 pub(crate) struct Outbox {
     frames: VecDeque<Vec<u8>>,
@@ -26,18 +35,16 @@ impl Outbox {
             self.dropped += 1;
             return;
         }
-        let mut buf = self.free.pop().unwrap_or_default();
-        buf.clear();
-        buf.resize(MAX_CONTROL_FRAME, 0);
-        match write(&mut buf) {
+        let mut scratch = [0u8; MAX_CONTROL_FRAME];
+        match write(&mut scratch) {
             Ok(len) => {
-                buf.truncate(len);
+                let frame = scratch.get(..len).unwrap_or_default();
+                let mut buf = self.free.pop().unwrap_or_default();
+                buf.clear();
+                buf.extend_from_slice(frame);
                 self.frames.push_back(buf);
             }
-            Err(codec::NoSpace) => {
-                self.dropped += 1;
-                self.free.push(buf);
-            }
+            Err(codec::NoSpace) => self.dropped += 1,
         }
     }
 
@@ -51,8 +58,12 @@ impl Outbox {
                 .get_mut(..len)
                 .map(|dst| dst.copy_from_slice(&frame))
                 .is_some();
-            if self.free.len() < MAX_QUEUED {
+            if self.free.len() < MAX_FREE && frame.capacity() <= MAX_FREE_CAPACITY {
                 self.free.push(frame);
+            }
+            if self.frames.is_empty() {
+                // A negotiation burst must not pin its peak queue in an idle session.
+                self.frames.shrink_to(MAX_FREE);
             }
             if fits {
                 return Some(len);

@@ -238,7 +238,10 @@ pub fn engine(
     ike.max_established = config.max_ike_sas;
     ike.max_half_open = config.max_half_open;
     ike.max_half_open_per_address = config.max_half_open_per_address;
-    let mut engine = Engine::new(ike, lns, 65_536, rng);
+    // Each client holds an inbound and an outbound ESP SA, and twice that while a rekey
+    // overlaps (a fixed 65,536 capped the server at 32,768 clients).
+    let esp_sas = config.max_ike_sas.saturating_mul(4);
+    let mut engine = Engine::new(ike, lns, esp_sas, rng);
     engine.allow_plain_l2tp(config.allow_plain_l2tp);
     if config.keylog_file.is_some() {
         engine.enable_keylog();

@@ -30,7 +30,9 @@ pub enum SaDbError {
 /// SAs keyed by direction and SPI, at most `capacity` of them.
 #[derive(Debug)]
 pub struct SaDb {
-    sas: BTreeMap<(Direction, Spi), Sa>,
+    /// Boxed: an SA is over a kilobyte (key schedules, replay window), and B-tree nodes hold
+    /// eleven values whether used or not.
+    sas: BTreeMap<(Direction, Spi), Box<Sa>>,
     /// The most SAs held at once; [`SaDb::insert`] refuses more (bound stated per STYLE.md §5).
     capacity: usize,
 }
@@ -96,29 +98,33 @@ impl SaDb {
         if self.sas.len() >= self.capacity {
             return Err(SaDbError::Full(self.capacity));
         }
-        self.sas.insert(key, sa);
+        self.sas.insert(key, Box::new(sa));
         Ok(())
     }
 
     /// The inbound SA for `spi`.
     #[must_use]
     pub fn inbound(&self, spi: Spi) -> Option<&Sa> {
-        self.sas.get(&(Direction::Inbound, spi))
+        self.sas.get(&(Direction::Inbound, spi)).map(|sa| &**sa)
     }
 
     /// The inbound SA for `spi`, mutably.
     pub fn inbound_mut(&mut self, spi: Spi) -> Option<&mut Sa> {
-        self.sas.get_mut(&(Direction::Inbound, spi))
+        self.sas
+            .get_mut(&(Direction::Inbound, spi))
+            .map(|sa| &mut **sa)
     }
 
     /// The outbound SA sealing to the peer's `spi`, mutably.
     pub fn outbound_mut(&mut self, spi: Spi) -> Option<&mut Sa> {
-        self.sas.get_mut(&(Direction::Outbound, spi))
+        self.sas
+            .get_mut(&(Direction::Outbound, spi))
+            .map(|sa| &mut **sa)
     }
 
     /// Removes and returns an SA (its keys are wiped when it is dropped).
     pub fn remove(&mut self, direction: Direction, spi: Spi) -> Option<Sa> {
-        self.sas.remove(&(direction, spi))
+        self.sas.remove(&(direction, spi)).map(|sa| *sa)
     }
 
     /// Opens an ESP packet with the inbound SA its SPI names (see [`Sa::open`]).

@@ -1538,3 +1538,74 @@ fn captured_server_messages_drive_our_lac() {
         assert!(matches!(&ev[1], Event::SessionUp(up) if up.session == session));
     }
 }
+
+/// 2,000 tunnels, each opened 1–4 ms after the previous one (seeded): the endpoint's timer
+/// path visits only the tunnel whose HELLO is due, and each HELLO goes out exactly a hello
+/// interval after that tunnel last heard its peer.
+#[test]
+fn timers_of_2000_tunnels_visit_only_the_tunnels_due() {
+    let mut now = t0();
+    let mut config = Config::default();
+    config.limits.max_tunnels = 4096;
+    let hello = config.hello_interval;
+    let mut ep = lns(config);
+    let mut jitter = ChaCha8Rng::seed_from_u64(3);
+    let mut heard = BTreeMap::new();
+    let mut buf = [0u8; 2048];
+    for i in 0..2000u32 {
+        let peer = SocketAddr::from((Ipv4Addr::from(0x0a00_0000 + i), 1701));
+        let mut lac = Endpoint::new(Arc::new(Config::default()), ChaCha8Rng::seed_from_u64(9));
+        lac.connect(now, lns_addr()).unwrap();
+        // Until quiet: the tunnel and its call come up.
+        loop {
+            let mut moved = false;
+            while let Some(t) = lac.poll_transmit(now, &mut buf) {
+                moved = true;
+                let _ = ep.handle_datagram(now, peer, &mut buf[..t.len]);
+                heard.insert(peer, now);
+            }
+            while let Some(t) = ep.poll_transmit(now, &mut buf) {
+                moved = true;
+                assert_eq!(t.peer, peer);
+                let _ = lac.handle_datagram(now, lns_addr(), &mut buf[..t.len]);
+            }
+            if !moved {
+                break;
+            }
+        }
+        while ep.poll_event().is_some() {}
+        now += Duration::from_micros(1000 + u64::from(jitter.try_next_u32().unwrap() % 3000));
+        // Owed acknowledgements (ZLBs) of earlier tunnels go out as their timers come.
+        while let Some(at) = ep.poll_timeout().filter(|at| *at <= now) {
+            ep.handle_timeout(at);
+            while ep.poll_transmit(at, &mut buf).is_some() {}
+        }
+    }
+    assert_eq!(ep.tunnel_count(), 2000);
+    // The last tunnels' owed acknowledgements.
+    let settled = now + Duration::from_secs(1);
+    while let Some(at) = ep.poll_timeout().filter(|at| *at <= settled) {
+        ep.handle_timeout(at);
+        while ep.poll_transmit(at, &mut buf).is_some() {}
+    }
+    // Each of the next HELLOs: exactly one tunnel is due and visited, and it sends HELLO.
+    for _ in 0..50 {
+        let at = ep.poll_timeout().unwrap();
+        let due = ep
+            .tunnels
+            .values()
+            .filter(|t| t.poll_timeout().is_some_and(|t| t <= at))
+            .count();
+        assert_eq!(due, 1);
+        let before = ep.timer_visits;
+        ep.handle_timeout(at);
+        assert_eq!(
+            ep.timer_visits - before,
+            1,
+            "only the due tunnel is visited"
+        );
+        let t = ep.poll_transmit(at, &mut buf).expect("HELLO");
+        assert_eq!(at, heard[&t.peer] + hello, "HELLO on time");
+        assert!(ep.poll_transmit(at, &mut buf).is_none());
+    }
+}

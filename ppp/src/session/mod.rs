@@ -371,7 +371,8 @@ pub struct Session<R> {
     phase: Phase,
     lcp: Fsm<Lcp>,
     ipcp: Option<Fsm<Ipcp>>,
-    ipv6cp: Option<Fsm<Ipv6cp>>,
+    /// Boxed: off unless configured, and an automaton is a quarter kilobyte.
+    ipv6cp: Option<Box<Fsm<Ipv6cp>>>,
     out: Outbox,
     /// Bounded by [`MAX_EVENTS`].
     events: VecDeque<Event>,
@@ -510,7 +511,12 @@ impl<R: CryptoRng> Session<R> {
     /// The next event.
     #[must_use]
     pub fn poll_event(&mut self) -> Option<Event> {
-        self.events.pop_front()
+        let event = self.events.pop_front();
+        if event.is_none() {
+            // Events come in bursts (negotiation); an idle link keeps no room for them.
+            self.events.shrink_to(0);
+        }
+        event
     }
 
     /// The earliest instant at which [`Session::handle_timeout`] must run.
@@ -519,7 +525,7 @@ impl<R: CryptoRng> Session<R> {
         [
             self.lcp.poll_timeout(),
             self.ipcp.as_ref().and_then(Fsm::poll_timeout),
-            self.ipv6cp.as_ref().and_then(Fsm::poll_timeout),
+            self.ipv6cp.as_ref().and_then(|f| f.poll_timeout()),
             self.echo_at,
             self.close_at,
             self.rechallenge_at,
@@ -849,7 +855,7 @@ impl<R: CryptoRng> Session<R> {
             let mut f = Fsm::new(Ipv6cp::new(self.rng.next_u64()), self.link.fsm);
             f.event(now, FsmEvent::Open, &mut self.out);
             let signal = f.event(now, FsmEvent::Up, &mut self.out);
-            self.ipv6cp = Some(f);
+            self.ipv6cp = Some(Box::new(f));
             self.on_ipv6cp_signal(now, signal);
         }
         match &mut self.role {

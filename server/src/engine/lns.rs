@@ -37,6 +37,7 @@ use std::net::{Ipv4Addr, SocketAddr};
 use std::ops::Range;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
+use timer::{ReadyQueue, TimerQueue};
 
 /// Bytes an outgoing IP packet needs in front of it: PPP (4) and L2TP data (6) headers.
 pub const HEADROOM: usize = ppp::wire::HEADER_LEN + l2tp::DATA_HEADROOM;
@@ -161,8 +162,9 @@ struct Link {
     /// Acct-Session-Id, when RADIUS is configured.
     acct_session_id: Option<AcctSessionId>,
     /// The Access-Request in flight for this link, and the PPP request it asks about (kept
-    /// for the local fallback of [`Order::RadiusFirst`]).
-    pending: Option<(RequestId, AuthRequest)>,
+    /// for the local fallback of [`Order::RadiusFirst`]). Boxed: it exists only while RADIUS
+    /// decides, and an idle link should not carry its room.
+    pending: Option<Box<(RequestId, AuthRequest)>>,
     /// What the user was granted; set at acceptance.
     authz: Option<Authorization>,
     /// Start sent; Interim-Update timing.
@@ -227,12 +229,17 @@ impl Radius {
 /// Disconnect/CoA answers remembered for retransmissions.
 const DAE_CACHE: usize = 32;
 
+/// A session: its tunnel and call.
+type Key = (TunnelId, SessionId);
+
 /// The LNS layer. Sans-IO: see the module docs.
 #[derive(Debug)]
 pub struct Lns<R> {
     config: LnsConfig,
     l2tp: l2tp::Endpoint<ChaCha20Rng>,
-    links: BTreeMap<(TunnelId, SessionId), Link>,
+    /// Boxed: a link is over a kilobyte, and B-tree nodes hold eleven values whether used or
+    /// not.
+    links: BTreeMap<(TunnelId, SessionId), Box<Link>>,
     by_address: BTreeMap<Ipv4Addr, (TunnelId, SessionId)>,
     pool: Pool,
     users: Users,
@@ -247,6 +254,15 @@ pub struct Lns<R> {
     filters: BTreeMap<String, Arc<Policy>>,
     /// Operator kicks in progress.
     admin: admin::Admin,
+    /// Each session's next deadline (PPP's and its own), so that timers cost O(sessions due).
+    timers: TimerQueue<Key, Instant>,
+    /// Sessions touched since their events were last drained and their deadline read again.
+    ready: ReadyQueue<Key>,
+    /// Sessions that may have PPP control frames to send; what [`Lns::poll_transmit`] asks.
+    sending: ReadyQueue<Key>,
+    /// Sessions visited by the timer and ready paths (the cost those paths pay, for tests).
+    #[cfg(test)]
+    visits: u64,
 }
 
 fn credential(stored: &StoredCredential) -> Credential {
@@ -275,7 +291,30 @@ impl<R: CryptoRng> Lns<R> {
             named_pools: BTreeMap::new(),
             filters: BTreeMap::new(),
             admin: admin::Admin::default(),
+            timers: TimerQueue::new(),
+            ready: ReadyQueue::new(),
+            sending: ReadyQueue::new(),
+            #[cfg(test)]
+            visits: 0,
         }
+    }
+
+    /// Marks a session whose PPP was given input: its events are drained and its deadline read
+    /// again at the next pump, and it is asked for frames at the next [`Lns::poll_transmit`].
+    fn touch(&mut self, key: Key) {
+        self.ready.push(key);
+        self.sending.push(key);
+    }
+
+    /// Reads a session's deadline again (PPP's timers and its own).
+    fn rearm(&mut self, key: Key) {
+        let at = self.links.get(&key).and_then(|l| {
+            [l.ppp.poll_timeout(), l.deadline()]
+                .into_iter()
+                .flatten()
+                .min()
+        });
+        self.timers.set(key, at);
     }
 
     /// Authenticates (as [`RadiusSettings::order`] says) and accounts through RADIUS.
@@ -437,7 +476,7 @@ impl<R: CryptoRng> Lns<R> {
             return received.map(|_| None);
         };
         let key = (data.tunnel, data.session);
-        self.pump_after(now, key);
+        // A data message changes nothing in L2TP: no events to drain.
         let link = self
             .links
             .get_mut(&(data.tunnel, data.session))
@@ -450,13 +489,15 @@ impl<R: CryptoRng> Lns<R> {
                 let offset = data.frame.start + (ip.as_ptr() as usize - frame.as_ptr() as usize);
                 Some(offset..offset + ip.len())
             }
-            Ok(_) => None,
-            Err(e) => {
-                self.pump_after(now, key);
-                return Err(e);
+            // PPP control: that session (only) has news.
+            Ok(_) => {
+                self.touch(key);
+                self.pump(now);
+                None
             }
+            // Dropped: nothing changed.
+            Err(e) => return Err(e),
         };
-        self.pump_after(now, key);
         let Some(range) = packet else { return Ok(None) };
         let link = self
             .links
@@ -529,28 +570,38 @@ impl<R: CryptoRng> Lns<R> {
         if let Some(t) = self.l2tp.poll_transmit(now, buf) {
             return Some((t.peer, t.len));
         }
-        for link in self.links.values_mut() {
-            let Some(data) = link.data else { continue };
-            let space = buf.get_mut(HEADROOM..)?;
-            if let Some(n) = link.ppp.poll_transmit(space) {
-                let range = data.encapsulate(buf, HEADROOM..HEADROOM + n).ok()?;
-                buf.copy_within(range.clone(), 0);
-                return Some((data.peer, range.len()));
+        // Only sessions given input or a timer since they last ran dry are asked.
+        while let Some(key) = self.sending.front() {
+            #[cfg(test)]
+            {
+                self.visits += 1;
             }
+            if let Some(link) = self.links.get_mut(&key)
+                && let Some(data) = link.data
+            {
+                let space = buf.get_mut(HEADROOM..)?;
+                if let Some(n) = link.ppp.poll_transmit(space) {
+                    let range = data.encapsulate(buf, HEADROOM..HEADROOM + n).ok()?;
+                    buf.copy_within(range.clone(), 0);
+                    return Some((data.peer, range.len()));
+                }
+            }
+            self.sending.pop();
         }
         None
     }
 
-    /// The earliest deadline of L2TP and every PPP session.
+    /// The earliest deadline of L2TP, RADIUS and every PPP session. O(log n).
     pub fn poll_timeout(&self) -> Option<Instant> {
-        self.links
-            .values()
-            .flat_map(|l| [l.ppp.poll_timeout(), l.deadline()])
-            .flatten()
-            .chain(self.l2tp.poll_timeout())
-            .chain(self.radius.as_ref().and_then(|r| r.client.poll_timeout()))
-            .chain(self.admin_deadline())
-            .min()
+        [
+            self.timers.earliest(),
+            self.l2tp.poll_timeout(),
+            self.radius.as_ref().and_then(|r| r.client.poll_timeout()),
+            self.admin_deadline(),
+        ]
+        .into_iter()
+        .flatten()
+        .min()
     }
 
     /// Runs every timer due at `now`.
@@ -561,19 +612,23 @@ impl<R: CryptoRng> Lns<R> {
         }
         self.radius_events(now);
         self.admin_timeout(now);
-        let due: Vec<_> = self
-            .links
-            .iter()
-            .filter(|(_, l)| l.deadline().is_some_and(|t| t <= now))
-            .map(|(k, _)| *k)
-            .collect();
-        for key in due {
-            self.session_timers(now, key);
+        // Only the sessions whose deadline has come; each is re-armed by the pump.
+        let mut due = Vec::new();
+        while let Some(key) = self.timers.pop_due(&now) {
+            due.push(key);
         }
-        for link in self.links.values_mut() {
-            if link.ppp.poll_timeout().is_some_and(|t| t <= now) {
+        for key in due {
+            #[cfg(test)]
+            {
+                self.visits += 1;
+            }
+            self.session_timers(now, key);
+            if let Some(link) = self.links.get_mut(&key)
+                && link.ppp.poll_timeout().is_some_and(|t| t <= now)
+            {
                 link.ppp.handle_timeout(now);
             }
+            self.touch(key);
         }
         self.pump(now);
     }
@@ -630,12 +685,7 @@ impl<R: CryptoRng> Lns<R> {
 
     /// The IPsec layer lost the peer (DPD, delete): every session of it ends.
     pub fn peer_gone(&mut self, now: Instant, peer: SocketAddr) {
-        let tunnels: Vec<TunnelId> = self
-            .links
-            .iter()
-            .filter(|(_, l)| l.peer == peer)
-            .map(|(k, _)| k.0)
-            .collect();
+        let tunnels: Vec<TunnelId> = self.l2tp.tunnels_of(peer).collect();
         for t in tunnels {
             let _ = self
                 .l2tp
@@ -644,25 +694,8 @@ impl<R: CryptoRng> Lns<R> {
         self.pump(now);
     }
 
-    /// Moves events between the layers until nothing is left to do.
-    /// [`Lns::pump`] after feeding the one session `key`: on the data path neither L2TP nor
-    /// that session has news, and then nothing is scanned or allocated per packet; any news
-    /// falls back to the full pump.
-    fn pump_after(&mut self, now: Instant, key: (TunnelId, SessionId)) {
-        let mut news = false;
-        while let Some(event) = self.l2tp.poll_event() {
-            news = true;
-            self.on_l2tp(now, event);
-        }
-        while let Some(event) = self.links.get_mut(&key).and_then(|l| l.ppp.poll_event()) {
-            news = true;
-            self.on_ppp(now, key, event);
-        }
-        if news {
-            self.pump(now);
-        }
-    }
-
+    /// Moves events between the layers until nothing is left to do. Only the sessions
+    /// touched since the last pump are visited; each has its deadline read again.
     fn pump(&mut self, now: Instant) {
         loop {
             let mut progress = false;
@@ -670,12 +703,16 @@ impl<R: CryptoRng> Lns<R> {
                 progress = true;
                 self.on_l2tp(now, event);
             }
-            let keys: Vec<(TunnelId, SessionId)> = self.links.keys().copied().collect();
-            for key in keys {
+            while let Some(key) = self.ready.pop() {
+                #[cfg(test)]
+                {
+                    self.visits += 1;
+                }
                 while let Some(event) = self.links.get_mut(&key).and_then(|l| l.ppp.poll_event()) {
                     progress = true;
                     self.on_ppp(now, key, event);
                 }
+                self.rearm(key);
             }
             if !progress {
                 break;
@@ -707,7 +744,7 @@ impl<R: CryptoRng> Lns<R> {
                     .map(|r| r.client.next_acct_session_id());
                 self.links.insert(
                     (up.tunnel, up.session),
-                    Link {
+                    Box::new(Link {
                         ppp,
                         peer: up.peer,
                         data,
@@ -722,8 +759,9 @@ impl<R: CryptoRng> Lns<R> {
                         traffic: Traffic::default(),
                         up_at: None,
                         cause: None,
-                    },
+                    }),
                 );
+                self.touch((up.tunnel, up.session));
             }
             l2tp::Event::SessionDown {
                 peer,
@@ -764,9 +802,8 @@ impl<R: CryptoRng> Lns<R> {
                 tracing::info!(%peer, tunnel = tunnel.0, ?reason, "L2TP tunnel closed");
                 let gone: Vec<_> = self
                     .links
-                    .keys()
-                    .filter(|k| k.0 == tunnel)
-                    .copied()
+                    .range((tunnel, SessionId(0))..=(tunnel, SessionId(u16::MAX)))
+                    .map(|(k, _)| *k)
                     .collect();
                 // xl2tpd's `d` (and a laptop shutting down) sends StopCCN with "general
                 // request to clear the control connection" first: a clean hang-up.
@@ -816,11 +853,12 @@ impl<R: CryptoRng> Lns<R> {
         &mut self,
         now: Instant,
         key: (TunnelId, SessionId),
-        mut link: Link,
+        mut link: Box<Link>,
         reason: DownReason,
     ) {
         let peer = link.peer;
-        if let (Some(r), Some((id, _))) = (self.radius.as_mut(), link.pending.take()) {
+        self.timers.remove(key);
+        if let (Some(r), Some((id, _))) = (self.radius.as_mut(), link.pending.take().map(|p| *p)) {
             r.client.cancel(now, id);
             r.auth.remove(&id);
         }
@@ -882,11 +920,13 @@ impl<R: CryptoRng> Lns<R> {
                             nbns: [None; 2],
                         };
                         link.ppp.assign_address(now, assignment);
+                        self.touch(key);
                     }
                     Err(why) => {
                         let peer = link.peer;
                         link.ppp.refuse_address(now);
                         (self.events).push_back(LnsEvent::AddressRefused { peer, user, why });
+                        self.touch(key);
                     }
                 }
             }
@@ -958,6 +998,7 @@ impl<R: CryptoRng> Lns<R> {
             Some(text) => link.ppp.auth_verdict_with_message(now, verdict, &text),
             None => link.ppp.auth_verdict(now, verdict),
         }
+        self.touch(key);
     }
 
     /// Answers from the local file or asks RADIUS, as [`Order`] says. The event loop never
@@ -999,7 +1040,7 @@ impl<R: CryptoRng> Lns<R> {
         match r.client.authenticate(now, access) {
             Ok(id) => {
                 r.auth.insert(id, key);
-                link.pending = Some((id, request));
+                link.pending = Some(Box::new((id, request)));
             }
             Err(e) => {
                 tracing::warn!(%e, "RADIUS Access-Request not sent");
@@ -1069,6 +1110,7 @@ impl<R: CryptoRng> Lns<R> {
                                 });
                                 let text = message.as_deref().and_then(ppp_text);
                                 link.ppp.auth_reject_with_error(now, code, text.as_deref());
+                                self.touch(key);
                             }
                             _ => self.verdict(
                                 now,
@@ -1082,7 +1124,11 @@ impl<R: CryptoRng> Lns<R> {
                 }
                 radius::Event::Timeout { request, service } => {
                     if let Some(key) = r.auth.remove(&request) {
-                        let pending = self.links.get_mut(&key).and_then(|l| l.pending.take());
+                        let pending = self
+                            .links
+                            .get_mut(&key)
+                            .and_then(|l| l.pending.take())
+                            .map(|p| *p);
                         if let Some((_, auth)) = pending {
                             self.fallback(now, key, &auth);
                         }
@@ -1454,6 +1500,8 @@ impl<R: CryptoRng> Lns<R> {
                     }
                 }
             }
+            // Its deadlines may have moved earlier.
+            self.touch(*key);
         }
         Ok(keys.len())
     }

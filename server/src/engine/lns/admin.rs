@@ -196,7 +196,7 @@ impl<R: CryptoRng> Lns<R> {
     /// left without tunnels loses its IKE SA [`KICK_GRACE`] later. Returns how many sessions
     /// were told to end (sessions already ending are not counted again).
     pub fn kick(&mut self, now: Instant, target: &KickTarget) -> usize {
-        let mut count = 0;
+        let mut kicked = Vec::new();
         for (key, link) in &mut self.links {
             let named = match target {
                 KickTarget::User(u) => link.user.as_deref() == Some(u.as_str()),
@@ -209,10 +209,14 @@ impl<R: CryptoRng> Lns<R> {
             link.cause = Some(AcctTerminateCause::ADMIN_RESET);
             link.ppp.close(now);
             self.admin.kicked.insert(key.0);
-            count += 1;
+            kicked.push(*key);
+        }
+        // Their PPP has a Terminate-Request to send and a new deadline.
+        for key in &kicked {
+            self.touch(*key);
         }
         self.pump(now);
-        count
+        kicked.len()
     }
 
     /// Takes what a reload changes in this layer, or refuses the whole of it (then nothing
