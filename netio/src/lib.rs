@@ -24,6 +24,7 @@ pub mod esp_socket;
 pub mod gso;
 pub mod privileges;
 pub mod route;
+pub mod sealed;
 mod sys;
 pub mod tun;
 pub mod udp;

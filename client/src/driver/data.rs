@@ -10,6 +10,7 @@ use crate::engine::{Engine, Out, Route};
 use crate::status::Tracker;
 use netio::batch::{Outbox, RecvBatch};
 use netio::gso::GsoPlan;
+use netio::sealed::Sealed;
 use netio::tun::{Tun, TunBatch, TunWriter};
 use rand_chacha::ChaCha20Rng;
 use std::net::SocketAddr;
@@ -75,42 +76,21 @@ impl DataPath {
                 tracker.count_out(len);
             }
         }
-        let mut first = 0;
-        while first < n {
-            let last = (first + Outbox::CAPACITY).min(n);
-            let mut natt = Outbox::new();
-            let mut esp = Outbox::new();
-            for i in first..last {
-                let Some(out) = self.outs.get(i).and_then(Option::as_ref) else {
-                    continue;
-                };
-                let Some(bytes) = batch.slot(i).and_then(|s| s.get(out.range.clone())) else {
-                    continue;
-                };
-                match out.route {
-                    Route::Udp { local, remote, .. } if local.port() == 4500 => {
-                        natt.push(remote, bytes);
-                    }
-                    Route::Esp { remote } => {
-                        esp.push(SocketAddr::new(remote, 0), bytes);
-                    }
-                    Route::Udp { .. } => send_one(io, out, bytes).await,
-                }
-            }
-            if !natt.is_empty()
-                && let Err(e) = io
-                    .natt
-                    .send_datagrams(natt.as_slice(), &mut self.plan)
-                    .await
+        let outs = &self.outs[..n.min(self.outs.len())];
+        let sealed = outs.iter().enumerate().filter_map(|(i, out)| {
+            let out = out.as_ref()?;
+            let to = sealed_to(out.route)?;
+            Some((to, batch.slot(i)?.get(out.range.clone())?))
+        });
+        netio::sealed::send_sealed(&io.natt, &io.esp, &mut self.plan, sealed).await;
+        // IKE-port UDP: not data; one send each.
+        for (i, out) in outs.iter().enumerate() {
+            if let Some(out) = out
+                && sealed_to(out.route).is_none()
+                && let Some(bytes) = batch.slot(i).and_then(|s| s.get(out.range.clone()))
             {
-                tracing::debug!(%e, "UDP 4500 send failed");
+                send_one(io, out, bytes).await;
             }
-            if !esp.is_empty()
-                && let Err(e) = io.esp.send_datagrams(esp.as_slice()).await
-            {
-                tracing::debug!(%e, "ESP send failed");
-            }
-            first = last;
         }
     }
 
@@ -178,6 +158,15 @@ impl DataPath {
         {
             tracing::debug!(%e, "TUN write failed");
         }
+    }
+}
+
+/// Where a sealed data packet goes; `None` for plain UDP (sent one by one).
+fn sealed_to(route: Route) -> Option<Sealed> {
+    match route {
+        Route::Udp { local, remote, .. } if local.port() == 4500 => Some(Sealed::NatT(remote)),
+        Route::Esp { remote } => Some(Sealed::Esp(remote)),
+        Route::Udp { .. } => None,
     }
 }
 

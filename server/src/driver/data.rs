@@ -9,6 +9,7 @@ use super::{Io, arrived_at, now};
 use crate::engine::ipsec::{Engine, Out, Route};
 use netio::batch::{Outbox, RecvBatch};
 use netio::gso::GsoPlan;
+use netio::sealed::Sealed;
 use netio::tun::{TunBatch, TunWriter};
 use rand_chacha::ChaCha20Rng;
 use std::net::SocketAddr;
@@ -62,43 +63,21 @@ impl DataPath {
                 *out = engine.handle_tun(slot, range).ok();
             }
         }
-        let mut first = 0;
-        while first < n {
-            let last = (first + Outbox::CAPACITY).min(n);
-            let mut natt = Outbox::new();
-            let mut esp = Outbox::new();
-            for i in first..last {
-                let Some(out) = self.outs.get(i).and_then(Option::as_ref) else {
-                    continue;
-                };
-                let Some(bytes) = batch.slot(i).and_then(|s| s.get(out.range.clone())) else {
-                    continue;
-                };
-                match out.route {
-                    Route::Udp { local, remote, .. } if local.port() == 4500 => {
-                        natt.push(remote, bytes);
-                    }
-                    Route::Esp { remote } => {
-                        esp.push(SocketAddr::new(remote, 0), bytes);
-                    }
-                    // Plain L2TP (1701): rare and only when allowed; one send each.
-                    Route::Udp { .. } => send_one(io, out, bytes).await,
-                }
-            }
-            if !natt.is_empty()
-                && let Err(e) = io
-                    .natt
-                    .send_datagrams(natt.as_slice(), &mut self.plan)
-                    .await
+        let outs = &self.outs[..n.min(self.outs.len())];
+        let sealed = outs.iter().enumerate().filter_map(|(i, out)| {
+            let out = out.as_ref()?;
+            let to = sealed_to(out.route)?;
+            Some((to, batch.slot(i)?.get(out.range.clone())?))
+        });
+        netio::sealed::send_sealed(&io.natt, &io.esp, &mut self.plan, sealed).await;
+        // Plain L2TP (1701): rare and only when allowed; one send each.
+        for (i, out) in outs.iter().enumerate() {
+            if let Some(out) = out
+                && sealed_to(out.route).is_none()
+                && let Some(bytes) = batch.slot(i).and_then(|s| s.get(out.range.clone()))
             {
-                tracing::debug!(%e, "UDP 4500 send failed");
+                send_one(io, out, bytes).await;
             }
-            if !esp.is_empty()
-                && let Err(e) = io.esp.send_datagrams(esp.as_slice()).await
-            {
-                tracing::debug!(%e, "ESP send failed");
-            }
-            first = last;
         }
     }
 
@@ -159,6 +138,15 @@ impl DataPath {
         {
             tracing::debug!(%e, "TUN write failed");
         }
+    }
+}
+
+/// Where a sealed data packet goes; `None` for plain UDP (sent one by one).
+fn sealed_to(route: Route) -> Option<Sealed> {
+    match route {
+        Route::Udp { local, remote, .. } if local.port() == 4500 => Some(Sealed::NatT(remote)),
+        Route::Esp { remote } => Some(Sealed::Esp(remote)),
+        Route::Udp { .. } => None,
     }
 }
 

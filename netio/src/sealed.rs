@@ -1,0 +1,48 @@
+//! Sending a batch of sealed ESP packets, shared by both drivers (STYLE.md §6.2): ESP in UDP on
+//! the NAT-T socket (equal-sized runs to one peer as single UDP GSO messages) and raw ESP, one
+//! `sendmmsg` per socket for each [`Outbox::CAPACITY`] packets. Nothing here allocates.
+
+use crate::batch::Outbox;
+use crate::esp_socket::RawEsp;
+use crate::gso::GsoPlan;
+use crate::udp::UdpSocket;
+use std::net::{IpAddr, SocketAddr};
+
+/// Where a sealed packet goes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Sealed {
+    /// ESP in UDP (RFC 3948) from the NAT-T socket to this peer.
+    NatT(SocketAddr),
+    /// Raw ESP (IP protocol 50) to this peer.
+    Esp(IpAddr),
+}
+
+/// Sends `packets` (each borrowed from its own batch slot), batched per socket. Send errors
+/// are logged at debug level and the rest of the batch still goes: a datagram lost here is
+/// a datagram lost on the path.
+pub async fn send_sealed<'a, I>(natt: &UdpSocket, esp: &RawEsp, plan: &mut GsoPlan, packets: I)
+where
+    I: IntoIterator<Item = (Sealed, &'a [u8])>,
+{
+    let mut packets = packets.into_iter().peekable();
+    while packets.peek().is_some() {
+        let mut to_natt = Outbox::new();
+        let mut to_esp = Outbox::new();
+        for (to, bytes) in packets.by_ref().take(Outbox::CAPACITY) {
+            match to {
+                Sealed::NatT(remote) => to_natt.push(remote, bytes),
+                Sealed::Esp(remote) => to_esp.push(SocketAddr::new(remote, 0), bytes),
+            };
+        }
+        if !to_natt.is_empty()
+            && let Err(e) = natt.send_datagrams(to_natt.as_slice(), plan).await
+        {
+            tracing::debug!(%e, "UDP 4500 send failed");
+        }
+        if !to_esp.is_empty()
+            && let Err(e) = esp.send_datagrams(to_esp.as_slice()).await
+        {
+            tracing::debug!(%e, "ESP send failed");
+        }
+    }
+}
