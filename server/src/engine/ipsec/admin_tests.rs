@@ -7,14 +7,7 @@ use crate::engine::lns::admin::{KICK_GRACE, KickTarget};
 #[test]
 fn status_names_the_ike_suite_esp_transform_and_peer_and_kick_deletes_the_ike_sa() {
     let now = t0();
-    let laptop = Laptop::new(now, "203.0.113.5:500".parse().unwrap());
-    let mut w = World {
-        now,
-        server: server(),
-        laptop,
-        tun: Vec::new(),
-        connected: true,
-    };
+    let mut w = World::new(now, server());
     assert!(w.drive(Duration::from_secs(30), |w| w.laptop.ipv4().is_some()));
     let address = w.laptop.ipv4().unwrap();
     let status = w.server.status(w.now, 1_700_000_000);
@@ -56,39 +49,14 @@ fn a_reloaded_psk_is_required_of_new_ike_sas_and_the_live_session_keeps_working(
     use ike::ikev1::keys::Secret;
     use ike::ikev1::main_mode::Authentication;
     let now = t0();
-    let laptop = Laptop::new(now, "203.0.113.5:500".parse().unwrap());
-    let mut w = World {
-        now,
-        server: server(),
-        laptop,
-        tun: Vec::new(),
-        connected: true,
-    };
+    let mut w = World::new(now, server());
     assert!(w.drive(Duration::from_secs(30), |w| w.laptop.ipv4().is_some()));
     let address = w.laptop.ipv4().unwrap();
-    let users = Users::parse(
-        "users.toml",
-        "[[user]]\nname = \"hb@hb\"\npassword = \"admin@123\"\n",
-    )
-    .unwrap();
-    let pool = Pool::new(
-        Ipv4Addr::new(172, 16, 1, 2),
-        Ipv4Addr::new(172, 16, 1, 100),
-        &[],
-        &[],
-    )
-    .unwrap();
-    let policy = Policy::new(vec![Rule {
-        from: vec!["172.16.1.0/24".parse().unwrap()],
-        to: vec!["192.168.1.0/24".parse().unwrap()],
-        proto: Proto::Any,
-        ports: None,
-    }]);
     let reload = Reload {
         lns: LnsReload {
-            users,
-            pool,
-            policy,
+            users: reference_users("admin@123"),
+            pool: reference_pool(),
+            policy: reference_policy(),
             dns: [None, None],
         },
         ike_auth: Some(Authentication::PreSharedKey(Secret::new(b"the-new-psk"))),
@@ -127,14 +95,7 @@ fn a_reloaded_psk_is_required_of_new_ike_sas_and_the_live_session_keeps_working(
 #[test]
 fn a_kicked_peer_that_comes_back_within_the_grace_keeps_its_new_ike_sa() {
     let now = t0();
-    let laptop = Laptop::new(now, "203.0.113.5:500".parse().unwrap());
-    let mut w = World {
-        now,
-        server: server(),
-        laptop,
-        tun: Vec::new(),
-        connected: true,
-    };
+    let mut w = World::new(now, server());
     assert!(w.drive(Duration::from_secs(30), |w| w.laptop.ipv4().is_some()));
     assert_eq!(w.server.kick(w.now, &KickTarget::User("hb@hb".into())), 1);
     assert!(w.drive(Duration::from_secs(5), |w| w.server.lns().sessions() == 0));

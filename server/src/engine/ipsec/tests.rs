@@ -26,6 +26,15 @@ fn t0() -> Instant {
 const PSK: &[u8] = b"interop-test-psk";
 
 fn server() -> Engine<ChaCha20Rng> {
+    server_with(
+        ike::endpoint::Config::new(PSK),
+        "admin@123",
+        reference_pool(),
+    )
+}
+
+/// The reference server with its IKE settings, the user's password and the pool replaced.
+fn server_with(ike: ike::endpoint::Config, password: &str, pool: Pool) -> Engine<ChaCha20Rng> {
     let lns_config = LnsConfig {
         l2tp: Arc::new(l2tp::Config::default()),
         ppp: Arc::new(ServerConfig {
@@ -35,37 +44,39 @@ fn server() -> Engine<ChaCha20Rng> {
         local: Ipv4Addr::new(172, 16, 1, 1),
         dns: [Some(Ipv4Addr::new(192, 168, 1, 1)), None],
     };
-    let users = Users::parse(
+    let lns = Lns::new(
+        lns_config,
+        pool,
+        reference_users(password),
+        reference_policy(),
+        ChaCha20Rng::seed_from_u64(1),
+    );
+    Engine::new(ike, lns, 1024, ChaCha20Rng::seed_from_u64(2))
+}
+
+/// hb@hb with `password`.
+fn reference_users(password: &str) -> Users {
+    Users::parse(
         "users.toml",
-        "[[user]]\nname = \"hb@hb\"\npassword = \"admin@123\"\n",
+        &format!("[[user]]\nname = \"hb@hb\"\npassword = \"{password}\"\n"),
     )
-    .unwrap();
-    let pool = Pool::new(
-        Ipv4Addr::new(172, 16, 1, 2),
-        Ipv4Addr::new(172, 16, 1, 100),
-        &[],
-        &[],
-    )
-    .unwrap();
-    let policy = Policy::new(vec![Rule {
+    .unwrap()
+}
+
+/// 172.16.1.2–172.16.1.100.
+fn reference_pool() -> Pool {
+    let a = Ipv4Addr::new(172, 16, 1, 2);
+    Pool::new(a, Ipv4Addr::new(172, 16, 1, 100), &[], &[]).unwrap()
+}
+
+/// The pool reaches 192.168.1.0/24.
+fn reference_policy() -> Policy {
+    Policy::new(vec![Rule {
         from: vec!["172.16.1.0/24".parse().unwrap()],
         to: vec!["192.168.1.0/24".parse().unwrap()],
         proto: Proto::Any,
         ports: None,
-    }]);
-    let lns = Lns::new(
-        lns_config,
-        pool,
-        users,
-        policy,
-        ChaCha20Rng::seed_from_u64(1),
-    );
-    Engine::new(
-        ike::endpoint::Config::new(PSK),
-        lns,
-        1024,
-        ChaCha20Rng::seed_from_u64(2),
-    )
+    }])
 }
 
 /// The laptop: IKE initiator, ESP, LAC, PPP client.
@@ -151,6 +162,17 @@ struct World {
 }
 
 impl World {
+    /// `server` and a laptop at 203.0.113.5:500 that has just started to connect, at `now`.
+    fn new(now: Instant, server: Engine<ChaCha20Rng>) -> Self {
+        Self {
+            now,
+            laptop: Laptop::new(now, "203.0.113.5:500".parse().unwrap()),
+            server,
+            tun: Vec::new(),
+            connected: true,
+        }
+    }
+
     /// Everything the laptop sends reaches the server and back, until quiet.
     fn exchange(&mut self) {
         let mut buf = [0u8; 4096];
@@ -350,14 +372,7 @@ fn icmp(src: Ipv4Addr, dst: Ipv4Addr) -> Vec<u8> {
 #[test]
 fn reference_scenario_in_memory_ike_esp_l2tp_ppp_and_a_ping() {
     let now = t0();
-    let laptop = Laptop::new(now, "203.0.113.5:500".parse().unwrap());
-    let mut w = World {
-        now,
-        server: server(),
-        laptop,
-        tun: Vec::new(),
-        connected: true,
-    };
+    let mut w = World::new(now, server());
     w.server.enable_keylog();
     assert!(w.drive(Duration::from_secs(30), |w| w.laptop.ipv4().is_some()));
     let address = w.laptop.ipv4().unwrap();
@@ -448,14 +463,7 @@ fn reference_scenario_in_memory_ike_esp_l2tp_ppp_and_a_ping() {
 #[test]
 fn a_vanished_client_is_found_dead_and_its_address_returns_to_the_pool() {
     let now = t0();
-    let laptop = Laptop::new(now, "203.0.113.5:500".parse().unwrap());
-    let mut w = World {
-        now,
-        server: server(),
-        laptop,
-        tun: Vec::new(),
-        connected: true,
-    };
+    let mut w = World::new(now, server());
     assert!(w.drive(Duration::from_secs(30), |w| w.laptop.ipv4().is_some()));
     assert_eq!(w.server.lns().pool().in_use(), 1);
     w.connected = false;

@@ -6,54 +6,10 @@ use super::*;
 use crate::drop_warnings::{DropWarning, DropWarnings, INTERVAL};
 use crate::engine::stats::{DropReason, Outcome};
 
-/// The reference server with its IKE settings, the user's password and the pool replaced.
-fn server_with(ike: ike::endpoint::Config, password: &str, pool: Pool) -> Engine<ChaCha20Rng> {
-    let lns_config = LnsConfig {
-        l2tp: Arc::new(l2tp::Config::default()),
-        ppp: Arc::new(ServerConfig {
-            methods: vec![Method::Pap],
-            ..ServerConfig::default()
-        }),
-        local: Ipv4Addr::new(172, 16, 1, 1),
-        dns: [None, None],
-    };
-    let users = Users::parse(
-        "users.toml",
-        &format!("[[user]]\nname = \"hb@hb\"\npassword = \"{password}\"\n"),
-    )
-    .unwrap();
-    let policy = Policy::new(vec![Rule {
-        from: vec!["172.16.1.0/24".parse().unwrap()],
-        to: vec!["192.168.1.0/24".parse().unwrap()],
-        proto: Proto::Any,
-        ports: None,
-    }]);
-    let lns = Lns::new(
-        lns_config,
-        pool,
-        users,
-        policy,
-        ChaCha20Rng::seed_from_u64(1),
-    );
-    Engine::new(ike, lns, 1024, ChaCha20Rng::seed_from_u64(2))
-}
-
-fn pool() -> Pool {
-    let a = Ipv4Addr::new(172, 16, 1, 2);
-    Pool::new(a, Ipv4Addr::new(172, 16, 1, 100), &[], &[]).unwrap()
-}
-
 /// Connects the laptop to `server` for up to 30 simulated seconds; returns the world after
 /// the driver took every event.
 fn connect(server: Engine<ChaCha20Rng>) -> World {
-    let now = t0();
-    let mut w = World {
-        now,
-        laptop: Laptop::new(now, "203.0.113.5:500".parse().unwrap()),
-        server,
-        tun: Vec::new(),
-        connected: true,
-    };
+    let mut w = World::new(t0(), server);
     w.drive(Duration::from_secs(30), |w| w.laptop.ipv4().is_some());
     while w.server.poll_event(w.now).is_some() {}
     w
@@ -72,7 +28,7 @@ fn a_connection_counts_ok_once_with_its_handshake_time_traffic_and_gauges() {
     let mut w = connect(server_with(
         ike::endpoint::Config::new(PSK),
         "admin@123",
-        pool(),
+        reference_pool(),
     ));
     assert!(w.laptop.ipv4().is_some());
     only(&w, Outcome::Ok);
@@ -158,7 +114,7 @@ fn a_wrong_psk_counts_bad_psk_once() {
     let w = connect(server_with(
         ike::endpoint::Config::new(b"another key"),
         "admin@123",
-        pool(),
+        reference_pool(),
     ));
     assert!(w.laptop.ipv4().is_none());
     only(&w, Outcome::BadPsk);
@@ -169,7 +125,7 @@ fn a_wrong_psk_counts_bad_psk_once() {
 fn no_acceptable_proposal_counts_no_proposal_once() {
     let mut ike = ike::endpoint::Config::new(PSK);
     ike.phase1.policy.suites.clear();
-    let w = connect(server_with(ike, "admin@123", pool()));
+    let w = connect(server_with(ike, "admin@123", reference_pool()));
     assert!(w.laptop.ipv4().is_none());
     only(&w, Outcome::NoProposal);
 }
@@ -179,7 +135,7 @@ fn a_wrong_password_counts_auth_failed_once() {
     let w = connect(server_with(
         ike::endpoint::Config::new(PSK),
         "not the password",
-        pool(),
+        reference_pool(),
     ));
     assert!(w.laptop.ipv4().is_none());
     only(&w, Outcome::AuthFailed);
