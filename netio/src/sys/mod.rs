@@ -150,19 +150,27 @@ pub(crate) fn send_batch(fd: RawFd, msgs: &[Outgoing<'_>]) -> io::Result<usize> 
 /// Enables `IP_PKTINFO` (and `IPV6_RECVPKTINFO` on IPv6 sockets) so [`recv_batch`] reports the
 /// local address each datagram was sent to.
 pub(crate) fn enable_pktinfo(fd: RawFd, ipv6: bool) -> io::Result<()> {
-    let on: libc::c_int = 1;
-    let (level, name) = if ipv6 {
-        (libc::IPPROTO_IPV6, libc::IPV6_RECVPKTINFO)
+    if ipv6 {
+        set_int_option(fd, libc::IPPROTO_IPV6, libc::IPV6_RECVPKTINFO, 1)
     } else {
-        (libc::IPPROTO_IP, libc::IP_PKTINFO)
-    };
-    // SAFETY: `on` is a valid c_int that outlives the call and the length passed matches it.
+        set_int_option(fd, libc::IPPROTO_IP, libc::IP_PKTINFO, 1)
+    }
+}
+
+/// `setsockopt` of an `int`-valued option.
+fn set_int_option(
+    fd: RawFd,
+    level: libc::c_int,
+    name: libc::c_int,
+    value: libc::c_int,
+) -> io::Result<()> {
+    // SAFETY: `value` is a valid c_int that outlives the call and the length passed matches it.
     let rc = unsafe {
         libc::setsockopt(
             fd,
             level,
             name,
-            (&raw const on).cast(),
+            (&raw const value).cast(),
             socklen_of::<libc::c_int>(),
         )
     };
@@ -249,43 +257,18 @@ pub(crate) fn send_runs(
 /// Makes every send on `fd` a UDP GSO send cut into `size`-byte datagrams (`UDP_SEGMENT` as a
 /// socket option; 0 turns it off).
 pub(crate) fn set_udp_segment(fd: RawFd, size: u16) -> io::Result<()> {
-    let value = libc::c_int::from(size);
-    // SAFETY: `value` is a valid c_int that outlives the call and the length passed matches it.
-    let rc = unsafe {
-        libc::setsockopt(
-            fd,
-            libc::SOL_UDP,
-            libc::UDP_SEGMENT,
-            (&raw const value).cast(),
-            socklen_of::<libc::c_int>(),
-        )
-    };
-    if rc < 0 {
-        Err(io::Error::last_os_error())
-    } else {
-        Ok(())
-    }
+    set_int_option(
+        fd,
+        libc::SOL_UDP,
+        libc::UDP_SEGMENT,
+        libc::c_int::from(size),
+    )
 }
 
 /// Asks the kernel to hand over coalesced UDP datagrams (`UDP_GRO`), each buffer with its
 /// segment size in a control message. Fails on kernels without UDP GRO (before 5.0).
 pub(crate) fn enable_udp_gro(fd: RawFd) -> io::Result<()> {
-    let on: libc::c_int = 1;
-    // SAFETY: `on` is a valid c_int that outlives the call and the length passed matches it.
-    let rc = unsafe {
-        libc::setsockopt(
-            fd,
-            libc::SOL_UDP,
-            libc::UDP_GRO,
-            (&raw const on).cast(),
-            socklen_of::<libc::c_int>(),
-        )
-    };
-    if rc < 0 {
-        Err(io::Error::last_os_error())
-    } else {
-        Ok(())
-    }
+    set_int_option(fd, libc::SOL_UDP, libc::UDP_GRO, 1)
 }
 
 // Address family constants fit sa_family_t (u16) on every platform Linux supports.
