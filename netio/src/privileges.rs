@@ -109,7 +109,14 @@ pub fn threads() -> io::Result<Vec<(String, Credentials)>> {
     let mut out = Vec::new();
     for entry in std::fs::read_dir("/proc/self/task")? {
         let entry = entry?;
-        let text = std::fs::read_to_string(entry.path().join("status"))?;
+        let text = match std::fs::read_to_string(entry.path().join("status")) {
+            Ok(text) => text,
+            // The thread ended between the listing and the read: it holds nothing any more.
+            Err(e) if e.kind() == io::ErrorKind::NotFound || e.raw_os_error() == Some(3) => {
+                continue;
+            }
+            Err(e) => return Err(e),
+        };
         let tid = entry.file_name().to_string_lossy().into_owned();
         let creds = Credentials::parse(&text)
             .ok_or_else(|| io::Error::other(format!("thread {tid}: unreadable status")))?;
@@ -252,6 +259,24 @@ mod tests {
     fn this_process_can_be_inspected() {
         let threads = threads().unwrap();
         assert!(!threads.is_empty());
+    }
+
+    #[test]
+    fn threads_that_end_during_the_inspection_are_skipped() {
+        let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+        let churn = {
+            let stop = stop.clone();
+            std::thread::spawn(move || {
+                while !stop.load(std::sync::atomic::Ordering::Relaxed) {
+                    let short: Vec<_> = (0..8).map(|_| std::thread::spawn(|| ())).collect();
+                    short.into_iter().for_each(|t| t.join().unwrap());
+                }
+            })
+        };
+        let result: io::Result<()> = (0..2_000).try_for_each(|_| threads().map(drop));
+        stop.store(true, std::sync::atomic::Ordering::Relaxed);
+        churn.join().unwrap();
+        result.unwrap();
     }
 
     #[test]
