@@ -45,7 +45,10 @@ fn id_of(flag: &str, name: &str) -> u32 {
 fn thread_credentials(pid: u32) -> Vec<Creds> {
     let mut out = Vec::new();
     for task in std::fs::read_dir(format!("/proc/{pid}/task")).unwrap() {
-        let status = std::fs::read_to_string(task.unwrap().path().join("status")).unwrap();
+        // A thread that ended since the listing has nothing left to check.
+        let Ok(status) = std::fs::read_to_string(task.unwrap().path().join("status")) else {
+            continue;
+        };
         let field = |key: &str| {
             status
                 .lines()
