@@ -1377,6 +1377,12 @@ impl<R: CryptoRng> Endpoint<R> {
         self.config.phase1.auth = auth;
     }
 
+    /// Turns [`Config::dh_offload`] on or off. A driver that runs the jobs turns it on before
+    /// the first datagram and leaves it on.
+    pub const fn set_dh_offload(&mut self, on: bool) {
+        self.config.dh_offload = on;
+    }
+
     /// An established ISAKMP SA: suite, lifetime, peer identity (for logs and status).
     pub fn phase1(&self, cookies: Cookies) -> Option<&Phase1Sa> {
         self.established.get(&cookies).map(|e| &e.sa)

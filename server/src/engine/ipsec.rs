@@ -487,6 +487,24 @@ impl<R: CryptoRng> Engine<R> {
         self.attempts.expire(&mut self.stats, now);
     }
 
+    /// From now on the Diffie-Hellman work of the IKE exchanges we answer is left to the
+    /// driver: [`Engine::poll_dh_job`] hands it out, [`Engine::handle_dh_done`] takes the
+    /// results back (see `ike::endpoint::Config::dh_offload`).
+    pub const fn offload_dh(&mut self) {
+        self.ike.set_dh_offload(true);
+    }
+
+    /// The next Diffie-Hellman job for the driver's workers.
+    pub fn poll_dh_job(&mut self) -> Option<ike::endpoint::DhJob> {
+        self.ike.poll_dh_job()
+    }
+
+    /// A finished Diffie-Hellman job.
+    pub fn handle_dh_done(&mut self, now: Instant, done: ike::endpoint::DhDone) {
+        self.ike.handle_dh_done(now, done);
+        self.pump(now);
+    }
+
     /// A clean stop, first step: every L2TP tunnel ends with StopCCN (Shutting Down), sent
     /// through the still-living ESP SAs. Returns whether there was any tunnel (then the caller
     /// gives the StopCCNs a moment to be acknowledged before [`Engine::finish_shutdown`]).
