@@ -1173,4 +1173,5 @@ fn sessions_ended_by_our_shutting_down_stopccn_are_accounted_as_admin_reboot() {
 
 #[path = "admin_tests.rs"]
 mod admin_tests;
+mod dae;
 mod scale;
