@@ -151,7 +151,9 @@ pub struct LnsStats {
 
 #[derive(Debug)]
 struct Link {
-    ppp: Session<ChaCha20Rng>,
+    /// Draws its random bytes from the LNS's generator, passed to each input: a session
+    /// carries no generator of its own.
+    ppp: Session,
     peer: SocketAddr,
     data: Option<DataPath>,
     user: Option<String>,
@@ -490,7 +492,9 @@ impl<R: CryptoRng> Lns<R> {
             .get_mut(&(data.tunnel, data.session))
             .ok_or(Drop::NoSession)?;
         let frame = &datagram[data.frame.clone()];
-        let result = link.ppp.handle_frame(now, frame).map_err(Drop::Ppp);
+        let result = (link.ppp)
+            .handle_frame(now, &mut self.rng, frame)
+            .map_err(Drop::Ppp);
         let packet = match result {
             Ok(ppp::Received::Ipv4(ip)) => {
                 // The packet is a sub-slice of the frame: compute its range in `datagram`.
@@ -634,7 +638,7 @@ impl<R: CryptoRng> Lns<R> {
             if let Some(link) = self.links.get_mut(&key)
                 && link.ppp.poll_timeout().is_some_and(|t| t <= now)
             {
-                link.ppp.handle_timeout(now);
+                link.ppp.handle_timeout(now, &mut self.rng);
             }
             self.touch(key);
         }
@@ -743,8 +747,7 @@ impl<R: CryptoRng> Lns<R> {
             ),
             l2tp::Event::SessionUp(up) => {
                 tracing::info!(peer = %up.peer, tunnel = up.tunnel.0, session = up.session.0, "L2TP session established");
-                let rng = ChaCha20Rng::from_rng(&mut self.rng);
-                let ppp = Session::server(Arc::clone(&self.config.ppp), rng, now);
+                let ppp = Session::server(Arc::clone(&self.config.ppp), &mut self.rng, now);
                 let data = self.l2tp.data_path(up.tunnel, up.session);
                 let acct_session_id = self
                     .radius
@@ -1007,8 +1010,8 @@ impl<R: CryptoRng> Lns<R> {
             });
         }
         match message.as_deref().and_then(ppp_text) {
-            Some(text) => link.ppp.auth_verdict_with_message(now, verdict, &text),
-            None => link.ppp.auth_verdict(now, verdict),
+            Some(text) => (link.ppp).auth_verdict_with_message(now, &mut self.rng, verdict, &text),
+            None => link.ppp.auth_verdict(now, &mut self.rng, verdict),
         }
         self.touch(key);
     }
@@ -1122,7 +1125,8 @@ impl<R: CryptoRng> Lns<R> {
                                     why: "rejected by RADIUS",
                                 });
                                 let text = message.as_deref().and_then(ppp_text);
-                                link.ppp.auth_reject_with_error(now, code, text.as_deref());
+                                let text = text.as_deref();
+                                (link.ppp).auth_reject_with_error(now, &mut self.rng, code, text);
                                 self.touch(key);
                             }
                             _ => self.verdict(

@@ -58,7 +58,9 @@ const SERVER: &str = "2.2.2.2:1701";
 struct Client {
     addr: SocketAddr,
     l2tp: l2tp::Endpoint<ChaCha20Rng>,
-    ppp: Option<Session<ChaCha20Rng>>,
+    ppp: Option<Session>,
+    /// What the PPP session's inputs draw from.
+    ppp_rng: ChaCha20Rng,
     config: Arc<ClientConfig>,
     data: Option<DataPath>,
     down: Option<DownReason>,
@@ -76,6 +78,7 @@ impl Client {
             addr: SocketAddr::from(([10, 0, 0, n], 1701)),
             l2tp,
             ppp: None,
+            ppp_rng: ChaCha20Rng::seed_from_u64(99),
             config: Arc::new(ClientConfig::new(user, Password::new(password))),
             data: None,
             down: None,
@@ -130,11 +133,8 @@ fn run_with(
                     if let l2tp::Event::SessionUp(up) = e {
                         c.tunnel = Some(up.tunnel);
                         c.data = c.l2tp.data_path(up.tunnel, up.session);
-                        c.ppp = Some(Session::client(
-                            Arc::clone(&c.config),
-                            ChaCha20Rng::seed_from_u64(99),
-                            *now,
-                        ));
+                        c.ppp_rng = ChaCha20Rng::seed_from_u64(99);
+                        c.ppp = Some(Session::client(Arc::clone(&c.config), &mut c.ppp_rng, *now));
                     }
                 }
                 if let (Some(ppp), Some(data)) = (c.ppp.as_mut(), c.data) {
@@ -165,7 +165,7 @@ fn run_with(
                     if let Some(r) = radius.as_mut() {
                         r.frames.push(datagram[d.frame.clone()].to_vec());
                     }
-                    let _ = ppp.handle_frame(*now, &datagram[d.frame]);
+                    let _ = ppp.handle_frame(*now, &mut c.ppp_rng, &datagram[d.frame]);
                 }
             }
         }
@@ -194,7 +194,7 @@ fn run_with(
         for c in clients.iter_mut() {
             c.l2tp.handle_timeout(*now);
             if let Some(p) = c.ppp.as_mut() {
-                p.handle_timeout(*now);
+                p.handle_timeout(*now, &mut c.ppp_rng);
             }
         }
     }
@@ -275,12 +275,12 @@ fn reference_flow_pap_address_ping_and_teardown() {
     else {
         panic!()
     };
+    let c = &mut clients[0];
     assert_eq!(
-        clients[0]
-            .ppp
+        c.ppp
             .as_mut()
             .unwrap()
-            .handle_frame(now, &datagram[d.frame]),
+            .handle_frame(now, &mut c.ppp_rng, &datagram[d.frame]),
         Ok(ppp::Received::Ipv4(&reply[..]))
     );
     // Policy: the dmz is not reachable; a forged source is dropped.
