@@ -970,9 +970,8 @@ impl<R: CryptoRng> Lns<R> {
             }
             PppEvent::Down(reason) => {
                 // PPP is finished: the L2TP session goes too (CDN), and the address returns.
-                let _ = self
-                    .l2tp
-                    .close_session(now, key.0, key.1, CdnResult::ADMINISTRATIVE, None);
+                let result = cdn_result(reason, link.cause);
+                let _ = self.l2tp.close_session(now, key.0, key.1, result, None);
                 if let Some(link) = self.links.remove(&key) {
                     self.release(now, key, link, reason);
                 }
@@ -1655,6 +1654,31 @@ fn credentials(proof: &Proof) -> Credentials {
             peer_challenge: *peer_challenge,
             nt_response: *nt_response,
         },
+    }
+}
+
+/// The Result Code of the CDN that ends a call whose PPP went down for `reason` (RFC 2661
+/// §4.4.2). "Administrative reasons" (3) only when someone decided the session must end: an
+/// operator's kick (or the user's removal at a reload), a RADIUS Disconnect-Request (both
+/// Admin-Reset), or the user hanging up; a client may take it as final. A lost peer is loss of
+/// carrier, no address a temporary lack of facilities, and the rest (Session-Timeout,
+/// Idle-Timeout, failed authentication or negotiation) a general error, after which a client
+/// may well try again.
+fn cdn_result(reason: DownReason, cause: Option<AcctTerminateCause>) -> CdnResult {
+    if cause == Some(AcctTerminateCause::ADMIN_RESET) {
+        return CdnResult::ADMINISTRATIVE;
+    }
+    match reason {
+        DownReason::PeerTerminated => CdnResult::ADMINISTRATIVE,
+        DownReason::EchoTimeout | DownReason::LowerLayerDown => CdnResult::LOST_CARRIER,
+        DownReason::NoAddress => CdnResult::TEMPORARY_LACK_OF_FACILITIES,
+        DownReason::Closed
+        | DownReason::AuthFailed
+        | DownReason::AuthTimeout
+        | DownReason::NoCommonAuth
+        | DownReason::ServerNotAuthenticated
+        | DownReason::NegotiationFailed(_)
+        | DownReason::LoopedBack => CdnResult::GENERAL_ERROR,
     }
 }
 

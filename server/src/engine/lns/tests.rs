@@ -1175,3 +1175,29 @@ fn sessions_ended_by_our_shutting_down_stopccn_are_accounted_as_admin_reboot() {
 mod admin_tests;
 mod dae;
 mod scale;
+
+#[test]
+fn only_an_administrative_end_is_sent_as_cdn_administrative() {
+    use AcctTerminateCause as C;
+    use DownReason as R;
+    let admin = CdnResult::ADMINISTRATIVE;
+    // A kick, a removed user and a Disconnect-Request (Admin-Reset), and a user's hang-up.
+    assert_eq!(cdn_result(R::Closed, Some(C::ADMIN_RESET)), admin);
+    assert_eq!(cdn_result(R::PeerTerminated, Some(C::ADMIN_RESET)), admin);
+    assert_eq!(cdn_result(R::PeerTerminated, None), admin);
+    // Ends a client should retry after.
+    for (reason, cause, expected) in [
+        (
+            R::Closed,
+            Some(C::SESSION_TIMEOUT),
+            CdnResult::GENERAL_ERROR,
+        ),
+        (R::Closed, Some(C::IDLE_TIMEOUT), CdnResult::GENERAL_ERROR),
+        (R::EchoTimeout, None, CdnResult::LOST_CARRIER),
+        (R::LowerLayerDown, None, CdnResult::LOST_CARRIER),
+        (R::NoAddress, None, CdnResult::TEMPORARY_LACK_OF_FACILITIES),
+        (R::AuthFailed, None, CdnResult::GENERAL_ERROR),
+    ] {
+        assert_eq!(cdn_result(reason, cause), expected, "{reason:?} {cause:?}");
+    }
+}
