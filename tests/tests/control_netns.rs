@@ -258,6 +258,12 @@ fn status_reload_sighup_and_kick_through_the_control_socket() {
         "exit status 4 after an administrative disconnect:\n{kicked_log}"
     );
     assert!(stayed_out, "no new session after the kick:\n{log}");
+    // One tunnel per client process: neither sent a new SCCRQ after its administrative end.
+    assert_eq!(
+        log.matches("L2TP tunnel established").count(),
+        2,
+        "no reconnection attempt:\n{log}"
+    );
     assert!(
         kicked_log.contains("administrative reasons") && kicked_log.contains("not reconnecting"),
         "the client said why:\n{kicked_log}"

@@ -65,6 +65,8 @@ struct Client {
     data: Option<DataPath>,
     down: Option<DownReason>,
     tunnel: Option<TunnelId>,
+    /// The Result Code of the CDN the LNS ended the call with.
+    cdn: Option<CdnResult>,
 }
 
 impl Client {
@@ -83,6 +85,7 @@ impl Client {
             data: None,
             down: None,
             tunnel: None,
+            cdn: None,
         }
     }
 
@@ -130,6 +133,18 @@ fn run_with(
                     let _ = lns.handle_l2tp(*now, c.addr, &mut buf[..t.len]);
                 }
                 while let Some(e) = c.l2tp.poll_event() {
+                    if let l2tp::Event::SessionDown {
+                        reason:
+                            l2tp::SessionDownReason::Disconnected {
+                                origin: l2tp::Origin::Peer,
+                                result,
+                                ..
+                            },
+                        ..
+                    } = e
+                    {
+                        c.cdn = Some(result);
+                    }
                     if let l2tp::Event::SessionUp(up) = e {
                         c.tunnel = Some(up.tunnel);
                         c.data = c.l2tp.data_path(up.tunnel, up.session);
@@ -668,6 +683,8 @@ fn a_radius_accept_sets_address_class_session_timeout_and_interim_deadlines_exac
     );
     assert!(stop[0].1.contains("AcctSessionTime(100)"), "{}", stop[0].1);
     assert_eq!(lns.pool().in_use(), 0);
+    // Not an administrative end: a client may reconnect after it.
+    assert_eq!(clients[0].cdn, Some(CdnResult::GENERAL_ERROR));
     // At a clean stop with no session left, only Accounting-Off goes out.
     lns.accounting_off(now);
     assert!(run_with(

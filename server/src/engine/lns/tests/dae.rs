@@ -152,6 +152,12 @@ fn each_identification_attribute_finds_its_sessions_through_an_index() {
         entries - 3,
         "user, session ID and peer entries"
     );
+    assert_eq!(
+        clients[0].cdn,
+        Some(CdnResult::ADMINISTRATIVE),
+        "a final end"
+    );
+    assert!(clients[1..].iter().all(|c| c.cdn.is_none()));
     // bob now has one session left, and a request by his name finds only that one.
     let before = lns.dae_visits;
     let q = dae_request(
