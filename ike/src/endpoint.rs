@@ -297,6 +297,8 @@ struct QuickPending {
     expires: Instant,
     resend_at: Option<Instant>,
     resends: u8,
+    /// Message 3 that came while our PFS agreement ran at the driver: read when it is back.
+    early: Option<(Path, Vec<u8>)>,
 }
 
 /// A pair of ESP SAs negotiated under an ISAKMP SA.
@@ -1046,6 +1048,7 @@ impl<R: CryptoRng> Endpoint<R> {
                 expires: now + self.config.exchange_timeout,
                 resend_at: Some(now + self.config.retransmit),
                 resends: 0,
+                early: None,
             },
         );
         let path = e.path;
@@ -1097,6 +1100,12 @@ impl<R: CryptoRng> Endpoint<R> {
                         self.send(p, &out);
                         return Ok(());
                     }
+                    if let Quick::Responder(r) = &q.state
+                        && r.awaiting_agreement()
+                    {
+                        q.early = Some((path, message.to_vec()));
+                        return Ok(());
+                    }
                     let result = match &mut q.state {
                         Quick::Responder(r) => r.on_final(&e.sa, message).map(|c| (c, None)),
                         Quick::Initiator(i) => i
@@ -1117,6 +1126,7 @@ impl<R: CryptoRng> Endpoint<R> {
                             expires: now + self.config.exchange_timeout,
                             resend_at: None,
                             resends: 0,
+                            early: None,
                         };
                         self.send(p, &out);
                     } else {
@@ -1144,14 +1154,34 @@ impl<R: CryptoRng> Endpoint<R> {
                 // repeat message 5, and an established SA need not keep either.
                 e.last_in = Vec::new();
                 e.last_out = Vec::new();
-                match quick_mode::respond(
-                    &e.sa,
-                    &self.config.phase2.for_peer(e.path.remote.ip()),
-                    message,
-                    spi,
-                    &mut self.rng,
-                    &mut buf,
-                ) {
+                let answered = if self.config.dh_offload {
+                    let dh = &mut self.dh;
+                    quick_mode::respond_with(
+                        &e.sa,
+                        &self.config.phase2.for_peer(e.path.remote.ip()),
+                        message,
+                        spi,
+                        &mut |group, rng| dh.key_pair(group, rng),
+                        &mut self.rng,
+                        &mut buf,
+                    )
+                    .map(|(state, agreement, n)| {
+                        if let Some(agreement) = agreement {
+                            dh.agree_quick(key, mid.0, agreement);
+                        }
+                        (state, n)
+                    })
+                } else {
+                    quick_mode::respond(
+                        &e.sa,
+                        &self.config.phase2.for_peer(e.path.remote.ip()),
+                        message,
+                        spi,
+                        &mut self.rng,
+                        &mut buf,
+                    )
+                };
+                match answered {
                     Ok((state, n)) => {
                         self.spis.insert(spi);
                         let out = buf[..n].to_vec();
@@ -1166,6 +1196,7 @@ impl<R: CryptoRng> Endpoint<R> {
                                 expires: now + self.config.exchange_timeout,
                                 resend_at: Some(now + self.config.retransmit),
                                 resends: 0,
+                                early: None,
                             },
                         );
                         e.last_heard = now;

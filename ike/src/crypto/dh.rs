@@ -545,6 +545,36 @@ impl DhKeyPair {
     }
 }
 
+/// The Diffie-Hellman work of one exchange: our private key and the peer's public value. It
+/// owns everything it needs, so it can run on any thread.
+#[derive(Debug)]
+pub struct Agreement {
+    pair: DhKeyPair,
+    peer: Vec<u8>,
+}
+
+impl Agreement {
+    /// Our key pair and the peer's public value.
+    #[must_use]
+    pub const fn new(pair: DhKeyPair, peer: Vec<u8>) -> Self {
+        Self { pair, peer }
+    }
+
+    /// The group.
+    #[must_use]
+    pub const fn group(&self) -> DhGroup {
+        self.pair.group()
+    }
+
+    /// Computes `g^xy` (the expensive part), consuming the private key.
+    ///
+    /// # Errors
+    /// [`DhError`] when the peer's value is not a valid public value of the group.
+    pub fn run(self) -> Result<SharedSecret, DhError> {
+        self.pair.agree(&self.peer)
+    }
+}
+
 /// A Diffie-Hellman shared secret (`g^xy`), wiped on drop; `Debug` never shows it.
 pub struct SharedSecret {
     bytes: Zeroizing<[u8; MAX_SHARED_LEN]>,

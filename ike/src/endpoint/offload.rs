@@ -9,16 +9,18 @@
 //!   [`DhJob::Generate`] jobs (a group's pool starts filling the first time it is used; until
 //!   then, or when a burst empties it, a key pair is computed in line);
 //! - message 4 goes out at once with that key pair, and the agreement runs as a
-//!   [`DhJob::Agree`] job; message 5 is read once its result is back ([`Half::AwaitAgreement`]).
+//!   [`DhJob::Agree`] job; message 5 is read once its result is back ([`Half::AwaitAgreement`]);
+//! - likewise a Quick Mode with PFS: message 2 goes out with a pooled key pair, the agreement
+//!   is a [`DhJob::AgreeQuick`] job, and message 3 is read once it is back.
 //!
 //! The private exponents are drawn from the endpoint's RNG (so seeded tests stay
 //! deterministic); a job owns its key material and wipes it when dropped. Work is bounded: an
 //! agreement exists only for a half-open exchange (capped, and rate-limited by
 //! [`Config::max_dh_per_second`]), and each pool holds at most [`Config::dh_pool`] pairs.
 
-use super::{Config, Cookies, Endpoint, Event, Half, Refusal};
-use crate::crypto::{DhError, DhGroup, DhKeyPair, DrawnKey, SharedSecret};
-use crate::ikev1::main_mode::Agreement;
+use super::{Config, Cookies, Endpoint, Event, Half, Quick, Refusal};
+use crate::crypto::{Agreement, DhError, DhGroup, DhKeyPair, DrawnKey, SharedSecret};
+use crate::wire::Header;
 use rand_core::CryptoRng;
 use std::collections::VecDeque;
 use std::time::Instant;
@@ -32,6 +34,15 @@ pub enum DhJob {
     Agree {
         /// The exchange.
         cookies: Cookies,
+        /// Our private key and the peer's public value.
+        agreement: Box<Agreement>,
+    },
+    /// Compute the PFS secret of a Quick Mode we answer.
+    AgreeQuick {
+        /// Its ISAKMP SA.
+        cookies: Cookies,
+        /// Its message ID.
+        message_id: u32,
         /// Our private key and the peer's public value.
         agreement: Box<Agreement>,
     },
@@ -54,6 +65,15 @@ pub enum DhDone {
         /// `g^xy`, or why the peer's value was refused.
         result: Result<SharedSecret, DhError>,
     },
+    /// The PFS agreement of a Quick Mode.
+    AgreedQuick {
+        /// Its ISAKMP SA.
+        cookies: Cookies,
+        /// Its message ID.
+        message_id: u32,
+        /// `g(qm)^xy`, or why the peer's value was refused.
+        result: Result<SharedSecret, DhError>,
+    },
 }
 
 impl DhJob {
@@ -67,6 +87,15 @@ impl DhJob {
             },
             Self::Agree { cookies, agreement } => DhDone::Agreed {
                 cookies,
+                result: agreement.run(),
+            },
+            Self::AgreeQuick {
+                cookies,
+                message_id,
+                agreement,
+            } => DhDone::AgreedQuick {
+                cookies,
+                message_id,
                 result: agreement.run(),
             },
         }
@@ -123,6 +152,14 @@ impl DhWork {
         });
     }
 
+    pub(super) fn agree_quick(&mut self, cookies: Cookies, message_id: u32, agreement: Agreement) {
+        self.jobs.push_back(DhJob::AgreeQuick {
+            cookies,
+            message_id,
+            agreement: Box::new(agreement),
+        });
+    }
+
     /// Key pairs of `group` ready now (for tests and metrics).
     pub(super) fn ready(&self, group: DhGroup) -> usize {
         self.pools
@@ -173,6 +210,11 @@ impl<R: CryptoRng> Endpoint<R> {
                 }
             }
             DhDone::Agreed { cookies, result } => self.agreed(now, cookies, result),
+            DhDone::AgreedQuick {
+                cookies,
+                message_id,
+                result,
+            } => self.agreed_quick(now, cookies, message_id, result),
         }
         self.rearm_changed();
     }
@@ -198,6 +240,47 @@ impl<R: CryptoRng> Endpoint<R> {
         if let Some((path, message)) = early {
             // Refusals were recorded as events; the driver sees them there.
             let _ = self.on_pending(now, path, key, &message);
+        }
+    }
+
+    fn agreed_quick(
+        &mut self,
+        now: Instant,
+        key: Cookies,
+        message_id: u32,
+        result: Result<SharedSecret, DhError>,
+    ) {
+        let Some(e) = self.established.get_mut(&key) else {
+            return;
+        };
+        let Some(q) = e.quick.get_mut(&message_id) else {
+            return;
+        };
+        let Quick::Responder(r) = &mut q.state else {
+            return;
+        };
+        if !r.awaiting_agreement() {
+            return;
+        }
+        let Ok(shared) = result else {
+            let spi = r.inbound_spi();
+            e.quick.remove(&message_id);
+            super::release_if_empty(&mut e.quick);
+            let peer = e.path.remote;
+            self.spis.remove(&spi);
+            self.events.push_back(Event::Refused {
+                peer,
+                refusal: Refusal::InvalidKeyInformation,
+            });
+            return;
+        };
+        r.agreed(&shared);
+        self.stats.dh_computations += 1;
+        if let Some((path, message)) = q.early.take()
+            && let Ok(h) = Header::new_checked(message.as_slice())
+        {
+            // Refusals were recorded as events; the driver sees them there.
+            let _ = self.on_established(now, path, key, &h, &message);
         }
     }
 

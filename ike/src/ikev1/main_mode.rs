@@ -27,7 +27,7 @@ use super::keys::{
 use super::nat::{NatTVersion, VID_DPD, nat_d};
 use super::proposal::{Phase1Policy, Phase1Suite, choose_for, decode};
 use super::vendor::PeerVendors;
-use crate::crypto::{Cipher, DhError, DhGroup, DhKeyPair, SharedSecret, check_public};
+use crate::crypto::{Agreement, Cipher, DhKeyPair, SharedSecret, check_public};
 use crate::wire::{
     AuthMethod, Chain, Cookie, DOI_IPSEC, ExchangeType, FLAG_ENCRYPTION, HEADER_LEN, Header,
     IdType, Identification, KEY_IKE, MessageId, MessageWriter, Notification, NotifyType,
@@ -948,10 +948,7 @@ impl AwaitKe {
         written.map_err(|_| Refusal::Malformed)?;
         let len = m.finish().map_err(|_| Refusal::Malformed)?.len();
         let iv = phase1_iv(self.suite.hash, &gxi, &gxr, self.suite.cipher.block_len());
-        let agreement = Agreement {
-            pair,
-            peer: gxi.clone(),
-        };
+        let agreement = Agreement::new(pair, gxi.clone());
         let state = AwaitAgreement {
             path: self.path,
             auth: self.auth.clone(),
@@ -970,30 +967,6 @@ impl AwaitKe {
             peer_vendors: self.vendors.known,
         };
         Ok((state, agreement, len))
-    }
-}
-
-/// The Diffie-Hellman work of one exchange: our private key and the peer's public value. It
-/// owns everything it needs, so it can run on any thread.
-#[derive(Debug)]
-pub struct Agreement {
-    pair: DhKeyPair,
-    peer: Vec<u8>,
-}
-
-impl Agreement {
-    /// The group.
-    #[must_use]
-    pub const fn group(&self) -> DhGroup {
-        self.pair.group()
-    }
-
-    /// Computes `g^xy` (the expensive part), consuming the private key.
-    ///
-    /// # Errors
-    /// [`DhError`] when the peer's value is not a valid public value of the group.
-    pub fn run(self) -> Result<SharedSecret, DhError> {
-        self.pair.agree(&self.peer)
     }
 }
 

@@ -16,7 +16,7 @@ use super::phase2::{
     write_responder_lifetime,
 };
 use super::protected::{open, seal};
-use crate::crypto::DhKeyPair;
+use crate::crypto::{Agreement, DhGroup, DhKeyPair, SharedSecret, check_public};
 use crate::esp::{SaKeys, Transform};
 use crate::wire::{
     Chain, DOI_IPSEC, EncapsulationMode, ExchangeType, Header, IdType, Identification, MessageId,
@@ -192,12 +192,14 @@ pub struct QuickResponder {
     ni: Vec<u8>,
     nr: Vec<u8>,
     gqm: Option<Secret>,
+    /// PFS: the agreement runs elsewhere and `gqm` is not known yet.
+    awaiting_agreement: bool,
     iv: Vec<u8>,
     initiator_original_address: Option<IpAddr>,
 }
 
 /// Answers Quick Mode message 1; `inbound_spi` is the SPI we receive on (unique, from the
-/// caller's SA database).
+/// caller's SA database). With PFS the Diffie-Hellman work is done in line.
 ///
 /// # Errors
 /// [`Refusal::NoProposalChosen`] (send the notify, encrypted), others as named.
@@ -209,6 +211,36 @@ pub fn respond<R: CryptoRng + ?Sized>(
     rng: &mut R,
     out: &mut [u8],
 ) -> Result<(QuickResponder, usize), Refusal> {
+    let mut generate = |group, rng: &mut R| {
+        DhKeyPair::generate(group, rng).map_err(|_| Refusal::InvalidKeyInformation)
+    };
+    let (mut state, agreement, len) =
+        respond_with(sa, policy, message, inbound_spi, &mut generate, rng, out)?;
+    if let Some(agreement) = agreement {
+        let shared = agreement
+            .run()
+            .map_err(|_| Refusal::InvalidKeyInformation)?;
+        state.agreed(&shared);
+    }
+    Ok((state, len))
+}
+
+/// As [`respond`], with PFS taking our key pair from `key_pair` (computed ahead, possibly on
+/// another thread) and handing back the [`Agreement`] to run wherever the caller likes: message
+/// 2 needs only our public value; [`QuickResponder::agreed`] must be given the result before
+/// message 3 is read. A MODP value out of range is refused here.
+///
+/// # Errors
+/// As [`respond`].
+pub fn respond_with<R: CryptoRng + ?Sized>(
+    sa: &Phase1Sa,
+    policy: &Phase2Policy,
+    message: &[u8],
+    inbound_spi: u32,
+    key_pair: &mut dyn FnMut(DhGroup, &mut R) -> Result<DhKeyPair, Refusal>,
+    rng: &mut R,
+    out: &mut [u8],
+) -> Result<(QuickResponder, Option<Agreement>, usize), Refusal> {
     let h = Header::new_checked(message).map_err(|_| Refusal::Malformed)?;
     let mid = h.message_id();
     if h.exchange_type() != ExchangeType::QUICK_MODE || mid.0 == 0 {
@@ -232,13 +264,15 @@ pub fn respond<R: CryptoRng + ?Sized>(
             .map_err(|_| Refusal::Malformed)?,
     );
     // PFS: the KE is present exactly when a group was proposed (RFC 2409 §5.5).
-    let (gqm, our_ke) = match (choice.group, p.ke) {
+    let (agreement, our_ke) = match (choice.group, p.ke) {
         (Some(group), Some(ke)) => {
-            let pair =
-                DhKeyPair::generate(group, rng).map_err(|_| Refusal::InvalidKeyInformation)?;
+            check_public(group, ke).map_err(|_| Refusal::InvalidKeyInformation)?;
+            let pair = key_pair(group, rng)?;
+            if pair.group() != group {
+                return Err(Refusal::InvalidKeyInformation);
+            }
             let public = pair.public_value().to_vec();
-            let shared = pair.agree(ke).map_err(|_| Refusal::InvalidKeyInformation)?;
-            (Some(Secret::new(shared.as_bytes())), Some(public))
+            (Some(Agreement::new(pair, ke.to_vec())), Some(public))
         }
         (None, None) => (None, None),
         _ => return Err(Refusal::InvalidKeyInformation),
@@ -297,11 +331,12 @@ pub fn respond<R: CryptoRng + ?Sized>(
         outbound_spi,
         ni,
         nr,
-        gqm,
+        gqm: None,
+        awaiting_agreement: agreement.is_some(),
         iv,
         initiator_original_address: p.nat_oa.first().and_then(|oa| address_of(oa)),
     };
-    Ok((state, len))
+    Ok((state, agreement, len))
 }
 
 impl QuickResponder {
@@ -311,11 +346,32 @@ impl QuickResponder {
         self.message_id
     }
 
+    /// The SPI we receive on.
+    #[must_use]
+    pub const fn inbound_spi(&self) -> u32 {
+        self.inbound_spi
+    }
+
+    /// Whether the PFS agreement's result is still to come ([`QuickResponder::agreed`]).
+    #[must_use]
+    pub const fn awaiting_agreement(&self) -> bool {
+        self.awaiting_agreement
+    }
+
+    /// Takes the PFS agreement's result (`g(qm)^xy`, RFC 2409 §5.5).
+    pub fn agreed(&mut self, shared: &SharedSecret) {
+        self.gqm = Some(Secret::new(shared.as_bytes()));
+        self.awaiting_agreement = false;
+    }
+
     /// Verifies message 3: both ESP SAs exist now.
     ///
     /// # Errors
     /// [`Refusal::AuthenticationFailed`] for a wrong HASH(3).
     pub fn on_final(&self, sa: &Phase1Sa, message: &[u8]) -> Result<ChildSa, Refusal> {
+        if self.awaiting_agreement {
+            return Err(Refusal::Unexpected);
+        }
         let opened = open(sa, message, &self.iv)?;
         if opened.message_id != self.message_id || opened.exchange != ExchangeType::QUICK_MODE {
             return Err(Refusal::Unexpected);

@@ -152,3 +152,93 @@ fn without_offload_no_job_is_handed_out() {
     assert_eq!(n.server.stats().dh_computations, 1);
     assert!(n.server.poll_dh_job().is_none());
 }
+
+fn with_pfs() -> Config {
+    let mut c = Config::new(b"interop-test-psk");
+    c.phase2.pfs = crate::ikev1::phase2::Pfs::Group(DhGroup::Modp2048);
+    c
+}
+
+fn quick_agreements(n: &Net) -> usize {
+    n.dh_queue
+        .iter()
+        .filter(|(_, j)| matches!(j, DhJob::AgreeQuick { .. }))
+        .count()
+}
+
+#[test]
+fn a_quick_mode_with_pfs_answers_at_once_and_reads_message_3_when_its_agreement_is_back() {
+    let mut n = Net::with_configs(47, 0.0, with_pfs(), offloading(2));
+    n.dh_delay = Duration::from_millis(200);
+    connect(&mut n);
+    assert!(n.drive(Duration::from_secs(5), |n| quick_agreements(n) == 1));
+    let asked = n.now;
+    // Message 2 went out; message 3 comes back 60 ms later and must wait.
+    assert!(n.drive(Duration::from_millis(150), |n| n.in_flight.is_empty()));
+    assert!(child(&n.client_events).is_some(), "the client has its SAs");
+    assert!(
+        child(&n.server_events).is_none(),
+        "the server waits for g(qm)^xy"
+    );
+    assert!(n.drive(Duration::from_secs(5), both_have_children));
+    let took = n.now - asked;
+    assert!(
+        took <= Duration::from_millis(210),
+        "{took:?}: read when the job came back"
+    );
+    assert_eq!(n.server.stats().dh_computations, 2, "phase 1 and PFS");
+    // The keys agree: what the client seals, the server opens.
+    let (c, s) = (
+        child(&n.client_events).unwrap(),
+        child(&n.server_events).unwrap(),
+    );
+    assert_eq!(c.outbound_spi, s.inbound_spi);
+    assert_eq!(
+        c.outbound_keys().encryption,
+        s.inbound_keys().encryption,
+        "both sides mixed in the same PFS secret"
+    );
+}
+
+#[test]
+fn a_refused_pfs_agreement_ends_only_that_quick_mode() {
+    let mut n = Net::with_configs(48, 0.0, with_pfs(), offloading(2));
+    n.dh_delay = Duration::from_secs(1);
+    connect(&mut n);
+    assert!(n.drive(Duration::from_secs(5), |n| quick_agreements(n) == 1));
+    let i = n
+        .dh_queue
+        .iter()
+        .position(|(_, j)| matches!(j, DhJob::AgreeQuick { .. }))
+        .unwrap();
+    let Some((
+        _,
+        DhJob::AgreeQuick {
+            cookies,
+            message_id,
+            ..
+        },
+    )) = n.dh_queue.remove(i)
+    else {
+        unreachable!()
+    };
+    n.server.handle_dh_done(
+        n.now,
+        DhDone::AgreedQuick {
+            cookies,
+            message_id,
+            result: Err(DhError::InvalidPublicValue),
+        },
+    );
+    n.collect();
+    assert!(n.server_events.iter().any(|e| matches!(
+        e,
+        Event::Refused {
+            refusal: Refusal::InvalidKeyInformation,
+            ..
+        }
+    )));
+    assert_eq!(n.server.established(), 1, "the ISAKMP SA stays");
+    n.drive(Duration::from_secs(3), |_| false);
+    assert!(child(&n.server_events).is_none());
+}
