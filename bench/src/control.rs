@@ -403,8 +403,10 @@ fn connects_per_second(
     let (topo, server) = loopback_server(if group == "ecp256" { 'g' } else { 'm' }, settings)?;
     let ticks = procfs::clock_ticks();
     let cpu0 = procfs::cpu_time(server.pid(), ticks).unwrap_or_default();
+    let (dh0, rest0) = procfs::cpu_time_split(server.pid(), "l2sec-dh", ticks);
     let load = Load::start(&topo, settings.load_connects, group, 120.0)?;
     let cpu1 = procfs::cpu_time(server.pid(), ticks).unwrap_or_default();
+    let (dh1, rest1) = procfs::cpu_time_split(server.pid(), "l2sec-dh", ticks);
     let generator_cpu = load.cpu(ticks);
     let s = &load.summary;
     say(&format!(
@@ -450,6 +452,22 @@ fn connects_per_second(
         )
         .limit("DH µs", dh_us, &Samples::default()),
     );
+    // Where the server's CPU went: its DH workers, and everything else (the packet thread
+    // and the metrics thread, which does nothing unless scraped).
+    let per_connect = |d: Duration| d.as_secs_f64() * 1e6 / connected;
+    report.add(
+        Row::single(
+            format!("control/server_packet_thread_cpu_per_connect/{group}"),
+            "µs",
+            per_connect(rest1.saturating_sub(rest0)),
+        )
+        .limit("DH µs", dh_us, &Samples::default()),
+    );
+    report.add(Row::single(
+        format!("control/server_dh_workers_cpu_per_connect/{group}"),
+        "µs",
+        per_connect(dh1.saturating_sub(dh0)),
+    ));
     // The generators run on the same cores: what they spend bounds the measured rate.
     report.add(
         Row::single(

@@ -32,6 +32,40 @@ pub fn cpu_time(pid: u32, ticks: u64) -> Option<Duration> {
     ))
 }
 
+/// CPU time (user + system) of the thread `tid` of `pid`, and its name.
+fn thread_cpu(pid: u32, tid: &str, ticks: u64) -> Option<(String, Duration)> {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/task/{tid}/stat")).ok()?;
+    let name = stat.get(stat.find('(')? + 1..stat.rfind(')')?)?.to_owned();
+    let rest = &stat[stat.rfind(')')? + 2..];
+    let fields: Vec<&str> = rest.split_whitespace().collect();
+    let utime: u64 = fields.get(11)?.parse().ok()?;
+    let stime: u64 = fields.get(12)?.parse().ok()?;
+    Some((
+        name,
+        Duration::from_nanos((utime + stime).saturating_mul(1_000_000_000) / ticks),
+    ))
+}
+
+/// CPU time of the threads of `pid` whose name starts with `prefix`, and of the others.
+#[must_use]
+pub fn cpu_time_split(pid: u32, prefix: &str, ticks: u64) -> (Duration, Duration) {
+    let Ok(tasks) = std::fs::read_dir(format!("/proc/{pid}/task")) else {
+        return (Duration::ZERO, Duration::ZERO);
+    };
+    let mut split = (Duration::ZERO, Duration::ZERO);
+    for task in tasks.flatten() {
+        let tid = task.file_name().to_string_lossy().into_owned();
+        if let Some((name, cpu)) = thread_cpu(pid, &tid, ticks) {
+            if name.starts_with(prefix) {
+                split.0 += cpu;
+            } else {
+                split.1 += cpu;
+            }
+        }
+    }
+    split
+}
+
 /// Resident memory of `pid` in bytes (`VmRSS`).
 #[must_use]
 pub fn rss(pid: u32) -> Option<u64> {
