@@ -39,6 +39,9 @@ use crate::engine::pool::Pool;
 use ike::ikev1::keys::Secret;
 use ike::ikev1::main_mode::{AddressPrefix, PeerId, PskEntry, PskTable, PskTableError};
 
+/// The most threads `[server] crypto_threads` may ask for.
+pub const MAX_CRYPTO_THREADS: usize = 64;
+
 /// Every key of the configuration file with its default, for `--help` (kept beside the
 /// sections below; a test checks that each key listed here parses).
 pub const REFERENCE: &str = "\
@@ -49,6 +52,9 @@ Configuration file (TOML; every key optional, defaults shown):
   state_dir = \"/var/lib/l2sec\"  generated PSK and user live here
   allow_plain_l2tp = false        accept L2TP on UDP 1701 without IPsec (unencrypted!)
   ip_forward = false              enable IPv4 forwarding at start-up
+  crypto_threads = 0              threads for the ESP crypto of a packet batch, the packet
+                                  thread included (0: one per available core; 1: all on the
+                                  packet thread; at most 64)
   user = \"nobody\"               unprivileged user to switch to once sockets, TUN device and
                                   routes are set up (\"root\": keep root); it must be able to
                                   read the config and users files for reload
@@ -186,6 +192,7 @@ struct ServerSection {
     state_dir: PathBuf,
     allow_plain_l2tp: bool,
     ip_forward: bool,
+    crypto_threads: usize,
     user: String,
     control_socket: PathBuf,
 }
@@ -197,6 +204,7 @@ impl Default for ServerSection {
             state_dir: PathBuf::from("/var/lib/l2sec"),
             allow_plain_l2tp: false,
             ip_forward: false,
+            crypto_threads: 0,
             user: "nobody".to_owned(),
             control_socket: PathBuf::from(DEFAULT_CONTROL_SOCKET),
         }
@@ -572,6 +580,10 @@ pub struct Config {
     pub allow_plain_l2tp: bool,
     /// Enable IPv4 forwarding on start-up.
     pub ip_forward: bool,
+    /// Threads that share the ESP crypto of a packet batch, the packet thread included: 0 is
+    /// one per available core, 1 keeps everything on the packet thread (at most
+    /// [`MAX_CRYPTO_THREADS`]).
+    pub crypto_threads: usize,
     /// The user the server switches to once its sockets, TUN device and routes are set up
     /// (`"root"`: stay root). Files read after that (the configuration and users file on
     /// reload) must be readable by this user.
@@ -796,6 +808,16 @@ impl Config {
                 "must name a user (\"root\" keeps root)".to_owned(),
             ));
         }
+        if file.server.crypto_threads > MAX_CRYPTO_THREADS {
+            return Err(invalid(
+                name,
+                "server.crypto_threads",
+                format!(
+                    "{} is more than {MAX_CRYPTO_THREADS}",
+                    file.server.crypto_threads
+                ),
+            ));
+        }
         if file.tun.mtu < 576 {
             return Err(invalid(
                 name,
@@ -867,6 +889,7 @@ impl Config {
             state_dir: file.server.state_dir,
             allow_plain_l2tp: file.server.allow_plain_l2tp,
             ip_forward: file.server.ip_forward,
+            crypto_threads: file.server.crypto_threads,
             user: file.server.user,
             psk: psk.map(SecretString),
             peer_psks,
@@ -1252,6 +1275,7 @@ listen = "0.0.0.0"
 state_dir = "/var/lib/l2sec"
 allow_plain_l2tp = false
 ip_forward = false
+crypto_threads = 0
 user = "nobody"
 control_socket = "/run/l2sec/control.sock"
 [ipsec]
@@ -1334,6 +1358,32 @@ listen = "127.0.0.1:9108"
         {
             assert!(REFERENCE.contains(key), "{key} is missing from REFERENCE");
         }
+    }
+
+    #[test]
+    fn crypto_threads_default_to_one_per_core_and_stop_at_64() {
+        let d = Config::parse("empty.toml", "[ipsec]\npsk = \"x\"", no_env).unwrap();
+        assert_eq!(d.crypto_threads, 0);
+        let one = "[server]\ncrypto_threads = 1\n[ipsec]\npsk = \"x\"";
+        assert_eq!(
+            Config::parse("one.toml", one, no_env)
+                .unwrap()
+                .crypto_threads,
+            1
+        );
+        let most = "[server]\ncrypto_threads = 64\n[ipsec]\npsk = \"x\"";
+        assert_eq!(
+            Config::parse("most.toml", most, no_env)
+                .unwrap()
+                .crypto_threads,
+            64
+        );
+        let too_many = "[server]\ncrypto_threads = 65\n[ipsec]\npsk = \"x\"";
+        let e = Config::parse("many.toml", too_many, no_env)
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("server.crypto_threads"), "{e}");
+        assert!(e.contains("65 is more than 64"), "{e}");
     }
 
     #[test]
