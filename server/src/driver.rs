@@ -137,7 +137,20 @@ pub async fn run(config: &Config, mut engine: Engine<ChaCha20Rng>) -> anyhow::Re
     // Everything that needs root is open: give it up before the first packet is read.
     crate::privileges::drop_root(config)?;
     let observe = observe.start()?;
-    let result = serve(&io, &mut engine, keylog.as_mut(), observe, &mut control).await;
+    // The crypto threads too: they start unprivileged.
+    let pool = crate::parallel::CryptoPool::new(config.crypto_threads)
+        .context("starting the ESP crypto threads")?;
+    tracing::info!(threads = pool.threads(), "ESP crypto threads");
+    let data = DataPath::new(TUN_WRITE_BATCH, pool);
+    let result = serve(
+        &io,
+        &mut engine,
+        keylog.as_mut(),
+        observe,
+        &mut control,
+        data,
+    )
+    .await;
     routes.restore();
     result
 }
@@ -148,6 +161,7 @@ async fn serve(
     mut keylog: Option<&mut crate::keylog::KeyLog>,
     mut observe: crate::metrics::Observer,
     control: &mut crate::control::Control,
+    mut data: DataPath,
 ) -> anyhow::Result<()> {
     let mut ike_in = RecvBatch::new(BATCH, SLOT, HEADROOM);
     let mut natt_in = if io.natt.enable_gro() {
@@ -158,7 +172,6 @@ async fn serve(
     let mut esp_in = RecvBatch::new(BATCH, SLOT, HEADROOM);
     let mut l2tp_in = RecvBatch::new(BATCH, SLOT, HEADROOM);
     let mut tun_in = TunBatch::new(&io.tun, BATCH, SLOT, HEADROOM, TAILROOM);
-    let mut data = DataPath::new(&tun_in, TUN_WRITE_BATCH);
     // The engine writes control datagrams after MARKER_ROOM bytes, where the non-ESP marker
     // goes when one is needed.
     let mut out_buf = vec![0u8; SLOT + MARKER_ROOM];

@@ -55,6 +55,10 @@ impl CryptoPool {
         } else {
             None
         };
+        // One look for work elsewhere, now: the first one registers this thread with the
+        // work-stealing deques' memory reclamation (an allocation), which must not happen
+        // later, on the packet path.
+        let _ = rayon::yield_now();
         Ok(Self {
             pool,
             threads,
