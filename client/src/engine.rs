@@ -367,7 +367,7 @@ pub struct Engine<R> {
     ppp_config: Arc<ppp::ClientConfig>,
     call: Option<(TunnelId, SessionId)>,
     data: Option<DataPath>,
-    ppp: Option<ppp::Session<ChaCha20Rng>>,
+    ppp: Option<ppp::Session>,
     /// The server accepted our credentials.
     authenticated: bool,
     up: bool,
@@ -618,7 +618,10 @@ impl<R: CryptoRng> Engine<R> {
         }
         let ppp = self.ppp.as_mut().ok_or(Drop::NoSession)?;
         let frame = datagram.get(d.frame.clone()).ok_or(Drop::NoSession)?;
-        match ppp.handle_frame(now, frame).map_err(Drop::Ppp)? {
+        match ppp
+            .handle_frame(now, &mut self.rng, frame)
+            .map_err(Drop::Ppp)?
+        {
             ppp::Received::Ipv4(ip) => {
                 // The packet is the tail of the frame: its offset is where it starts in it.
                 let offset = d.frame.start + (ip.as_ptr().addr() - frame.as_ptr().addr());
@@ -784,7 +787,7 @@ impl<R: CryptoRng> Engine<R> {
         self.pump(now, Context::Timer);
         self.l2tp.handle_timeout(now);
         if let Some(ppp) = self.ppp.as_mut() {
-            ppp.handle_timeout(now);
+            ppp.handle_timeout(now, &mut self.rng);
         }
         self.pump(now, Context::Timer);
         if self.keepalive_at().is_some_and(|at| at <= now) {
@@ -1108,8 +1111,8 @@ impl<R: CryptoRng> Engine<R> {
                     return;
                 }
                 self.push(ClientEvent::L2tpUp);
-                let rng = ChaCha20Rng::from_rng(&mut self.rng);
-                self.ppp = Some(ppp::Session::client(Arc::clone(&self.ppp_config), rng, now));
+                let config = Arc::clone(&self.ppp_config);
+                self.ppp = Some(ppp::Session::client(config, &mut self.rng, now));
             }
             l2tp::Event::SessionDown {
                 tunnel,

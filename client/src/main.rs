@@ -10,6 +10,8 @@ use l2sec_client::driver::{self, DriverConfig, Signals};
 use l2sec_client::engine::{DownReason, Engine, EngineConfig, Stage};
 use l2sec_client::profile::{self, AuthMethod, Profile, ProfileError, ProfileFile};
 use l2sec_client::status::{self, State, Tracker};
+use l2tp::wire::message::CdnResult;
+use l2tp::{Origin, SessionDownReason};
 use rand_chacha::ChaCha20Rng;
 use rand_core::SeedableRng;
 use ring::rand::{SecureRandom, SystemRandom};
@@ -297,6 +299,13 @@ fn main() -> ExitCode {
     let _ = std::fs::remove_file(&args.pid_file);
     match result {
         Ok((Stage::Disconnected, DownReason::Requested)) => ExitCode::SUCCESS,
+        Ok((_, reason)) if administrative(reason) => {
+            tracing::error!(
+                ?reason,
+                "the server ended the session for administrative reasons (an operator's kick or a RADIUS Disconnect-Request): not reconnecting"
+            );
+            ExitCode::from(EXIT_ADMINISTRATIVE)
+        }
         Ok((stage, reason)) => {
             tracing::error!(
                 ?stage,
@@ -494,6 +503,24 @@ async fn resolve(server: &str) -> anyhow::Result<IpAddr> {
         .with_context(|| format!("the server name {server:?} has no address"))
 }
 
+/// The exit status after the server ended the session administratively.
+const EXIT_ADMINISTRATIVE: u8 = 4;
+
+/// Whether the server ended the call for administrative reasons (CDN Result Code 3, RFC 2661
+/// §4.4.2): an operator's `kick` or a RADIUS Disconnect-Request. Final: reconnecting would
+/// undo what the operator did. (l2sec-server sends other codes for a lost peer or a
+/// Session-Timeout, after which we do reconnect.)
+const fn administrative(reason: DownReason) -> bool {
+    matches!(
+        reason,
+        DownReason::Session(SessionDownReason::Disconnected {
+            origin: Origin::Peer,
+            result: CdnResult::ADMINISTRATIVE,
+            ..
+        })
+    )
+}
+
 /// Failures that another attempt cannot fix: wrong credentials, nothing in common, no address.
 const fn permanent(reason: DownReason) -> bool {
     matches!(
@@ -557,7 +584,7 @@ fn connect(
             tracker.attempt(server, local);
             let started = tokio::time::Instant::now();
             let ended = driver::run(&driver, engine, tracker, &mut signals).await?;
-            if !profile.reconnect || permanent(ended.reason) {
+            if !profile.reconnect || permanent(ended.reason) || administrative(ended.reason) {
                 return Ok((ended.stage, ended.reason));
             }
             // A connection that lasted a while starts the backoff over.
@@ -573,4 +600,36 @@ fn connect(
             backoff = (backoff * 2).min(Duration::from_secs(30));
         }
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn cdn(origin: Origin, result: CdnResult) -> DownReason {
+        DownReason::Session(SessionDownReason::Disconnected {
+            origin,
+            result,
+            error: None,
+        })
+    }
+
+    #[test]
+    fn only_the_servers_cdn_for_administrative_reasons_is_final() {
+        assert!(administrative(cdn(Origin::Peer, CdnResult::ADMINISTRATIVE)));
+        // Ours, or the server's for a loss or a timeout: reconnect.
+        for reason in [
+            cdn(Origin::Local, CdnResult::ADMINISTRATIVE),
+            cdn(Origin::Peer, CdnResult::LOST_CARRIER),
+            cdn(Origin::Peer, CdnResult::GENERAL_ERROR),
+            DownReason::Session(SessionDownReason::TunnelDown),
+            DownReason::Timeout,
+            DownReason::ServerUnreachable,
+            DownReason::Ppp(ppp::DownReason::PeerTerminated),
+            DownReason::Ppp(ppp::DownReason::EchoTimeout),
+        ] {
+            assert!(!administrative(reason), "{reason:?}");
+            assert!(!permanent(reason), "{reason:?}");
+        }
+    }
 }

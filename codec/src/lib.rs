@@ -11,7 +11,11 @@
 //!   payload types): a newtype with one constant per registered value and a `Debug` that prints
 //!   the registered name, or the raw number for values we do not know.
 //!
-//! The crate is `no_std`, has no dependencies and never allocates.
+//! - [`Secret`] holds a shared secret (L2TP tunnel secret, RADIUS shared secret): zeroized on
+//!   drop, compared in constant time, never printed.
+//!
+//! The crate is `no_std`; only [`Secret`] allocates (it owns its bytes, through `alloc`), and
+//! its only dependencies are `subtle` and `zeroize`, for [`Secret`].
 //!
 //! ```
 //! # use l2sec_codec as codec;
@@ -34,9 +38,13 @@
 #![no_std]
 #![forbid(unsafe_code)]
 
+extern crate alloc;
+
 mod reader;
 mod registry;
+mod secret;
 mod writer;
 
 pub use reader::{Reader, TrailingBytes, Truncated};
+pub use secret::Secret;
 pub use writer::{LenMark, NoSpace, Writer};

@@ -15,8 +15,8 @@ use crate::ikev1::cert::Certificates;
 use crate::ikev1::informational::{self, Deleted, Info};
 use crate::ikev1::keys::Secret;
 use crate::ikev1::main_mode::{
-    self, AuthSent, Authentication, AwaitAuth, AwaitKe, InitSent, KeSent, NatState, Path, PeerId,
-    Phase1Config, Phase1Sa, Refusal,
+    self, AuthSent, Authentication, AwaitAgreement, AwaitAuth, AwaitKe, InitSent, KeSent, NatState,
+    Path, PeerId, Phase1Config, Phase1Sa, Refusal,
 };
 use crate::ikev1::phase2::Phase2Policy;
 use crate::ikev1::quick_mode::{self, ChildSa, QuickInitiator, QuickResponder};
@@ -31,6 +31,8 @@ use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 use timer::TimerQueue;
 use tracked::Tracked;
+
+pub use offload::{DhDone, DhJob};
 
 /// Endpoint settings.
 #[derive(Debug, Clone)]
@@ -63,6 +65,13 @@ pub struct Config {
     /// lifetime, and an ISAKMP SA the peer initiated by half that margin if the peer has not
     /// replaced it by then. The peer's rekeys are always accepted.
     pub rekey: bool,
+    /// The driver does the Diffie-Hellman work of the exchanges we answer, off the thread
+    /// that feeds us datagrams: it drains [`Endpoint::poll_dh_job`], runs each [`DhJob`] on
+    /// any thread and hands the result back with [`Endpoint::handle_dh_done`]. Off, the work
+    /// is done in line, inside [`Endpoint::handle_datagram`].
+    pub dh_offload: bool,
+    /// With [`Config::dh_offload`]: key pairs kept ready for each group in use.
+    pub dh_pool: usize,
 }
 
 /// How long before its expiry an SA we initiated is rekeyed: a tenth of its lifetime, at most
@@ -107,6 +116,8 @@ impl Config {
             dpd_timeout: Duration::from_secs(120),
             max_dh_per_second: Some(500),
             rekey: true,
+            dh_offload: false,
+            dh_pool: 16,
         }
     }
 }
@@ -241,6 +252,12 @@ type Cookies = (Cookie, Cookie);
 #[derive(Debug)]
 enum Half {
     AwaitKe(AwaitKe),
+    /// Message 4 sent; the Diffie-Hellman agreement runs at the driver. A message 5 that
+    /// arrives meanwhile waits here (the latest one) and is read when the keys exist.
+    AwaitAgreement {
+        state: Box<AwaitAgreement>,
+        early: Option<(Path, Vec<u8>)>,
+    },
     AwaitAuth(Box<AwaitAuth>),
     InitSent(InitSent),
     KeSent(Box<KeSent>),
@@ -392,6 +409,8 @@ pub struct Endpoint<R> {
     serial: u64,
     /// Token bucket of [`Config::max_dh_per_second`]: tokens and when they were counted.
     dh_bucket: Option<(f64, Instant)>,
+    /// With [`Config::dh_offload`]: work for the driver, and key pairs computed ahead.
+    dh: offload::DhWork,
 }
 
 fn key_of(h: &Header<&[u8]>) -> Cookies {
@@ -419,6 +438,7 @@ impl<R: CryptoRng> Endpoint<R> {
             wall_clock: None,
             serial: 0,
             dh_bucket: None,
+            dh: offload::DhWork::default(),
         }
     }
 
@@ -737,6 +757,11 @@ impl<R: CryptoRng> Endpoint<R> {
             self.send(path, &out);
             return Ok(());
         }
+        if let Half::AwaitAgreement { early, .. } = &mut p.state {
+            *early = Some((path, message.to_vec()));
+            self.pending.insert(key, p);
+            return Ok(());
+        }
         if matches!(p.state, Half::AwaitKe(_)) && !self.take_dh_token(now) {
             self.pending.insert(key, p);
             self.stats.limited += 1;
@@ -745,9 +770,20 @@ impl<R: CryptoRng> Endpoint<R> {
         let mut buf = [0u8; MAX_MESSAGE];
         let wall_clock = self.wall_clock_at(now);
         let result: Result<Option<(Half, usize)>, Refusal> = match &mut p.state {
+            Half::AwaitKe(s) if self.config.dh_offload => {
+                let pair = self.dh.key_pair(s.suite().group, &mut self.rng);
+                pair.and_then(|pair| s.answer_key_exchange(message, pair, &mut self.rng, &mut buf))
+                    .map(|(state, agreement, len)| {
+                        self.dh.agree(key, agreement);
+                        let state = Box::new(state);
+                        Some((Half::AwaitAgreement { state, early: None }, len))
+                    })
+            }
             Half::AwaitKe(s) => s
                 .on_key_exchange(message, &mut self.rng, &mut buf)
                 .map(|(n, len)| Some((Half::AwaitAuth(Box::new(n)), len))),
+            // Handled above.
+            Half::AwaitAgreement { .. } => Ok(None),
             Half::AwaitAuth(s) => match s.on_auth(message, &mut buf, wall_clock) {
                 Ok((sa, len)) => {
                     let out = buf[..len].to_vec();
@@ -1341,6 +1377,12 @@ impl<R: CryptoRng> Endpoint<R> {
         self.config.phase1.auth = auth;
     }
 
+    /// Turns [`Config::dh_offload`] on or off. A driver that runs the jobs turns it on before
+    /// the first datagram and leaves it on.
+    pub const fn set_dh_offload(&mut self, on: bool) {
+        self.config.dh_offload = on;
+    }
+
     /// An established ISAKMP SA: suite, lifetime, peer identity (for logs and status).
     pub fn phase1(&self, cookies: Cookies) -> Option<&Phase1Sa> {
         self.established.get(&cookies).map(|e| &e.sa)
@@ -1582,6 +1624,7 @@ fn write_clear_notify(cky_i: Cookie, kind: NotifyType, buf: &mut [u8]) -> Option
     m.finish().ok().map(|b| b.len())
 }
 
+mod offload;
 #[cfg(test)]
 mod tests;
 mod tracked;

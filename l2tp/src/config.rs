@@ -2,40 +2,11 @@
 //! (RFC 2661 §5.5, §5.7, §5.8), tunnel authentication (§5.1.1) and resource limits.
 
 use crate::reliable;
-use std::fmt;
 use std::time::Duration;
-use zeroize::Zeroize;
 
-/// The tunnel secret shared with the peer (RFC 2661 §5.1.1, §4.3). Zeroized on drop; `Debug`
-/// prints `<redacted>`.
-#[derive(Clone, PartialEq, Eq)]
-pub struct Secret(Vec<u8>);
-
-impl Secret {
-    /// Wraps the secret bytes.
-    #[must_use]
-    pub fn new(secret: impl Into<Vec<u8>>) -> Self {
-        Self(secret.into())
-    }
-
-    /// The secret bytes (for the MD5 constructions only).
-    #[must_use]
-    pub fn expose(&self) -> &[u8] {
-        &self.0
-    }
-}
-
-impl fmt::Debug for Secret {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str("<redacted>")
-    }
-}
-
-impl Drop for Secret {
-    fn drop(&mut self) {
-        self.0.zeroize();
-    }
-}
+/// The tunnel secret shared with the peer (RFC 2661 §5.1.1, §4.3): the workspace's one
+/// secret type, zeroized on drop, compared in constant time, printed as `Secret(<redacted>)`.
+pub use codec::Secret;
 
 /// Bounds on the state peers can make us hold. At each bound the endpoint refuses the new
 /// thing with the protocol's own answer and keeps what it has.

@@ -202,8 +202,10 @@ impl Reliable {
         self.outgoing.iter().filter(|m| m.sent == 0).count() < self.config.max_queued
     }
 
-    /// Queues a last message (StopCCN) whatever the bound: the messages not yet sent are
-    /// dropped first, so the queue never grows past `max_queued`.
+    /// Queues a last message (StopCCN) whatever the bound. While there is room the messages
+    /// waiting go out before it, in order (a CDN queued just before reaches the peer, which
+    /// then learns why the call ended); in a full queue the ones not yet sent are dropped
+    /// for it, so the queue never grows past `max_queued`.
     ///
     /// # Errors
     /// [`QueueFull`] only when the message is shorter than a control header.
@@ -212,7 +214,7 @@ impl Reliable {
             return Err(QueueFull);
         }
         let unsent = self.outgoing.iter().filter(|m| m.sent == 0).count();
-        if unsent > 0 {
+        if unsent >= self.config.max_queued {
             self.outgoing.retain(|m| m.sent > 0);
             // The dropped messages never left: their numbers are reused.
             let unsent = u16::try_from(unsent).unwrap_or(u16::MAX);
@@ -639,6 +641,35 @@ mod tests {
         let sent = drain(&mut r, t0);
         assert_eq!(sent.len(), 1);
         assert_eq!((ns_nr(&sent[0]).0, sent[0][13]), (1, 9));
+    }
+
+    #[test]
+    fn a_final_message_goes_after_the_waiting_ones_while_there_is_room() {
+        let t0 = t0();
+        let mut r = Reliable::new(Config {
+            max_queued: 2,
+            ..Config::default()
+        });
+        r.queue(message(1)).unwrap();
+        assert_eq!(drain(&mut r, t0).len(), 1, "one in flight (window 1)");
+        r.queue(message(2)).unwrap();
+        assert!(r.has_room());
+        assert_eq!(
+            r.queue_final(message(9)),
+            Ok(Seq(2)),
+            "after the waiting one"
+        );
+        assert_eq!(r.unacknowledged(), 3);
+        r.on_ack(t0, Seq(1));
+        let mut sent = drain(&mut r, t0);
+        r.on_ack(t0, Seq(2));
+        sent.extend(drain(&mut r, t0));
+        let order: Vec<_> = sent.iter().map(|m| (ns_nr(m).0, m[13])).collect();
+        assert_eq!(
+            order,
+            [(1, 2), (2, 9)],
+            "the waiting one first, then the final one"
+        );
     }
 
     #[test]

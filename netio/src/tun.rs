@@ -396,25 +396,63 @@ mod tests {
         p
     }
 
-    /// A device named `l2dp<pid><tag>` on 198.18.<n>.1/30 (a benchmarking range nothing else
-    /// here uses); removed when dropped. `None` without CAP_NET_ADMIN.
+    /// Runs `body` on a thread of its own in a network namespace of its own (`unshare
+    /// (CLONE_NEWNET)` affects only the calling thread), so the TUN device, its address and
+    /// route and every socket the body opens exist only there, never in the namespace the
+    /// tests run in. Nothing needs removing: the namespace goes with the thread and its last
+    /// socket, even when the body panics (the panic is passed on). `None` without
+    /// CAP_SYS_ADMIN.
+    fn in_private_netns<T: Send>(body: impl FnOnce() -> T + Send) -> Option<T> {
+        std::thread::scope(|scope| {
+            let thread = scope.spawn(|| {
+                if let Err(e) = nix::sched::unshare(nix::sched::CloneFlags::CLONE_NEWNET) {
+                    eprintln!("skipped: no network namespace ({e})");
+                    return None;
+                }
+                Some(body())
+            });
+            thread
+                .join()
+                .unwrap_or_else(|panic| std::panic::resume_unwind(panic))
+        })
+    }
+
+    /// Whether a network device called `name` is listed in `/proc/<which>/net/dev`.
+    fn listed(which: &str, name: &str) -> bool {
+        std::fs::read_to_string(format!("/proc/{which}/net/dev"))
+            .unwrap()
+            .lines()
+            .any(|l| l.trim_start().starts_with(&format!("{name}:")))
+    }
+
+    /// A device named `lf<pid><tag>` on 198.18.0.1/30 (a benchmarking range) in the calling
+    /// thread's namespace; asserts that the namespace is a private one, not the process's.
+    /// `None` without CAP_NET_ADMIN.
     fn device(tag: u8, offload: Offload) -> Option<(Tun, Ipv4Addr)> {
-        let pid = std::process::id();
-        let n = u8::try_from(pid % 100).unwrap() * 2 + tag;
-        let address = Ipv4Addr::new(198, 18, n, 1);
-        match Tun::open(&TunConfig {
-            name: Some(format!("l2dp{}{tag}", pid % 100_000)),
+        let name = format!("lf{}{tag}", std::process::id() % 100_000);
+        let address = Ipv4Addr::new(198, 18, 0, 1);
+        let tun = match Tun::open(&TunConfig {
+            name: Some(name.clone()),
             address,
             prefix_len: 30,
             mtu: 1400,
             offload,
         }) {
-            Ok(tun) => Some((tun, address)),
+            Ok(tun) => tun,
             Err(e) => {
                 eprintln!("skipped: no TUN device ({e})");
-                None
+                return None;
             }
-        }
+        };
+        assert!(
+            listed("thread-self", &name),
+            "the device is in this thread's namespace"
+        );
+        assert!(
+            !listed("self", &name),
+            "the device is not in the namespace the process runs in"
+        );
+        Some((tun, address))
     }
 
     /// Moves packets both ways; returns whether offloads were on (`None`: no device here).
@@ -430,7 +468,7 @@ mod tests {
 
     async fn both_directions_unbounded(tag: u8, offload: Offload) -> Option<bool> {
         let (tun, address) = device(tag, offload)?;
-        let peer = Ipv4Addr::new(198, 18, address.octets()[2], 2);
+        let peer = Ipv4Addr::new(198, 18, 0, 2);
         let socket = tokio::net::UdpSocket::bind((address, 0)).await.unwrap();
         let local = socket.local_addr().unwrap();
         let remote = SocketAddr::from((peer, 7000));
@@ -476,16 +514,28 @@ mod tests {
         Some(tun.offloads())
     }
 
-    #[tokio::test]
-    async fn with_offloads_packets_cross_both_ways_and_a_batch_write_arrives_intact() {
-        let offloads = both_directions(0, Offload::IfAvailable).await;
+    /// [`both_directions`] in a private namespace, on a runtime of that namespace's thread.
+    fn both_directions_in_private_netns(tag: u8, offload: Offload) -> Option<bool> {
+        in_private_netns(|| {
+            tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+                .unwrap()
+                .block_on(both_directions(tag, offload))
+        })
+        .flatten()
+    }
+
+    #[test]
+    fn with_offloads_packets_cross_both_ways_and_a_batch_write_arrives_intact() {
+        let offloads = both_directions_in_private_netns(0, Offload::IfAvailable);
         // Linux has granted IFF_VNET_HDR and TSO since 2.6.32.
         assert_ne!(offloads, Some(false), "offloads were refused");
     }
 
-    #[tokio::test]
-    async fn without_offloads_the_plain_path_moves_the_same_packets() {
-        let offloads = both_directions(1, Offload::Off).await;
+    #[test]
+    fn without_offloads_the_plain_path_moves_the_same_packets() {
+        let offloads = both_directions_in_private_netns(1, Offload::Off);
         assert_ne!(offloads, Some(true), "offloads were not asked for");
     }
 }

@@ -130,16 +130,10 @@ fn main() -> ExitCode {
         ..ServerConfig::default()
     };
     let client_config = ClientConfig::new(USER, Password::new(PASSWORD));
-    let mut server = Session::server(
-        Arc::new(server_config),
-        ChaCha8Rng::seed_from_u64(args.seed),
-        t0,
-    );
-    let mut client = Session::client(
-        Arc::new(client_config),
-        ChaCha8Rng::seed_from_u64(args.seed + 1),
-        t0,
-    );
+    let mut server_rng = ChaCha8Rng::seed_from_u64(args.seed);
+    let mut client_rng = ChaCha8Rng::seed_from_u64(args.seed + 1);
+    let mut server = Session::server(Arc::new(server_config), &mut server_rng, t0);
+    let mut client = Session::client(Arc::new(client_config), &mut client_rng, t0);
     let mut link_rng = ChaCha8Rng::seed_from_u64(args.seed + 2);
     let store = Credential::Password(Password::new(PASSWORD));
     println!(
@@ -173,7 +167,7 @@ fn main() -> ExitCode {
                             "rejected"
                         }
                     );
-                    server.auth_verdict(now, verdict);
+                    server.auth_verdict(now, &mut server_rng, verdict);
                 }
                 Event::AddressRequest { user } => {
                     println!(
@@ -235,11 +229,15 @@ fn main() -> ExitCode {
         in_flight.sort_by_key(|f| f.0);
         while in_flight.first().is_some_and(|f| f.0 <= now) {
             let (_, to_server, frame) = in_flight.remove(0);
-            let session = if to_server { &mut server } else { &mut client };
-            let _ = session.handle_frame(now, &frame);
+            let (session, rng) = if to_server {
+                (&mut server, &mut server_rng)
+            } else {
+                (&mut client, &mut client_rng)
+            };
+            let _ = session.handle_frame(now, rng, &frame);
         }
-        server.handle_timeout(now);
-        client.handle_timeout(now);
+        server.handle_timeout(now, &mut server_rng);
+        client.handle_timeout(now, &mut client_rng);
     }
     let (Some(c), Some(s)) = (client.ipv4(), server.ipv4()) else {
         println!("did not converge within 120 s of simulated time");
@@ -272,7 +270,7 @@ fn main() -> ExitCode {
     let Ok(frame) = client.encapsulate(Protocol::IPV4, &mut packet, 4..32) else {
         return ExitCode::FAILURE;
     };
-    match server.handle_frame(now, &packet[frame.clone()]) {
+    match server.handle_frame(now, &mut server_rng, &packet[frame.clone()]) {
         Ok(Received::Ipv4(ip)) => println!(
             "  ping {POOL_ADDRESS} → {DNS}: {}-byte frame, LNS delivers {} IPv4 bytes to the IP layer",
             frame.len(),

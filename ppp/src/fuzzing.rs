@@ -85,9 +85,10 @@ pub fn link(data: &[u8]) {
         ..ServerConfig::default()
     });
     let client_config = Arc::new(ClientConfig::new("hb@hb", Password::new("admin@123")));
+    let mut rngs = [Counter(1), Counter(2)];
     let mut sessions = [
-        Session::server(server_config, Counter(1), t0),
-        Session::client(client_config, Counter(2), t0),
+        Session::server(server_config, &mut rngs[0], t0),
+        Session::client(client_config, &mut rngs[1], t0),
     ];
     let mut now = t0;
     let mut rest = data;
@@ -97,12 +98,13 @@ pub fn link(data: &[u8]) {
         let (frame, tail) = tail.split_at(len);
         rest = tail;
         let session = &mut sessions[usize::from(op & 1)];
+        let rng = &mut rngs[usize::from(op & 1)];
         if op & 2 != 0 {
             now += Duration::from_secs(u64::from(op >> 2));
-            session.handle_timeout(now);
+            session.handle_timeout(now, rng);
         }
         while session.poll_transmit(&mut out).is_some() {}
-        let result = session.handle_frame(now, frame);
+        let result = session.handle_frame(now, rng, frame);
         if let Err(Discard::Dead | Discard::Malformed(_) | Discard::TooLong(_)) = result {
             let produced = session.poll_transmit(&mut out).is_some();
             assert!(!produced, "a discarded frame produced output");
@@ -114,7 +116,7 @@ pub fn link(data: &[u8]) {
                     let verdict = request.verify(&crate::auth::Credential::Password(
                         Password::new("admin@123"),
                     ));
-                    session.auth_verdict(now, verdict);
+                    session.auth_verdict(now, rng, verdict);
                 }
                 crate::Event::AddressRequest { .. } => session.assign_address(
                     now,

@@ -22,7 +22,8 @@
 //! [`Session::poll_timeout`]. The server's user store answers [`Event::AuthRequest`] through
 //! [`Session::auth_verdict`] and its pool answers [`Event::AddressRequest`] through
 //! [`Session::assign_address`]. The crate reads no clock, opens no socket and takes randomness
-//! from the `rand_core::CryptoRng` it is given. IP packets pass through without copies: received
+//! from the `rand_core::CryptoRng` the caller passes to the inputs that need it (a session
+//! keeps no generator, so thousands of sessions share their owner's one). IP packets pass through without copies: received
 //! ones are borrowed from the frame, outgoing ones get their 4-byte header written into headroom
 //! by [`Session::encapsulate`].
 //!
@@ -37,9 +38,11 @@
 //! # fn epoch() -> Instant { Instant::now() }
 //! let mut now = epoch();
 //! let server_config = ServerConfig { methods: vec![Method::Pap], ..ServerConfig::default() };
-//! let mut server = Session::server(Arc::new(server_config), ChaCha8Rng::seed_from_u64(1), now);
+//! // One generator per owner: a server hands its one to every session's inputs.
+//! let (mut server_rng, mut client_rng) = (ChaCha8Rng::seed_from_u64(1), ChaCha8Rng::seed_from_u64(2));
+//! let mut server = Session::server(Arc::new(server_config), &mut server_rng, now);
 //! let client_config = ClientConfig::new("hb@hb", Password::new("admin@123"));
-//! let mut client = Session::client(Arc::new(client_config), ChaCha8Rng::seed_from_u64(2), now);
+//! let mut client = Session::client(Arc::new(client_config), &mut client_rng, now);
 //! let store = Credential::Password(Password::new("admin@123"));
 //!
 //! let mut buf = [0u8; 1600];
@@ -47,7 +50,7 @@
 //!     // Server events first: a verdict or an address produces frames at the same instant.
 //!     while let Some(event) = server.poll_event() {
 //!         match event {
-//!             Event::AuthRequest(request) => server.auth_verdict(now, request.verify(&store)),
+//!             Event::AuthRequest(request) => server.auth_verdict(now, &mut server_rng, request.verify(&store)),
 //!             Event::AddressRequest { .. } => server.assign_address(now, Assignment {
 //!                 local: Ipv4Addr::new(172, 16, 1, 1),
 //!                 peer: Ipv4Addr::new(172, 16, 1, 51),
@@ -59,14 +62,14 @@
 //!     }
 //!     // A lossless link with no delay: hand every frame straight to the other side.
 //!     while let Some(n) = server.poll_transmit(&mut buf) {
-//!         let _ = client.handle_frame(now, &buf[..n]);
+//!         let _ = client.handle_frame(now, &mut client_rng, &buf[..n]);
 //!     }
 //!     while let Some(n) = client.poll_transmit(&mut buf) {
-//!         let _ = server.handle_frame(now, &buf[..n]);
+//!         let _ = server.handle_frame(now, &mut server_rng, &buf[..n]);
 //!     }
 //!     now += Duration::from_millis(1);
-//!     server.handle_timeout(now);
-//!     client.handle_timeout(now);
+//!     server.handle_timeout(now, &mut server_rng);
+//!     client.handle_timeout(now, &mut client_rng);
 //! }
 //! assert_eq!(client.ipv4().unwrap().local, Ipv4Addr::new(172, 16, 1, 51));
 //! ```

@@ -128,7 +128,8 @@ fn epoch() -> Instant {
 }
 
 struct Replay {
-    server: Session<ScriptedRng>,
+    server: Session,
+    rng: ScriptedRng,
     now: Instant,
     /// Our latest Configure-Request per protocol.
     requests: Vec<(Protocol, Vec<u8>)>,
@@ -154,7 +155,7 @@ impl Replay {
                     assert_eq!(request.proof.method(), Method::MsChapV2);
                     let verdict =
                         request.verify(&Credential::Password(Password::new("vpnpass123")));
-                    self.server.auth_verdict(self.now, verdict);
+                    self.server.auth_verdict(self.now, &mut self.rng, verdict);
                 }
                 Event::AddressRequest { user } => {
                     assert_eq!(user, "vpnuser");
@@ -200,7 +201,7 @@ fn replay(name: &str) {
     let mut script = VecDeque::from(vec![0x5a; 8]);
     script.extend(challenge);
     script.extend([challenge_id, 0, 0, 0]);
-    let rng = ScriptedRng {
+    let mut rng = ScriptedRng {
         script,
         rest: ChaCha8Rng::seed_from_u64(1),
     };
@@ -215,7 +216,8 @@ fn replay(name: &str) {
     };
     let now = epoch();
     let mut r = Replay {
-        server: Session::server(Arc::new(config), rng, now),
+        server: Session::server(Arc::new(config), &mut rng, now),
+        rng,
         now,
         requests: Vec::new(),
         sent: Vec::new(),
@@ -243,7 +245,7 @@ fn replay(name: &str) {
         };
         let received = r
             .server
-            .handle_frame(r.now, &input)
+            .handle_frame(r.now, &mut r.rng, &input)
             .unwrap_or_else(|e| panic!("{name}: {e} for {frame:02x?}"));
         match Frame::parse(frame).unwrap().protocol {
             Protocol::IPV4 => {

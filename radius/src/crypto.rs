@@ -16,36 +16,9 @@ use zeroize::{Zeroize, Zeroizing};
 /// The longest User-Password RFC 2865 §5.2 can carry.
 pub const MAX_PASSWORD_LEN: usize = 128;
 
-/// A shared secret between us and one RADIUS server (RFC 2865 §3). Zeroized on drop; `Debug`
-/// prints `<redacted>`.
-#[derive(Clone, PartialEq, Eq)]
-pub struct Secret(Vec<u8>);
-
-impl Secret {
-    /// Wraps the secret bytes.
-    #[must_use]
-    pub fn new(secret: impl Into<Vec<u8>>) -> Self {
-        Self(secret.into())
-    }
-
-    /// The secret bytes, for the MD5 constructions only.
-    #[must_use]
-    pub fn expose(&self) -> &[u8] {
-        &self.0
-    }
-}
-
-impl fmt::Debug for Secret {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str("Secret(<redacted>)")
-    }
-}
-
-impl Drop for Secret {
-    fn drop(&mut self) {
-        self.0.zeroize();
-    }
-}
+/// A shared secret between us and one RADIUS server (RFC 2865 §3): the workspace's one
+/// secret type, zeroized on drop, compared in constant time, printed as `Secret(<redacted>)`.
+pub use codec::Secret;
 
 /// A clear-text password (PAP). Zeroized on drop; `Debug` prints `<redacted>`.
 #[derive(Clone, PartialEq, Eq)]

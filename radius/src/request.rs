@@ -143,10 +143,17 @@ impl AccountingRequest {
 
 /// An Acct-Session-Id: 16 hexadecimal digits of the boot tag the driver chose, a dash, and 8
 /// of a per-boot counter.
-#[derive(Clone, Copy, PartialEq, Eq, Hash)]
+#[derive(Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub struct AcctSessionId([u8; 25]);
 
 impl AcctSessionId {
+    /// The identifier `bytes` spell, if they have an identifier's length (what a
+    /// Disconnect-Request's Acct-Session-Id is looked up by).
+    #[must_use]
+    pub fn from_bytes(bytes: &[u8]) -> Option<Self> {
+        bytes.try_into().ok().map(Self)
+    }
+
     /// The identifier as sent.
     #[must_use]
     pub const fn as_bytes(&self) -> &[u8] {

@@ -71,6 +71,8 @@ Configuration file (TOML; every key optional, defaults shown):
   dpd_timeout = \"120s\"          unanswered DPD this long: the peer is dead
   nat_keepalive = \"20s\"         NAT-T keepalive interval
   max_dh_per_second = 500         DH computations/s for unauthenticated peers (0: no limit)
+  dh_threads = 0                  threads for Diffie-Hellman work, off the packet thread
+                                  (0: one per CPU core; at most 64)
   max_ike_sas = 65536             established IKE SAs in total (one per connected client)
   max_half_open = 1024            IKE exchanges in progress   max_half_open_per_address = 32
   keylog_file = \"...\"           DEBUG ONLY: Wireshark esp_sa rows (and FILE.ikev1)
@@ -228,6 +230,7 @@ struct IpsecSection {
     #[serde(with = "humantime_serde")]
     nat_keepalive: Duration,
     max_dh_per_second: u32,
+    dh_threads: usize,
     max_ike_sas: usize,
     max_half_open: usize,
     max_half_open_per_address: usize,
@@ -257,6 +260,7 @@ impl Default for IpsecSection {
             dpd_timeout: Duration::from_secs(120),
             nat_keepalive: Duration::from_secs(20),
             max_dh_per_second: 500,
+            dh_threads: 0,
             max_ike_sas: 65_536,
             max_half_open: 1024,
             max_half_open_per_address: 32,
@@ -609,6 +613,8 @@ pub struct Config {
     pub nat_keepalive: Duration,
     /// Diffie-Hellman computations per second for peers not yet authenticated (0: no limit).
     pub max_dh_per_second: u32,
+    /// Threads doing Diffie-Hellman work, off the packet thread (0: one per CPU core).
+    pub dh_threads: usize,
     /// Established IKE SAs in total.
     pub max_ike_sas: usize,
     /// IKE exchanges in progress, in total and per source address.
@@ -770,6 +776,13 @@ impl Config {
             ));
         }
         let peer_psks = peer_psks(name, &file.ipsec.peer)?;
+        if file.ipsec.dh_threads > 64 {
+            return Err(invalid(
+                name,
+                "ipsec.dh_threads",
+                format!("{} is more than 64", file.ipsec.dh_threads),
+            ));
+        }
         let esp_sha256_96_peers = file
             .ipsec
             .esp_sha256_96_peers
@@ -901,6 +914,7 @@ impl Config {
             dpd_timeout: file.ipsec.dpd_timeout,
             nat_keepalive: file.ipsec.nat_keepalive,
             max_dh_per_second: file.ipsec.max_dh_per_second,
+            dh_threads: file.ipsec.dh_threads,
             max_ike_sas: file.ipsec.max_ike_sas,
             max_half_open: file.ipsec.max_half_open,
             max_half_open_per_address: file.ipsec.max_half_open_per_address,
@@ -1288,6 +1302,7 @@ dpd_interval = "30s"
 dpd_timeout = "120s"
 nat_keepalive = "20s"
 max_dh_per_second = 500
+dh_threads = 0
 max_ike_sas = 65536
 max_half_open = 1024
 max_half_open_per_address = 32
@@ -1415,6 +1430,7 @@ listen = "127.0.0.1:9108"
                 "policy.rules[0]",
             ),
             ("[ipsec]\npsk = \"\"\n", "ipsec.psk"),
+            ("[ipsec]\ndh_threads = 65\n", "ipsec.dh_threads"),
             (
                 "[ipsec]\ndpd_interval = \"60s\"\ndpd_timeout = \"10s\"\n",
                 "ipsec.dpd_timeout",

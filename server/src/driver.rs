@@ -30,7 +30,9 @@ const GRO_BATCH: usize = 16;
 const TUN_WRITE_BATCH: usize = 64;
 
 mod data;
+mod dh;
 use data::{Arrival, DataPath, MARKER_ROOM};
+use dh::DhWorkers;
 
 /// The sockets and the device.
 struct Io {
@@ -137,6 +139,9 @@ pub async fn run(config: &Config, mut engine: Engine<ChaCha20Rng>) -> anyhow::Re
     // Everything that needs root is open: give it up before the first packet is read.
     crate::privileges::drop_root(config)?;
     let observe = observe.start()?;
+    // Started after the drop too: the workers hold no privilege.
+    let mut dh = DhWorkers::start(config.dh_threads).context("Diffie-Hellman workers")?;
+    engine.offload_dh();
     // The crypto threads too: they start unprivileged.
     let pool = crate::parallel::CryptoPool::new(config.crypto_threads)
         .context("starting the ESP crypto threads")?;
@@ -148,6 +153,7 @@ pub async fn run(config: &Config, mut engine: Engine<ChaCha20Rng>) -> anyhow::Re
         keylog.as_mut(),
         observe,
         &mut control,
+        &mut dh,
         data,
     )
     .await;
@@ -161,6 +167,7 @@ async fn serve(
     mut keylog: Option<&mut crate::keylog::KeyLog>,
     mut observe: crate::metrics::Observer,
     control: &mut crate::control::Control,
+    dh: &mut DhWorkers,
     mut data: DataPath,
 ) -> anyhow::Result<()> {
     let mut ike_in = RecvBatch::new(BATCH, SLOT, HEADROOM);
@@ -243,6 +250,12 @@ async fn serve(
                 }
             }
             () = sleep => engine.handle_timeout(now()),
+            Some(done) = dh.recv() => {
+                engine.handle_dh_done(now(), done);
+                while let Some(done) = dh.try_recv() {
+                    engine.handle_dh_done(now(), done);
+                }
+            }
             Some(job) = control.recv() => crate::control::answer(engine, now(), job),
             _ = async { match stopping { Some(t) => tokio::time::sleep_until(t).await, None => std::future::pending().await } } => break,
             _ = async { tokio::select! { r = tokio::signal::ctrl_c() => r.ok(), r = terminate.recv() => r } } => {
@@ -256,6 +269,9 @@ async fn serve(
                     break;
                 }
             }
+        }
+        while let Some(job) = engine.poll_dh_job() {
+            dh.submit(job);
         }
         flush_control(io, engine, &mut out_buf).await;
         send_radius(io, engine, &mut radius_out).await;

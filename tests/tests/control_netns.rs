@@ -1,6 +1,7 @@
 //! The control socket with the real binaries in the reference topology: `l2sec-server status`
 //! (table and JSON), `reload` and SIGHUP while a session keeps pinging, a bad file refused,
-//! `kick` ending the laptop's session, and the socket's mode.
+//! `kick` ending the laptop's session for good (the client exits, status 4, and does not come
+//! back), and the socket's mode.
 #![allow(
     clippy::unwrap_used,
     clippy::expect_used,
@@ -68,7 +69,7 @@ fn status_reload_sighup_and_kick_through_the_control_socket() {
         return;
     }
     let mut s = Scenario::with(
-        "ct",
+        "lf",
         &Options {
             auth: "pap",
             ..Options::default()
@@ -80,7 +81,7 @@ fn status_reload_sighup_and_kick_through_the_control_socket() {
     assert_eq!(meta.permissions().mode() & 0o777, 0o600, "socket mode");
     assert!(ctl(&s, &["status"]).stdout.starts_with(b"no sessions"));
 
-    let client = s.client("admin@123");
+    let mut client = s.client("admin@123");
     assert!(
         s.wait_for("mobile", "l2c0", "172.16.1.2"),
         "client did not connect:\n{}\n{}",
@@ -190,8 +191,8 @@ fn status_reload_sighup_and_kick_through_the_control_socket() {
         "the same session throughout"
     );
 
-    // kick: unknown user refused; hb@hb's session ends, the laptop notices, the address
-    // returns.
+    // kick: unknown user refused; hb@hb's session ends, the laptop takes it as final (exits
+    // with status 4 instead of reconnecting), the address returns.
     let none = ctl(&s, &["kick", "nobody"]);
     assert!(!none.status.success(), "{}", text(&none));
     assert!(
@@ -207,8 +208,8 @@ fn status_reload_sighup_and_kick_through_the_control_socket() {
         "{}",
         text(&kick)
     );
-    // The kicked session is gone at once (the laptop, told by LCP Terminate and StopCCN,
-    // reconnects by itself as a new session).
+    // The kicked session is gone at once (the laptop is told by LCP Terminate-Request and a
+    // CDN for administrative reasons), and the client exits: it does not reconnect.
     let gone = eventually(|| {
         sessions(&s)
             .iter()
@@ -218,8 +219,23 @@ fn status_reload_sighup_and_kick_through_the_control_socket() {
         "figure: kick to the session gone from status: {:.0} ms",
         started.elapsed().as_secs_f64() * 1e3
     );
-    let back = eventually(|| sessions(&s).iter().any(|x| x["state"] == "connected"));
-    // Removing the user from the file kicks the new session, and it cannot come back.
+    let mut kicked_exit = None;
+    let exited = eventually(|| {
+        kicked_exit = client.try_wait().unwrap();
+        kicked_exit.is_some()
+    });
+    eprintln!(
+        "figure: kick to the client's exit: {:.0} ms",
+        started.elapsed().as_secs_f64() * 1e3
+    );
+    // Nobody comes back: no new session (from the exited client or one mid-reconnect).
+    std::thread::sleep(Duration::from_secs(3));
+    let stayed_out = sessions(&s).is_empty();
+    let kicked_log = output(client);
+    // A new client connects; removing the user from the file kicks it, and it cannot come
+    // back either.
+    let client = s.client("admin@123");
+    let back = s.wait_for("mobile", "l2c0", "172.16.1.2");
     std::fs::write(
         &users,
         "[[user]]\nname = \"carol\"\npassword = \"carol-pw\"\n",
@@ -232,9 +248,33 @@ fn status_reload_sighup_and_kick_through_the_control_socket() {
     let client_log = output(client);
     let log = s.stop_server();
     assert!(gone, "the kicked session ended:\n{log}");
-    assert!(back, "the laptop reconnected by itself:\n{log}");
     assert!(
-        client_log.contains("connection lost"),
+        exited,
+        "the kicked client exited within 10 s:\n{kicked_log}\nserver:\n{log}"
+    );
+    assert_eq!(
+        kicked_exit.and_then(|e| e.code()),
+        Some(4),
+        "exit status 4 after an administrative disconnect:\n{kicked_log}"
+    );
+    assert!(stayed_out, "no new session after the kick:\n{log}");
+    // One tunnel per client process: neither sent a new SCCRQ after its administrative end.
+    assert_eq!(
+        log.matches("L2TP tunnel established").count(),
+        2,
+        "no reconnection attempt:\n{log}"
+    );
+    assert!(
+        kicked_log.contains("administrative reasons") && kicked_log.contains("not reconnecting"),
+        "the client said why:\n{kicked_log}"
+    );
+    assert!(
+        !kicked_log.contains("reconnecting in") && !kicked_log.contains("connection lost"),
+        "the client did not try again:\n{kicked_log}"
+    );
+    assert!(back, "a new client connected after the kick:\n{log}");
+    assert!(
+        client_log.contains("administrative reasons"),
         "the laptop noticed:\n{client_log}"
     );
     assert!(r.status.success(), "{}", text(&r));

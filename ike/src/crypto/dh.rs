@@ -287,6 +287,25 @@ fn modp_valid(group: DhGroup, y: &[u8]) -> bool {
     }
 }
 
+/// Checks a peer's public value without using a private key: its length, and for MODP groups
+/// `1 < y < p - 1` (RFC 6989 §2.1). Cheap; an ECP point is checked by [`DhKeyPair::agree`].
+///
+/// # Errors
+/// [`DhError::PublicLength`] or [`DhError::InvalidPublicValue`].
+pub fn check_public(group: DhGroup, peer: &[u8]) -> Result<(), DhError> {
+    let want = group.public_len();
+    if peer.len() != want {
+        return Err(DhError::PublicLength {
+            got: peer.len(),
+            want,
+        });
+    }
+    if !group.is_ecp() && !modp_valid(group, peer) {
+        return Err(DhError::InvalidPublicValue);
+    }
+    Ok(())
+}
+
 enum Private {
     Modp(Zeroizing<[u8; MAX_EXPONENT_LEN]>),
     Ecp(agreement::EphemeralPrivateKey),
@@ -298,6 +317,41 @@ pub struct DhKeyPair {
     group: DhGroup,
     private: Private,
     public: [u8; MAX_PUBLIC_LEN],
+}
+
+/// A private key drawn by [`DhKeyPair::draw`] whose public value is not computed yet. It owns
+/// what it needs (wiped on drop) and can move to another thread. ECP groups draw inside ring
+/// when computed (see the module docs).
+pub struct DrawnKey {
+    group: DhGroup,
+    exponent: Option<Zeroizing<[u8; MAX_EXPONENT_LEN]>>,
+}
+
+impl DrawnKey {
+    /// The group.
+    #[must_use]
+    pub const fn group(&self) -> DhGroup {
+        self.group
+    }
+
+    /// Computes the public value: the key pair.
+    ///
+    /// # Errors
+    /// [`DhError::KeyGeneration`] if ring fails to generate an ECP key.
+    pub fn compute(self) -> Result<DhKeyPair, DhError> {
+        match self.exponent {
+            Some(exponent) => DhKeyPair::from_modp_exponent(self.group, exponent),
+            None => DhKeyPair::generate_ecp(self.group),
+        }
+    }
+}
+
+impl fmt::Debug for DrawnKey {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("DrawnKey")
+            .field("group", &self.group)
+            .finish_non_exhaustive()
+    }
 }
 
 impl fmt::Debug for DhKeyPair {
@@ -318,25 +372,31 @@ impl DhKeyPair {
     /// # Errors
     /// [`DhError::KeyGeneration`] if ring fails to generate an ECP key.
     pub fn generate<R: CryptoRng + ?Sized>(group: DhGroup, rng: &mut R) -> Result<Self, DhError> {
-        match group {
-            DhGroup::Ecp256 | DhGroup::Ecp384 | DhGroup::Curve25519 => Self::generate_ecp(group),
-            DhGroup::Modp1024
-            | DhGroup::Modp1536
-            | DhGroup::Modp2048
-            | DhGroup::Modp3072
-            | DhGroup::Modp4096 => {
-                let mut exponent = Zeroizing::new([0u8; MAX_EXPONENT_LEN]);
-                let width = usize::try_from(group.exponent_bits() / 8)
-                    .map_err(|_| DhError::KeyGeneration)?;
-                let start = MAX_EXPONENT_LEN - width;
-                if let Some(tail) = exponent.get_mut(start..) {
-                    rng.fill_bytes(tail);
-                }
-                if let Some(top) = exponent.get_mut(start) {
-                    *top |= 0x80;
-                }
-                Self::from_modp_exponent(group, exponent)
-            }
+        Self::draw(group, rng).compute()
+    }
+
+    /// Draws a private key for `group` from `rng` (cheap) and leaves the public value, the
+    /// expensive part for MODP groups, to [`DrawnKey::compute`], which may run on another
+    /// thread. `generate` is `draw` then `compute`, with the same use of `rng`.
+    pub fn draw<R: CryptoRng + ?Sized>(group: DhGroup, rng: &mut R) -> DrawnKey {
+        if group.is_ecp() {
+            return DrawnKey {
+                group,
+                exponent: None,
+            };
+        }
+        let mut exponent = Zeroizing::new([0u8; MAX_EXPONENT_LEN]);
+        let width = usize::try_from(group.exponent_bits() / 8).unwrap_or(MAX_EXPONENT_LEN);
+        let start = MAX_EXPONENT_LEN.saturating_sub(width);
+        if let Some(tail) = exponent.get_mut(start..) {
+            rng.fill_bytes(tail);
+        }
+        if let Some(top) = exponent.get_mut(start) {
+            *top |= 0x80;
+        }
+        DrawnKey {
+            group,
+            exponent: Some(exponent),
         }
     }
 

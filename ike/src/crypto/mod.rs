@@ -16,6 +16,6 @@ pub mod integrity;
 pub mod prf;
 
 pub use cipher::{Cipher, CipherAlgorithm, CipherError};
-pub use dh::{DhError, DhGroup, DhKeyPair, SharedSecret};
+pub use dh::{DhError, DhGroup, DhKeyPair, DrawnKey, SharedSecret, check_public};
 pub use integrity::{Integrity, IntegrityAlgorithm, IntegrityError};
 pub use prf::{Hash, HashAlgorithm, OutputTooShort, Prf, PrfAlgorithm};

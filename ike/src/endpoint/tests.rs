@@ -27,6 +27,12 @@ struct Net {
     /// When set, the client sits behind a NAT with this public address: its ports 500 and 4500
     /// appear as 40500 and 44500.
     nat: Option<std::net::IpAddr>,
+    /// The server's Diffie-Hellman jobs (with `dh_offload`), each done this long after it was
+    /// handed out, in order.
+    dh_delay: Duration,
+    dh_queue: VecDeque<(Instant, DhJob)>,
+    /// Jobs run so far.
+    dh_runs: usize,
 }
 
 impl Net {
@@ -53,6 +59,9 @@ impl Net {
             server_events: Vec::new(),
             connected: true,
             nat: None,
+            dh_delay: Duration::ZERO,
+            dh_queue: VecDeque::new(),
+            dh_runs: 0,
         }
     }
 
@@ -79,6 +88,9 @@ impl Net {
                 }
             }
         }
+        while let Some(job) = self.server.poll_dh_job() {
+            self.dh_queue.push_back((self.now + self.dh_delay, job));
+        }
         while let Some(e) = self.client.poll_event() {
             self.client_events.push(e);
         }
@@ -91,6 +103,7 @@ impl Net {
         self.collect();
         let next = [
             self.in_flight.iter().map(|f| f.0).min(),
+            self.dh_queue.front().map(|j| j.0),
             self.client.poll_timeout(),
             self.server.poll_timeout(),
         ]
@@ -137,6 +150,13 @@ impl Net {
                 );
             }
             self.collect();
+        }
+        while self.dh_queue.front().is_some_and(|j| j.0 <= self.now) {
+            if let Some((_, job)) = self.dh_queue.pop_front() {
+                self.dh_runs += 1;
+                self.server.handle_dh_done(self.now, job.run());
+                self.collect();
+            }
         }
         self.client.handle_timeout(self.now);
         self.server.handle_timeout(self.now);
@@ -837,3 +857,5 @@ fn a_responder_with_a_shorter_phase1_lifetime_rekeys_phase1_itself() {
         ))
     );
 }
+
+mod offload;

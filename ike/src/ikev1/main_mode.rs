@@ -27,7 +27,7 @@ use super::keys::{
 use super::nat::{NatTVersion, VID_DPD, nat_d};
 use super::proposal::{Phase1Policy, Phase1Suite, choose_for, decode};
 use super::vendor::PeerVendors;
-use crate::crypto::{Cipher, DhKeyPair};
+use crate::crypto::{Cipher, DhError, DhGroup, DhKeyPair, SharedSecret, check_public};
 use crate::wire::{
     AuthMethod, Chain, Cookie, DOI_IPSEC, ExchangeType, FLAG_ENCRYPTION, HEADER_LEN, Header,
     IdType, Identification, KEY_IKE, MessageId, MessageWriter, Notification, NotifyType,
@@ -874,7 +874,7 @@ impl AwaitKe {
         self.suite
     }
 
-    /// Answers message 3 with message 4.
+    /// Answers message 3 with message 4, computing the Diffie-Hellman agreement in line.
     ///
     /// # Errors
     /// [`Refusal::InvalidKeyInformation`] for a bad KE or nonce; [`Refusal::Malformed`] /
@@ -885,6 +885,30 @@ impl AwaitKe {
         rng: &mut R,
         out: &mut [u8],
     ) -> Result<(AwaitAuth, usize), Refusal> {
+        let pair = DhKeyPair::generate(self.suite.group, rng)
+            .map_err(|_| Refusal::InvalidKeyInformation)?;
+        let (waiting, agreement, len) = self.answer_key_exchange(message, pair, rng, out)?;
+        let shared = agreement
+            .run()
+            .map_err(|_| Refusal::InvalidKeyInformation)?;
+        Ok((waiting.agreed(&shared), len))
+    }
+
+    /// Answers message 3 with message 4 using `pair` (generated ahead of time, possibly on
+    /// another thread) and hands back the [`Agreement`] to compute wherever the caller likes:
+    /// message 4 needs only our public value, the keys are needed from message 5 on.
+    ///
+    /// # Errors
+    /// As [`AwaitKe::on_key_exchange`]; also [`Refusal::InvalidKeyInformation`] when `pair` is
+    /// of another group. A MODP value out of range is refused here; an ECP point off the curve
+    /// only when the agreement runs.
+    pub fn answer_key_exchange<R: CryptoRng + ?Sized>(
+        &self,
+        message: &[u8],
+        pair: DhKeyPair,
+        rng: &mut R,
+        out: &mut [u8],
+    ) -> Result<(AwaitAgreement, Agreement, usize), Refusal> {
         let h = header(message, Some(self.cky_i), Some(self.cky_r))?;
         if h.is_encrypted() {
             return Err(Refusal::Unexpected);
@@ -892,12 +916,11 @@ impl AwaitKe {
         let payloads = collect(h.next_payload(), h.body())?;
         let gxi = only(&payloads, PayloadType::KE)?.to_vec();
         let ni = nonce(&payloads)?;
-        let pair = DhKeyPair::generate(self.suite.group, rng)
-            .map_err(|_| Refusal::InvalidKeyInformation)?;
+        if pair.group() != self.suite.group {
+            return Err(Refusal::InvalidKeyInformation);
+        }
+        check_public(self.suite.group, &gxi).map_err(|_| Refusal::InvalidKeyInformation)?;
         let gxr = pair.public_value().to_vec();
-        let shared = pair
-            .agree(&gxi)
-            .map_err(|_| Refusal::InvalidKeyInformation)?;
         let nr = random_nonce(rng);
         let cookies = (self.cky_i, self.cky_r);
         let nat = detect_nat(
@@ -907,16 +930,6 @@ impl AwaitKe {
             cookies,
             self.path,
         );
-        let keys = Phase1Keys::derive(&Phase1Inputs {
-            prf: self.suite.prf(),
-            auth: self.auth.key_schedule(),
-            ni: &ni,
-            nr: &nr,
-            gxy: shared.as_bytes(),
-            cky_i: self.cky_i,
-            cky_r: self.cky_r,
-            cipher_key_len: self.suite.cipher.key_len(),
-        });
         let mut m = MessageWriter::new(
             out,
             self.cky_i,
@@ -935,7 +948,11 @@ impl AwaitKe {
         written.map_err(|_| Refusal::Malformed)?;
         let len = m.finish().map_err(|_| Refusal::Malformed)?.len();
         let iv = phase1_iv(self.suite.hash, &gxi, &gxr, self.suite.cipher.block_len());
-        let state = AwaitAuth {
+        let agreement = Agreement {
+            pair,
+            peer: gxi.clone(),
+        };
+        let state = AwaitAgreement {
             path: self.path,
             auth: self.auth.clone(),
             cky_i: self.cky_i,
@@ -943,7 +960,8 @@ impl AwaitKe {
             suite: self.suite,
             lifetime: self.lifetime,
             sai_b: self.sai_b.clone(),
-            keys,
+            ni,
+            nr,
             gxi,
             gxr,
             iv,
@@ -951,7 +969,92 @@ impl AwaitKe {
             peer_dpd: self.vendors.dpd,
             peer_vendors: self.vendors.known,
         };
-        Ok((state, len))
+        Ok((state, agreement, len))
+    }
+}
+
+/// The Diffie-Hellman work of one exchange: our private key and the peer's public value. It
+/// owns everything it needs, so it can run on any thread.
+#[derive(Debug)]
+pub struct Agreement {
+    pair: DhKeyPair,
+    peer: Vec<u8>,
+}
+
+impl Agreement {
+    /// The group.
+    #[must_use]
+    pub const fn group(&self) -> DhGroup {
+        self.pair.group()
+    }
+
+    /// Computes `g^xy` (the expensive part), consuming the private key.
+    ///
+    /// # Errors
+    /// [`DhError`] when the peer's value is not a valid public value of the group.
+    pub fn run(self) -> Result<SharedSecret, DhError> {
+        self.pair.agree(&self.peer)
+    }
+}
+
+/// Responder after message 4 while its [`Agreement`] runs: everything [`AwaitAuth`] holds
+/// but the keys, which [`AwaitAgreement::agreed`] derives.
+#[derive(Debug)]
+pub struct AwaitAgreement {
+    path: Path,
+    auth: Credential,
+    cky_i: Cookie,
+    cky_r: Cookie,
+    suite: Phase1Suite,
+    lifetime: Duration,
+    sai_b: Vec<u8>,
+    ni: Vec<u8>,
+    nr: Vec<u8>,
+    gxi: Vec<u8>,
+    gxr: Vec<u8>,
+    iv: Vec<u8>,
+    nat: NatState,
+    peer_dpd: bool,
+    peer_vendors: PeerVendors,
+}
+
+impl AwaitAgreement {
+    /// NAT detection so far.
+    #[must_use]
+    pub const fn nat(&self) -> NatState {
+        self.nat
+    }
+
+    /// Derives the phase-1 keys from the agreement's result (RFC 2409 §5) and waits for
+    /// message 5.
+    #[must_use]
+    pub fn agreed(self, shared: &SharedSecret) -> AwaitAuth {
+        let keys = Phase1Keys::derive(&Phase1Inputs {
+            prf: self.suite.prf(),
+            auth: self.auth.key_schedule(),
+            ni: &self.ni,
+            nr: &self.nr,
+            gxy: shared.as_bytes(),
+            cky_i: self.cky_i,
+            cky_r: self.cky_r,
+            cipher_key_len: self.suite.cipher.key_len(),
+        });
+        AwaitAuth {
+            path: self.path,
+            auth: self.auth,
+            cky_i: self.cky_i,
+            cky_r: self.cky_r,
+            suite: self.suite,
+            lifetime: self.lifetime,
+            sai_b: self.sai_b,
+            keys,
+            gxi: self.gxi,
+            gxr: self.gxr,
+            iv: self.iv,
+            nat: self.nat,
+            peer_dpd: self.peer_dpd,
+            peer_vendors: self.peer_vendors,
+        }
     }
 }
 

@@ -108,9 +108,14 @@ fn protocol_of(method: Method) -> Protocol {
     }
 }
 
-impl<R: CryptoRng> Session<R> {
+impl Session {
     /// LCP opened with `method` negotiated.
-    pub(super) fn start_auth(&mut self, now: Instant, method: Option<Method>) {
+    pub(super) fn start_auth(
+        &mut self,
+        now: Instant,
+        rng: &mut dyn CryptoRng,
+        method: Option<Method>,
+    ) {
         let Some(method) = method else {
             if let RoleState::Server { config, .. } = &self.role
                 && !config.methods.is_empty()
@@ -119,7 +124,7 @@ impl<R: CryptoRng> Session<R> {
                 self.terminate(now, DownReason::NoCommonAuth);
                 return;
             }
-            self.enter_network(now);
+            self.enter_network(now, rng);
             return;
         };
         match &mut self.role {
@@ -127,7 +132,7 @@ impl<R: CryptoRng> Session<R> {
                 let deadline = now + config.auth_timeout;
                 *auth = ServerAuth::AwaitPap { deadline };
                 if method != Method::Pap {
-                    self.send_challenge(now, method, deadline);
+                    self.send_challenge(now, rng, method, deadline);
                 }
             }
             RoleState::Client { config, auth, .. } => {
@@ -137,7 +142,7 @@ impl<R: CryptoRng> Session<R> {
                     retry: None,
                 };
                 if method == Method::Pap {
-                    let id = self.rng.next_u32().to_be_bytes()[0];
+                    let id = rng.next_u32().to_be_bytes()[0];
                     let resends_left = self.link.fsm.max_configure.saturating_sub(1);
                     let resend_at = now + self.link.fsm.restart;
                     if let RoleState::Client {
@@ -159,10 +164,16 @@ impl<R: CryptoRng> Session<R> {
         }
     }
 
-    fn send_challenge(&mut self, now: Instant, method: Method, deadline: Instant) {
+    fn send_challenge(
+        &mut self,
+        now: Instant,
+        rng: &mut dyn CryptoRng,
+        method: Method,
+        deadline: Instant,
+    ) {
         let mut challenge = [0u8; 16];
-        self.rng.fill_bytes(&mut challenge);
-        let fresh_id = self.rng.next_u32().to_be_bytes()[0];
+        rng.fill_bytes(&mut challenge);
+        let fresh_id = rng.next_u32().to_be_bytes()[0];
         let RoleState::Server { config, auth, .. } = &mut self.role else {
             return;
         };
@@ -261,7 +272,7 @@ impl<R: CryptoRng> Session<R> {
         }
     }
 
-    pub(super) fn handle_auth_timeout(&mut self, now: Instant) {
+    pub(super) fn handle_auth_timeout(&mut self, now: Instant, rng: &mut dyn CryptoRng) {
         match &mut self.role {
             RoleState::Server { auth, config, .. } => match *auth {
                 ServerAuth::AwaitPap { deadline } | ServerAuth::Challenged { deadline, .. }
@@ -344,7 +355,7 @@ impl<R: CryptoRng> Session<R> {
                 && *method != Method::Pap
             {
                 let (method, deadline) = (*method, now + config.auth_timeout);
-                self.send_challenge(now, method, deadline);
+                self.send_challenge(now, rng, method, deadline);
             }
         }
     }
@@ -353,6 +364,7 @@ impl<R: CryptoRng> Session<R> {
     pub(super) fn on_auth(
         &mut self,
         now: Instant,
+        rng: &mut dyn CryptoRng,
         protocol: Protocol,
         information: &[u8],
     ) -> Result<(), Discard> {
@@ -366,14 +378,15 @@ impl<R: CryptoRng> Session<R> {
             return Err(Discard::UnexpectedAuth);
         }
         match self.role {
-            RoleState::Server { .. } => self.server_packet(now, method, &packet),
-            RoleState::Client { .. } => self.client_packet(now, method, &packet),
+            RoleState::Server { .. } => self.server_packet(now, rng, method, &packet),
+            RoleState::Client { .. } => self.client_packet(now, rng, method, &packet),
         }
     }
 
     fn server_packet(
         &mut self,
         now: Instant,
+        rng: &mut dyn CryptoRng,
         method: Method,
         packet: &Packet<'_>,
     ) -> Result<(), Discard> {
@@ -450,7 +463,15 @@ impl<R: CryptoRng> Session<R> {
         };
         let Ok(user) = String::from_utf8(user.to_vec()) else {
             // A name that is not UTF-8 cannot match any configured user.
-            self.server_verdict_for(now, method, packet.identifier, Verdict::Reject, None, None);
+            self.server_verdict_for(
+                now,
+                rng,
+                method,
+                packet.identifier,
+                Verdict::Reject,
+                None,
+                None,
+            );
             return Ok(());
         };
         *auth = ServerAuth::Pending {
@@ -465,6 +486,7 @@ impl<R: CryptoRng> Session<R> {
     pub(super) fn server_verdict(
         &mut self,
         now: Instant,
+        rng: &mut dyn CryptoRng,
         verdict: Verdict,
         message: Option<&str>,
         error: Option<u32>,
@@ -477,14 +499,19 @@ impl<R: CryptoRng> Session<R> {
             return;
         };
         let (method, id) = (*method, *id);
-        self.server_verdict_for(now, method, id, verdict, message, error);
+        self.server_verdict_for(now, rng, method, id, verdict, message, error);
     }
 
     /// Answers the peer. `message` replaces our text in the Ack, Nak, Success or Failure
     /// message (a RADIUS Reply-Message); it is cut to [`MAX_MESSAGE`] octets.
+    #[expect(
+        clippy::too_many_arguments,
+        reason = "the verdict and its wording, as the three public verdict inputs give them"
+    )]
     fn server_verdict_for(
         &mut self,
         now: Instant,
+        rng: &mut dyn CryptoRng,
         method: Method,
         id: u8,
         verdict: Verdict,
@@ -492,7 +519,7 @@ impl<R: CryptoRng> Session<R> {
         error: Option<u32>,
     ) {
         let mut failure_challenge = [0u8; 16];
-        self.rng.fill_bytes(&mut failure_challenge);
+        rng.fill_bytes(&mut failure_challenge);
         let RoleState::Server {
             auth,
             user: accepted_user,
@@ -593,7 +620,7 @@ impl<R: CryptoRng> Session<R> {
                     method,
                     mppe: grant.mppe,
                 });
-                self.enter_network(now);
+                self.enter_network(now, rng);
             }
         } else {
             *auth = ServerAuth::Rejected { id, reply };
@@ -607,6 +634,7 @@ impl<R: CryptoRng> Session<R> {
     fn client_packet(
         &mut self,
         now: Instant,
+        rng: &mut dyn CryptoRng,
         method: Method,
         packet: &Packet<'_>,
     ) -> Result<(), Discard> {
@@ -623,7 +651,7 @@ impl<R: CryptoRng> Session<R> {
                     return Err(Discard::UnexpectedAuth);
                 }
                 if packet.code == pap::ACK {
-                    self.client_authenticated(now, method, None);
+                    self.client_authenticated(now, rng, method, None);
                 } else {
                     tracing::debug!(message = ?String::from_utf8_lossy(pap::parse_message(packet.data)), "PAP rejected");
                     self.terminate(now, DownReason::AuthFailed);
@@ -632,7 +660,7 @@ impl<R: CryptoRng> Session<R> {
             }
             (Method::ChapMd5 | Method::MsChapV2, chap::CHALLENGE) => {
                 let challenge = ValueAndName::parse(packet.data)?;
-                self.answer_challenge(now, method, packet.identifier, challenge.value)
+                self.answer_challenge(now, rng, method, packet.identifier, challenge.value)
             }
             (Method::ChapMd5 | Method::MsChapV2, chap::SUCCESS) => {
                 let RoleState::Client { auth, answered, .. } = &mut self.role else {
@@ -655,11 +683,11 @@ impl<R: CryptoRng> Session<R> {
                             return Ok(());
                         };
                         let keys = keys.clone();
-                        self.client_authenticated(now, method, Some(keys));
+                        self.client_authenticated(now, rng, method, Some(keys));
                         Ok(())
                     }
                     ClientAuth::Waiting { .. } if method == Method::ChapMd5 => {
-                        self.client_authenticated(now, method, None);
+                        self.client_authenticated(now, rng, method, None);
                         Ok(())
                     }
                     // A repeated Success after a re-challenge or a duplicate.
@@ -679,6 +707,7 @@ impl<R: CryptoRng> Session<R> {
     fn answer_challenge(
         &mut self,
         now: Instant,
+        rng: &mut dyn CryptoRng,
         method: Method,
         id: u8,
         value: &[u8],
@@ -697,7 +726,7 @@ impl<R: CryptoRng> Session<R> {
             return Ok(());
         }
         let mut peer_challenge = [0u8; 16];
-        self.rng.fill_bytes(&mut peer_challenge);
+        rng.fill_bytes(&mut peer_challenge);
         let RoleState::Client {
             config,
             auth,
@@ -767,7 +796,13 @@ impl<R: CryptoRng> Session<R> {
         Ok(())
     }
 
-    fn client_authenticated(&mut self, now: Instant, method: Method, mppe: Option<MppeKeys>) {
+    fn client_authenticated(
+        &mut self,
+        now: Instant,
+        rng: &mut dyn CryptoRng,
+        method: Method,
+        mppe: Option<MppeKeys>,
+    ) {
         let RoleState::Client { auth, config, .. } = &mut self.role else {
             return;
         };
@@ -780,7 +815,7 @@ impl<R: CryptoRng> Session<R> {
         if self.phase == Phase::Authenticate {
             let user = config.user.clone();
             self.emit(Event::Authenticated { user, method, mppe });
-            self.enter_network(now);
+            self.enter_network(now, rng);
         }
     }
 }

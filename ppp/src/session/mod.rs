@@ -363,9 +363,12 @@ enum RoleState {
 const MAX_EVENTS: usize = 64;
 
 /// One PPP link (one L2TP session), either role. See the module docs for the contract.
+///
+/// A session keeps no random generator of its own: the inputs that may need random bytes
+/// (magic numbers, CHAP challenges and identifiers, the MS-CHAP-V2 peer challenge) take the
+/// caller's `rng`, so that thousands of sessions share the owner's one generator.
 #[derive(Debug)]
-pub struct Session<R> {
-    rng: R,
+pub struct Session {
     role: RoleState,
     link: LinkConfig,
     phase: Phase,
@@ -387,9 +390,14 @@ pub struct Session<R> {
     rechallenge_at: Option<Instant>,
 }
 
-impl<R: CryptoRng> Session<R> {
+/// LCP reached the Opened state (This-Layer-Up, RFC 1661 §4.4): authentication starts, with
+/// the method negotiated. What the inputs that can open LCP hand on to `start_auth`.
+#[must_use]
+struct LcpUp(Option<Method>);
+
+impl Session {
     /// A server (authenticator) session whose lower layer is up: LCP starts at once.
-    pub fn server(config: Arc<ServerConfig>, rng: R, now: Instant) -> Self {
+    pub fn server(config: Arc<ServerConfig>, rng: &mut impl CryptoRng, now: Instant) -> Self {
         let link = config.link.clone();
         let role = RoleState::Server {
             auth: ServerAuth::Idle,
@@ -411,7 +419,7 @@ impl<R: CryptoRng> Session<R> {
     }
 
     /// A client (peer) session whose lower layer is up: LCP starts at once.
-    pub fn client(config: Arc<ClientConfig>, rng: R, now: Instant) -> Self {
+    pub fn client(config: Arc<ClientConfig>, rng: &mut impl CryptoRng, now: Instant) -> Self {
         let link = config.link.clone();
         let role = RoleState::Client {
             auth: ClientAuth::Idle,
@@ -434,12 +442,11 @@ impl<R: CryptoRng> Session<R> {
         role: RoleState,
         lcp_role: LcpRole,
         link: LinkConfig,
-        mut rng: R,
+        rng: &mut dyn CryptoRng,
         now: Instant,
     ) -> Self {
         let lcp = Fsm::new(Lcp::new(lcp_role, link.mru, rng.next_u64()), link.fsm);
         let mut session = Self {
-            rng,
             role,
             link,
             phase: Phase::Establish,
@@ -458,7 +465,9 @@ impl<R: CryptoRng> Session<R> {
         // RFC 1661 §3.2: L2TP delivers the session up, so the link is usable at once.
         session.lcp.event(now, FsmEvent::Open, &mut session.out);
         let signal = session.lcp.event(now, FsmEvent::Up, &mut session.out);
-        session.on_lcp_signal(now, signal);
+        if let Some(up) = session.on_lcp_signal(now, signal) {
+            session.start_auth(now, rng, up.0);
+        }
         session
     }
 
@@ -536,13 +545,16 @@ impl<R: CryptoRng> Session<R> {
         .min()
     }
 
-    /// Runs every timer due at `now`. Harmless when none is due.
-    pub fn handle_timeout(&mut self, now: Instant) {
+    /// Runs every timer due at `now`; `rng` for a CHAP re-challenge. Harmless when none is
+    /// due.
+    pub fn handle_timeout(&mut self, now: Instant, rng: &mut impl CryptoRng) {
         if self.phase == Phase::Dead {
             return;
         }
         let signal = self.lcp.handle_timeout(now, &mut self.out);
-        self.on_lcp_signal(now, signal);
+        if let Some(up) = self.on_lcp_signal(now, signal) {
+            self.start_auth(now, rng, up.0);
+        }
         if let Some(f) = self.ipcp.as_mut() {
             let signal = f.handle_timeout(now, &mut self.out);
             self.on_ipcp_signal(now, signal);
@@ -558,7 +570,7 @@ impl<R: CryptoRng> Session<R> {
         if self.echo_at.is_some_and(|at| at <= now) {
             self.on_echo_timer(now);
         }
-        self.handle_auth_timeout(now);
+        self.handle_auth_timeout(now, rng);
     }
 
     /// Closes the link administratively: LCP Terminate-Request, then [`Event::Down`].
@@ -573,17 +585,20 @@ impl<R: CryptoRng> Session<R> {
         }
         self.down_reason.get_or_insert(DownReason::LowerLayerDown);
         let signal = self.lcp.event(now, FsmEvent::Down, &mut self.out);
-        self.on_lcp_signal(now, signal);
+        // Down never opens LCP (RFC 1661 §4.1): there is no authentication to start.
+        let _: Option<LcpUp> = self.on_lcp_signal(now, signal);
         self.finish();
     }
 
-    /// Feeds one PPP frame (the payload of an L2TP data message).
+    /// Feeds one PPP frame (the payload of an L2TP data message). `rng` gives the random
+    /// bytes the frame's answer may need (a CHAP challenge when LCP opens, a magic number).
     ///
     /// # Errors
     /// [`Discard`] when the frame was dropped; nothing changed apart from counters.
     pub fn handle_frame<'a>(
         &mut self,
         now: Instant,
+        rng: &mut impl CryptoRng,
         bytes: &'a [u8],
     ) -> Result<Received<'a>, Discard> {
         self.stats.frames_in += 1;
@@ -595,7 +610,7 @@ impl<R: CryptoRng> Session<R> {
             self.stats.too_long += 1;
             return Err(Discard::TooLong(frame.information.len()));
         }
-        let result = self.dispatch_frame(now, frame);
+        let result = self.dispatch_frame(now, rng, frame);
         match result {
             Err(Discard::Malformed(_)) => self.stats.malformed += 1,
             Err(Discard::NotOpen(_)) => self.stats.not_open += 1,
@@ -607,15 +622,16 @@ impl<R: CryptoRng> Session<R> {
     fn dispatch_frame<'a>(
         &mut self,
         now: Instant,
+        rng: &mut dyn CryptoRng,
         frame: Frame<'a>,
     ) -> Result<Received<'a>, Discard> {
         let lcp_open = self.lcp.state() == State::Opened;
         match frame.protocol {
             Protocol::LCP => self
-                .on_lcp(now, frame.information)
+                .on_lcp(now, rng, frame.information)
                 .map(|()| Received::Control),
             Protocol::PAP | Protocol::CHAP if lcp_open => self
-                .on_auth(now, frame.protocol, frame.information)
+                .on_auth(now, rng, frame.protocol, frame.information)
                 .map(|()| Received::Control),
             Protocol::IPCP if lcp_open => self
                 .on_ipcp(now, frame.information)
@@ -656,7 +672,12 @@ impl<R: CryptoRng> Session<R> {
         });
     }
 
-    fn on_lcp(&mut self, now: Instant, information: &[u8]) -> Result<(), Discard> {
+    fn on_lcp(
+        &mut self,
+        now: Instant,
+        rng: &mut dyn CryptoRng,
+        information: &[u8],
+    ) -> Result<(), Discard> {
         let packet = Packet::parse(information)?;
         let opened = self.lcp.state() == State::Opened;
         let signal = match Code(packet.code) {
@@ -705,7 +726,9 @@ impl<R: CryptoRng> Session<R> {
         if packet.code == Code::TERMINATE_REQUEST.0 {
             self.down_reason.get_or_insert(DownReason::PeerTerminated);
         }
-        self.on_lcp_signal(now, signal);
+        if let Some(up) = self.on_lcp_signal(now, signal) {
+            self.start_auth(now, rng, up.0);
+        }
         Ok(())
     }
 
@@ -729,7 +752,8 @@ impl<R: CryptoRng> Session<R> {
                 let signal = self.lcp.handle_reject(now, true, &mut self.out);
                 self.down_reason
                     .get_or_insert(DownReason::NegotiationFailed(Protocol::LCP));
-                self.on_lcp_signal(now, signal);
+                // A rejected LCP (RXJ-) only closes it (RFC 1661 §4.1).
+                let _: Option<LcpUp> = self.on_lcp_signal(now, signal);
             }
             Protocol::IPCP | Protocol::IPV4 => {
                 if let Some(f) = self.ipcp.as_mut() {
@@ -783,7 +807,9 @@ impl<R: CryptoRng> Session<R> {
         Ok(())
     }
 
-    fn on_lcp_signal(&mut self, now: Instant, signal: Option<Signal>) {
+    /// Acts on what LCP signalled; when it opened, the caller starts authentication with the
+    /// method returned (and its `rng`).
+    fn on_lcp_signal(&mut self, now: Instant, signal: Option<Signal>) -> Option<LcpUp> {
         match signal {
             None | Some(Signal::Started) => {}
             Some(Signal::Up) => {
@@ -794,7 +820,7 @@ impl<R: CryptoRng> Session<R> {
                 self.echo_outstanding = 0;
                 self.echo_at = self.link.echo_interval.map(|i| now + i);
                 self.phase = Phase::Authenticate;
-                self.start_auth(now, auth);
+                return Some(LcpUp(auth));
             }
             Some(Signal::Down) => {
                 self.echo_at = None;
@@ -814,6 +840,7 @@ impl<R: CryptoRng> Session<R> {
                 self.finish();
             }
         }
+        None
     }
 
     fn on_ipcp_signal(&mut self, now: Instant, signal: Option<Signal>) {
@@ -849,10 +876,10 @@ impl<R: CryptoRng> Session<R> {
 
     /// Authentication done: the network phase starts its NCPs (the server first asks for an
     /// address).
-    fn enter_network(&mut self, now: Instant) {
+    fn enter_network(&mut self, now: Instant, rng: &mut dyn CryptoRng) {
         self.phase = Phase::Network;
         if self.link.ipv6 {
-            let mut f = Fsm::new(Ipv6cp::new(self.rng.next_u64()), self.link.fsm);
+            let mut f = Fsm::new(Ipv6cp::new(rng.next_u64()), self.link.fsm);
             f.event(now, FsmEvent::Open, &mut self.out);
             let signal = f.event(now, FsmEvent::Up, &mut self.out);
             self.ipv6cp = Some(Box::new(f));
@@ -930,23 +957,35 @@ impl<R: CryptoRng> Session<R> {
     }
 
     /// Server: the user store's answer to [`Event::AuthRequest`].
-    pub fn auth_verdict(&mut self, now: Instant, verdict: Verdict) {
-        self.server_verdict(now, verdict, None, None);
+    pub fn auth_verdict(&mut self, now: Instant, rng: &mut impl CryptoRng, verdict: Verdict) {
+        self.server_verdict(now, rng, verdict, None, None);
     }
 
     /// Server: as [`Session::auth_verdict`], with `message` (a RADIUS Reply-Message, say) in
     /// place of our own text in the PAP Ack/Nak, the CHAP Success/Failure, or the `M=` part of
     /// MS-CHAP-V2's (RFC 2759 §5, §6); cut to 200 octets at a character boundary.
-    pub fn auth_verdict_with_message(&mut self, now: Instant, verdict: Verdict, message: &str) {
-        self.server_verdict(now, verdict, Some(message), None);
+    pub fn auth_verdict_with_message(
+        &mut self,
+        now: Instant,
+        rng: &mut impl CryptoRng,
+        verdict: Verdict,
+        message: &str,
+    ) {
+        self.server_verdict(now, rng, verdict, Some(message), None);
     }
 
     /// Server: a refusal with the MS-CHAP-V2 error code `error` (RFC 2759 §6: 646 restricted
     /// logon hours, 647 account disabled, 648 password expired, 649 no dial-in permission, 691
     /// authentication failure) and an optional message; for other methods only the message
     /// counts. The Failure always says R=0: this link takes no second attempt.
-    pub fn auth_reject_with_error(&mut self, now: Instant, error: u32, message: Option<&str>) {
-        self.server_verdict(now, Verdict::Reject, message, Some(error));
+    pub fn auth_reject_with_error(
+        &mut self,
+        now: Instant,
+        rng: &mut impl CryptoRng,
+        error: u32,
+        message: Option<&str>,
+    ) {
+        self.server_verdict(now, rng, Verdict::Reject, message, Some(error));
     }
 
     fn stop_ncps(&mut self, now: Instant) {
@@ -989,7 +1028,8 @@ impl<R: CryptoRng> Session<R> {
         self.rechallenge_at = None;
         self.reset_auth();
         let signal = self.lcp.close(now, reason.text(), &mut self.out);
-        self.on_lcp_signal(now, signal);
+        // Close never opens LCP (RFC 1661 §4.1).
+        let _: Option<LcpUp> = self.on_lcp_signal(now, signal);
         if matches!(
             self.lcp.state(),
             State::Closed | State::Initial | State::Stopped
@@ -1040,7 +1080,8 @@ impl<R: CryptoRng> Session<R> {
             // would only hold its address longer.
             self.terminate(now, DownReason::EchoTimeout);
             let signal = self.lcp.event(now, FsmEvent::Down, &mut self.out);
-            self.on_lcp_signal(now, signal);
+            // Down never opens LCP (RFC 1661 §4.1).
+            let _: Option<LcpUp> = self.on_lcp_signal(now, signal);
             self.finish();
             return;
         }

@@ -14,6 +14,11 @@ fn t0() -> Instant {
     Instant::now()
 }
 
+/// The randomness a scripted input may need; seeded, so every run sends the same frames.
+fn rng() -> ChaCha8Rng {
+    ChaCha8Rng::seed_from_u64(8)
+}
+
 fn frame(protocol: Protocol, code: u8, id: u8, data: &[u8]) -> Vec<u8> {
     let mut buf = vec![0u8; 1600];
     let n = write_packet(&mut buf, protocol, code, id, |w| w.put_slice(data)).unwrap();
@@ -22,7 +27,7 @@ fn frame(protocol: Protocol, code: u8, id: u8, data: &[u8]) -> Vec<u8> {
 }
 
 /// (protocol, code, identifier, data) of every queued frame.
-fn sent<R: CryptoRng>(s: &mut Session<R>) -> Vec<(Protocol, u8, u8, Vec<u8>)> {
+fn sent(s: &mut Session) -> Vec<(Protocol, u8, u8, Vec<u8>)> {
     let mut buf = [0u8; 1600];
     let mut v = Vec::new();
     while let Some(n) = s.poll_transmit(&mut buf) {
@@ -33,23 +38,23 @@ fn sent<R: CryptoRng>(s: &mut Session<R>) -> Vec<(Protocol, u8, u8, Vec<u8>)> {
     v
 }
 
-fn server(methods: &[Method]) -> Session<ChaCha8Rng> {
+fn server(methods: &[Method]) -> Session {
     let config = ServerConfig {
         methods: methods.to_vec(),
         ..ServerConfig::default()
     };
-    Session::server(Arc::new(config), ChaCha8Rng::seed_from_u64(7), t0())
+    Session::server(Arc::new(config), &mut ChaCha8Rng::seed_from_u64(7), t0())
 }
 
 /// Opens LCP on a PAP server with the given client options; returns the session and the time.
-fn lcp_open(client_options: &[u8]) -> (Session<ChaCha8Rng>, Instant) {
+fn lcp_open(client_options: &[u8]) -> (Session, Instant) {
     let now = t0();
     let mut s = server(&[Method::Pap]);
     let ours = sent(&mut s).pop().unwrap();
     assert_eq!((ours.0, ours.1), (Protocol::LCP, 1));
-    s.handle_frame(now, &frame(Protocol::LCP, 1, 1, client_options))
+    s.handle_frame(now, &mut rng(), &frame(Protocol::LCP, 1, 1, client_options))
         .unwrap();
-    s.handle_frame(now, &frame(Protocol::LCP, 2, ours.2, &ours.3))
+    s.handle_frame(now, &mut rng(), &frame(Protocol::LCP, 2, ours.2, &ours.3))
         .unwrap();
     let _ = sent(&mut s);
     (s, now)
@@ -64,12 +69,11 @@ fn unknown_lcp_options_are_rejected_verbatim_and_known_ones_acked() {
     let request = [
         1, 4, 0x05, 0x78, 5, 6, 0x11, 0x22, 0x33, 0x44, 7, 2, 8, 2, 13, 3, 6, 17, 4, 0x05, 0xdc,
     ];
-    s.handle_frame(now, &frame(Protocol::LCP, 1, 9, &request))
+    s.handle_frame(now, &mut rng(), &frame(Protocol::LCP, 1, 9, &request))
         .unwrap();
     // (The peer's first request also makes us repeat our own Configure-Request.)
-    let replies = |s: &mut Session<ChaCha8Rng>| -> Vec<_> {
-        sent(s).into_iter().filter(|f| f.1 != 1).collect()
-    };
+    let replies =
+        |s: &mut Session| -> Vec<_> { sent(s).into_iter().filter(|f| f.1 != 1).collect() };
     assert_eq!(
         replies(&mut s),
         vec![(Protocol::LCP, 4, 9, vec![13, 3, 6, 17, 4, 0x05, 0xdc])]
@@ -77,7 +81,7 @@ fn unknown_lcp_options_are_rejected_verbatim_and_known_ones_acked() {
     let request = [
         1, 4, 0x05, 0x78, 2, 6, 0, 0, 0, 0, 5, 6, 0x11, 0x22, 0x33, 0x44, 7, 2, 8, 2,
     ];
-    s.handle_frame(now, &frame(Protocol::LCP, 1, 10, &request))
+    s.handle_frame(now, &mut rng(), &frame(Protocol::LCP, 1, 10, &request))
         .unwrap();
     assert_eq!(sent(&mut s), vec![(Protocol::LCP, 2, 10, request.to_vec())]);
 }
@@ -89,7 +93,7 @@ fn peer_mru_is_honoured_and_too_small_mru_is_naked_up() {
     // An MRU below the floor is Nak'd to 128.
     let mut s2 = server(&[Method::Pap]);
     let _ = sent(&mut s2);
-    s2.handle_frame(now, &frame(Protocol::LCP, 1, 3, &[1, 4, 0, 64]))
+    s2.handle_frame(now, &mut rng(), &frame(Protocol::LCP, 1, 3, &[1, 4, 0, 64]))
         .unwrap();
     // (Our own Configure-Request, repeated on the peer's first, is not the point here.)
     assert_eq!(
@@ -117,10 +121,10 @@ fn own_magic_number_coming_back_is_detected_as_a_loop() {
             frames.push(buf[..n].to_vec());
         }
         for f in frames {
-            let _ = s.handle_frame(now, &f);
+            let _ = s.handle_frame(now, &mut rng(), &f);
         }
         now += Duration::from_millis(100);
-        s.handle_timeout(now);
+        s.handle_timeout(now, &mut rng());
     }
     let events: Vec<_> = std::iter::from_fn(|| s.poll_event()).collect();
     assert!(
@@ -133,19 +137,24 @@ fn own_magic_number_coming_back_is_detected_as_a_loop() {
 fn echo_request_is_answered_with_our_magic_and_discard_is_ignored() {
     let (mut s, now) = lcp_open(&[5, 6, 1, 2, 3, 4]);
     let magic = s.lcp.negotiator().magic().to_be_bytes();
-    s.handle_frame(now, &frame(Protocol::LCP, 9, 42, &[1, 2, 3, 4, b'h', b'i']))
-        .unwrap();
+    s.handle_frame(
+        now,
+        &mut rng(),
+        &frame(Protocol::LCP, 9, 42, &[1, 2, 3, 4, b'h', b'i']),
+    )
+    .unwrap();
     let mut expected = magic.to_vec();
     expected.extend_from_slice(b"hi");
     assert_eq!(sent(&mut s), vec![(Protocol::LCP, 10, 42, expected)]);
     s.handle_frame(
         now,
+        &mut rng(),
         &frame(Protocol::LCP, 11, 43, &[1, 2, 3, 4, 0xde, 0xad]),
     )
     .unwrap();
     assert_eq!(sent(&mut s), vec![]);
     // Our own magic in an Echo-Request means the link loops back.
-    s.handle_frame(now, &frame(Protocol::LCP, 9, 44, &magic))
+    s.handle_frame(now, &mut rng(), &frame(Protocol::LCP, 9, 44, &magic))
         .unwrap();
     assert_eq!(s.phase(), Phase::Terminate);
 }
@@ -157,7 +166,7 @@ fn echo_requests_follow_the_configured_interval() {
         s.poll_timeout(),
         Some(now + Duration::from_secs(30).min(s.config_auth_timeout()))
     );
-    s.handle_timeout(now + Duration::from_secs(30));
+    s.handle_timeout(now + Duration::from_secs(30), &mut rng());
     let echoes: Vec<_> = sent(&mut s).into_iter().filter(|f| f.1 == 9).collect();
     assert_eq!(echoes.len(), 1);
     assert_eq!(
@@ -171,12 +180,17 @@ fn ipcp_server_rejects_vj_and_offers_dns_and_nbns() {
     let now = t0();
     let mut s = server(&[Method::Pap]);
     let ours = sent(&mut s).pop().unwrap();
-    s.handle_frame(now, &frame(Protocol::LCP, 1, 1, &[5, 6, 1, 2, 3, 4]))
-        .unwrap();
-    s.handle_frame(now, &frame(Protocol::LCP, 2, ours.2, &ours.3))
+    s.handle_frame(
+        now,
+        &mut rng(),
+        &frame(Protocol::LCP, 1, 1, &[5, 6, 1, 2, 3, 4]),
+    )
+    .unwrap();
+    s.handle_frame(now, &mut rng(), &frame(Protocol::LCP, 2, ours.2, &ours.3))
         .unwrap();
     s.handle_frame(
         now,
+        &mut rng(),
         &frame(
             Protocol::PAP,
             1,
@@ -190,7 +204,11 @@ fn ipcp_server_rejects_vj_and_offers_dns_and_nbns() {
     else {
         panic!("no auth request")
     };
-    s.auth_verdict(now, Verdict::Accept(crate::auth::Grant::default()));
+    s.auth_verdict(
+        now,
+        &mut rng(),
+        Verdict::Accept(crate::auth::Grant::default()),
+    );
     let assignment = Assignment {
         local: Ipv4Addr::new(172, 16, 1, 1),
         peer: Ipv4Addr::new(172, 16, 1, 51),
@@ -204,7 +222,7 @@ fn ipcp_server_rejects_vj_and_offers_dns_and_nbns() {
     let vj = [2, 6, 0x00, 0x2d, 0x0f, 0x01];
     let mut request = vec![3, 6, 0, 0, 0, 0];
     request.extend_from_slice(&vj);
-    s.handle_frame(now, &frame(Protocol::IPCP, 1, 1, &request))
+    s.handle_frame(now, &mut rng(), &frame(Protocol::IPCP, 1, 1, &request))
         .unwrap();
     s.assign_address(now, assignment);
     let out = sent(&mut s);
@@ -218,7 +236,7 @@ fn ipcp_server_rejects_vj_and_offers_dns_and_nbns() {
         3, 6, 0, 0, 0, 0, 129, 6, 0, 0, 0, 0, 130, 6, 0, 0, 0, 0, 131, 6, 0, 0, 0, 0, 132, 6, 0, 0,
         0, 0,
     ];
-    s.handle_frame(now, &frame(Protocol::IPCP, 1, 2, &request))
+    s.handle_frame(now, &mut rng(), &frame(Protocol::IPCP, 1, 2, &request))
         .unwrap();
     let out = sent(&mut s);
     assert_eq!(
@@ -229,7 +247,7 @@ fn ipcp_server_rejects_vj_and_offers_dns_and_nbns() {
     let request = [
         3, 6, 0, 0, 0, 0, 129, 6, 0, 0, 0, 0, 130, 6, 0, 0, 0, 0, 131, 6, 0, 0, 0, 0,
     ];
-    s.handle_frame(now, &frame(Protocol::IPCP, 1, 3, &request))
+    s.handle_frame(now, &mut rng(), &frame(Protocol::IPCP, 1, 3, &request))
         .unwrap();
     let nak = [
         3, 6, 172, 16, 1, 51, 129, 6, 192, 168, 1, 1, 130, 6, 192, 168, 1, 3, 131, 6, 192, 168, 1,
@@ -242,11 +260,14 @@ fn ipcp_server_rejects_vj_and_offers_dns_and_nbns() {
 fn auth_packets_of_a_method_not_negotiated_are_discarded() {
     let (mut s, now) = lcp_open(&[5, 6, 1, 2, 3, 4]);
     let chap = frame(Protocol::CHAP, 2, 1, &[16; 20]);
-    assert_eq!(s.handle_frame(now, &chap), Err(Discard::UnexpectedAuth));
+    assert_eq!(
+        s.handle_frame(now, &mut rng(), &chap),
+        Err(Discard::UnexpectedAuth)
+    );
     assert_eq!(sent(&mut s), vec![]);
     // IP before IPCP is open is dropped and counted, not rejected.
     assert_eq!(
-        s.handle_frame(now, &[0xff, 3, 0, 0x21, 0x45]),
+        s.handle_frame(now, &mut rng(), &[0xff, 3, 0, 0x21, 0x45]),
         Err(Discard::NotOpen(Protocol::IPV4))
     );
     assert_eq!(s.stats().not_open, 1);
@@ -261,13 +282,13 @@ fn lower_layer_down_finishes_at_once() {
         std::iter::from_fn(|| s.poll_event()).any(|e| e == Event::Down(DownReason::LowerLayerDown))
     );
     assert_eq!(
-        s.handle_frame(now, &frame(Protocol::LCP, 9, 1, &[0; 4])),
+        s.handle_frame(now, &mut rng(), &frame(Protocol::LCP, 9, 1, &[0; 4])),
         Err(Discard::Dead)
     );
     assert_eq!(s.poll_timeout(), None);
 }
 
-impl<R> Session<R> {
+impl Session {
     fn config_auth_timeout(&self) -> Duration {
         match &self.role {
             RoleState::Server { config, .. } => config.auth_timeout,
@@ -285,13 +306,18 @@ fn a_verdict_message_replaces_our_pap_text_and_is_cut_at_200_octets() {
     ] {
         let mut s = server(&[Method::Pap]);
         let ours = sent(&mut s).pop().unwrap();
-        s.handle_frame(now, &frame(Protocol::LCP, 1, 1, &[5, 6, 1, 2, 3, 4]))
-            .unwrap();
-        s.handle_frame(now, &frame(Protocol::LCP, 2, ours.2, &ours.3))
+        s.handle_frame(
+            now,
+            &mut rng(),
+            &frame(Protocol::LCP, 1, 1, &[5, 6, 1, 2, 3, 4]),
+        )
+        .unwrap();
+        s.handle_frame(now, &mut rng(), &frame(Protocol::LCP, 2, ours.2, &ours.3))
             .unwrap();
         let _ = sent(&mut s);
         s.handle_frame(
             now,
+            &mut rng(),
             &frame(
                 Protocol::PAP,
                 1,
@@ -300,7 +326,7 @@ fn a_verdict_message_replaces_our_pap_text_and_is_cut_at_200_octets() {
             ),
         )
         .unwrap();
-        s.auth_verdict_with_message(now, Verdict::Reject, &message);
+        s.auth_verdict_with_message(now, &mut rng(), Verdict::Reject, &message);
         let nak = sent(&mut s)
             .into_iter()
             .find(|p| p.0 == Protocol::PAP)
@@ -316,9 +342,13 @@ fn an_ms_chap_v2_refusal_carries_the_error_code_and_message_with_no_retry() {
     let now = t0();
     let mut s = server(&[Method::MsChapV2]);
     let ours = sent(&mut s).pop().unwrap();
-    s.handle_frame(now, &frame(Protocol::LCP, 1, 1, &[5, 6, 1, 2, 3, 4]))
-        .unwrap();
-    s.handle_frame(now, &frame(Protocol::LCP, 2, ours.2, &ours.3))
+    s.handle_frame(
+        now,
+        &mut rng(),
+        &frame(Protocol::LCP, 1, 1, &[5, 6, 1, 2, 3, 4]),
+    )
+    .unwrap();
+    s.handle_frame(now, &mut rng(), &frame(Protocol::LCP, 2, ours.2, &ours.3))
         .unwrap();
     let challenge = sent(&mut s)
         .into_iter()
@@ -331,10 +361,14 @@ fn an_ms_chap_v2_refusal_carries_the_error_code_and_message_with_no_retry() {
     response.extend_from_slice(&[9; 24]);
     response.push(0);
     response.extend_from_slice(b"bob");
-    s.handle_frame(now, &frame(Protocol::CHAP, 2, challenge.2, &response))
-        .unwrap();
+    s.handle_frame(
+        now,
+        &mut rng(),
+        &frame(Protocol::CHAP, 2, challenge.2, &response),
+    )
+    .unwrap();
     assert!(std::iter::from_fn(|| s.poll_event()).any(|e| matches!(e, Event::AuthRequest(_))));
-    s.auth_reject_with_error(now, 648, Some("Password expired"));
+    s.auth_reject_with_error(now, &mut rng(), 648, Some("Password expired"));
     let failure = sent(&mut s)
         .into_iter()
         .find(|p| p.0 == Protocol::CHAP)
@@ -343,4 +377,19 @@ fn an_ms_chap_v2_refusal_carries_the_error_code_and_message_with_no_retry() {
     let text = String::from_utf8(failure.3).unwrap();
     assert!(text.starts_with("E=648 R=0 C="), "{text}");
     assert!(text.ends_with(" V=3 M=Password expired"), "{text}");
+}
+
+#[test]
+fn a_session_holds_no_random_generator_of_its_own() {
+    // Until the inputs took the caller's generator, every server session embedded a
+    // ChaCha20Rng: `Session<ChaCha20Rng>` was 1,328 bytes, 304 of them the generator's state.
+    const WITH_GENERATOR: usize = 1328;
+    let generator = size_of::<rand_chacha::ChaCha20Rng>();
+    assert_eq!(generator, 304);
+    let session = size_of::<Session>();
+    eprintln!(
+        "Session: {session} bytes (was {WITH_GENERATOR}, saved {})",
+        WITH_GENERATOR - session
+    );
+    assert!(session <= WITH_GENERATOR - generator, "{session} bytes");
 }

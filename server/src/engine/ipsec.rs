@@ -145,13 +145,13 @@ pub struct Engine<R> {
     sadb: SaDb,
     lns: Lns<ChaCha20Rng>,
     /// Inbound SPI → the child it belongs to.
-    children: BTreeMap<u32, Child>,
+    children: index::Children,
     /// Peer (LNS key) → the inbound SPI of its newest child.
     newest: BTreeMap<SocketAddr, u32>,
     /// ISAKMP SA → the LNS key of its peer.
-    keys: BTreeMap<Cookies, SocketAddr>,
+    keys: index::Keys,
     /// A peer's current IKE address → its LNS key, for peers whose NAT mapping moved.
-    moved: BTreeMap<SocketAddr, SocketAddr>,
+    moved: index::Moved,
     /// LNS key → the peer's IKE identity (a moved peer's next ISAKMP SA must present it).
     identities: BTreeMap<SocketAddr, ike::ikev1::main_mode::PeerId>,
     /// Peer → the client's inner L2TP port, learned from its first packet.
@@ -243,10 +243,10 @@ impl<R: CryptoRng> Engine<R> {
             ike: Ike::new(ike, ChaCha20Rng::from_rng(&mut rng)),
             sadb: SaDb::new(sa_capacity),
             lns,
-            children: BTreeMap::new(),
+            children: index::Children::default(),
             newest: BTreeMap::new(),
-            keys: BTreeMap::new(),
-            moved: BTreeMap::new(),
+            keys: index::Keys::default(),
+            moved: index::Moved::default(),
             identities: BTreeMap::new(),
             inner_port: BTreeMap::new(),
             allow_plain_l2tp: false,
@@ -399,9 +399,7 @@ impl<R: CryptoRng> Engine<R> {
             SocketAddr::new(from.ip(), child.path.remote.port())
         };
         if opened.sequence > child.highest {
-            if let Some(c) = self.children.get_mut(&spi.0) {
-                c.highest = opened.sequence;
-            }
+            self.children.set_highest(spi.0, opened.sequence);
             if arrived_from != child.path.remote {
                 self.ike.peer_seen_at(child.cookies, arrived_from);
                 self.pump(now);
@@ -558,6 +556,24 @@ impl<R: CryptoRng> Engine<R> {
         self.attempts.expire(&mut self.stats, now);
     }
 
+    /// From now on the Diffie-Hellman work of the IKE exchanges we answer is left to the
+    /// driver: [`Engine::poll_dh_job`] hands it out, [`Engine::handle_dh_done`] takes the
+    /// results back (see `ike::endpoint::Config::dh_offload`).
+    pub const fn offload_dh(&mut self) {
+        self.ike.set_dh_offload(true);
+    }
+
+    /// The next Diffie-Hellman job for the driver's workers.
+    pub fn poll_dh_job(&mut self) -> Option<ike::endpoint::DhJob> {
+        self.ike.poll_dh_job()
+    }
+
+    /// A finished Diffie-Hellman job.
+    pub fn handle_dh_done(&mut self, now: Instant, done: ike::endpoint::DhDone) {
+        self.ike.handle_dh_done(now, done);
+        self.pump(now);
+    }
+
     /// A clean stop, first step: every L2TP tunnel ends with StopCCN (Shutting Down), sent
     /// through the still-living ESP SAs. Returns whether there was any tunnel (then the caller
     /// gives the StopCCNs a moment to be acknowledged before [`Engine::finish_shutdown`]).
@@ -679,13 +695,7 @@ impl<R: CryptoRng> Engine<R> {
                         && self.newest.get(&child.key) == Some(&inbound_spi)
                     {
                         // Fall back to an older pair of the same peer, if one remains.
-                        let older = self
-                            .children
-                            .iter()
-                            .rev()
-                            .find(|(_, c)| c.key == child.key)
-                            .map(|(s, _)| *s);
-                        match older {
+                        match self.children.fallback_of(child.key) {
                             Some(s) => self.newest.insert(child.key, s),
                             None => self.newest.remove(&child.key),
                         };
@@ -699,8 +709,8 @@ impl<R: CryptoRng> Engine<R> {
                     tracing::info!(%peer, ?reason, "IKE SA deleted");
                     let key = self.keys.remove(&cookies).unwrap_or(peer);
                     // Another ISAKMP SA of the same peer may live on (rekey in progress).
-                    if !self.keys.values().any(|k| *k == key) {
-                        self.moved.retain(|_, k| *k != key);
+                    if !self.keys.any_of(key) {
+                        self.moved.forget(key);
                         self.identities.remove(&key);
                     }
                     let peer = key;
@@ -711,9 +721,7 @@ impl<R: CryptoRng> Engine<R> {
                     if let Some(key) = self.keys.remove(&old) {
                         self.keys.insert(new, key);
                     }
-                    for c in self.children.values_mut().filter(|c| c.cookies == old) {
-                        c.cookies = new;
-                    }
+                    self.children.rekeyed(old, new);
                     if let Some(sa) = self.ike.phase1(new) {
                         tracing::info!(suite = %sa.suite, "IKE SA rekeyed");
                     }
@@ -723,13 +731,7 @@ impl<R: CryptoRng> Engine<R> {
                     let key = self.key_of(cookies, path.remote);
                     tracing::info!(peer = %key, now = %path.remote, "peer address changed (NAT mapping)");
                     self.moved.insert(path.remote, key);
-                    for c in self.children.values_mut().filter(|c| c.key == key) {
-                        c.path.remote = if c.encapsulated {
-                            path.remote
-                        } else {
-                            SocketAddr::new(path.remote.ip(), c.path.remote.port())
-                        };
-                    }
+                    self.children.moved(key, path.remote);
                 }
                 IkeEvent::Phase1Up {
                     cookies,
@@ -773,6 +775,7 @@ impl<R: CryptoRng> Engine<R> {
 
 pub mod admin;
 mod batch;
+mod index;
 mod observe;
 pub use batch::{RxJob, Serial, Spread, TunJob};
 #[cfg(test)]

@@ -151,7 +151,9 @@ pub struct LnsStats {
 
 #[derive(Debug)]
 struct Link {
-    ppp: Session<ChaCha20Rng>,
+    /// Draws its random bytes from the LNS's generator, passed to each input: a session
+    /// carries no generator of its own.
+    ppp: Session,
     peer: SocketAddr,
     data: Option<DataPath>,
     user: Option<String>,
@@ -241,6 +243,8 @@ pub struct Lns<R> {
     /// not.
     links: BTreeMap<(TunnelId, SessionId), Box<Link>>,
     by_address: BTreeMap<Ipv4Addr, (TunnelId, SessionId)>,
+    /// Sessions by User-Name, Acct-Session-Id and peer, for Disconnect/CoA requests.
+    index: index::SessionIndex,
     pool: Pool,
     users: Users,
     policy: Policy,
@@ -263,6 +267,9 @@ pub struct Lns<R> {
     /// Sessions visited by the timer and ready paths (the cost those paths pay, for tests).
     #[cfg(test)]
     visits: u64,
+    /// Sessions a Disconnect/CoA request had examined (what a lookup costs, for tests).
+    #[cfg(test)]
+    dae_visits: u64,
 }
 
 fn credential(stored: &StoredCredential) -> Credential {
@@ -281,6 +288,7 @@ impl<R: CryptoRng> Lns<R> {
             l2tp,
             links: BTreeMap::new(),
             by_address: BTreeMap::new(),
+            index: index::SessionIndex::default(),
             pool,
             users,
             policy,
@@ -296,6 +304,8 @@ impl<R: CryptoRng> Lns<R> {
             sending: ReadyQueue::new(),
             #[cfg(test)]
             visits: 0,
+            #[cfg(test)]
+            dae_visits: 0,
         }
     }
 
@@ -482,7 +492,9 @@ impl<R: CryptoRng> Lns<R> {
             .get_mut(&(data.tunnel, data.session))
             .ok_or(Drop::NoSession)?;
         let frame = &datagram[data.frame.clone()];
-        let result = link.ppp.handle_frame(now, frame).map_err(Drop::Ppp);
+        let result = (link.ppp)
+            .handle_frame(now, &mut self.rng, frame)
+            .map_err(Drop::Ppp);
         let packet = match result {
             Ok(ppp::Received::Ipv4(ip)) => {
                 // The packet is a sub-slice of the frame: compute its range in `datagram`.
@@ -626,7 +638,7 @@ impl<R: CryptoRng> Lns<R> {
             if let Some(link) = self.links.get_mut(&key)
                 && link.ppp.poll_timeout().is_some_and(|t| t <= now)
             {
-                link.ppp.handle_timeout(now);
+                link.ppp.handle_timeout(now, &mut self.rng);
             }
             self.touch(key);
         }
@@ -735,8 +747,7 @@ impl<R: CryptoRng> Lns<R> {
             ),
             l2tp::Event::SessionUp(up) => {
                 tracing::info!(peer = %up.peer, tunnel = up.tunnel.0, session = up.session.0, "L2TP session established");
-                let rng = ChaCha20Rng::from_rng(&mut self.rng);
-                let ppp = Session::server(Arc::clone(&self.config.ppp), rng, now);
+                let ppp = Session::server(Arc::clone(&self.config.ppp), &mut self.rng, now);
                 let data = self.l2tp.data_path(up.tunnel, up.session);
                 let acct_session_id = self
                     .radius
@@ -761,6 +772,7 @@ impl<R: CryptoRng> Lns<R> {
                         cause: None,
                     }),
                 );
+                (self.index).insert((up.tunnel, up.session), up.peer.ip(), acct_session_id);
                 self.touch((up.tunnel, up.session));
             }
             l2tp::Event::SessionDown {
@@ -858,6 +870,8 @@ impl<R: CryptoRng> Lns<R> {
     ) {
         let peer = link.peer;
         self.timers.remove(key);
+        let (acct, user) = (link.acct_session_id.as_ref(), link.user.as_deref());
+        self.index.remove(key, peer.ip(), acct, user);
         if let (Some(r), Some((id, _))) = (self.radius.as_mut(), link.pending.take().map(|p| *p)) {
             r.client.cancel(now, id);
             r.auth.remove(&id);
@@ -894,6 +908,7 @@ impl<R: CryptoRng> Lns<R> {
             PppEvent::AuthRequest(request) => self.on_auth_request(now, key, request),
             PppEvent::Authenticated { user, method, .. } => {
                 tracing::info!(peer = %link.peer, %user, method = method.name(), "PPP authenticated");
+                self.index.rename(key, link.user.as_deref(), &user);
                 link.user = Some(user);
                 link.method = Some(method);
                 if link.authz.is_none() {
@@ -955,9 +970,8 @@ impl<R: CryptoRng> Lns<R> {
             }
             PppEvent::Down(reason) => {
                 // PPP is finished: the L2TP session goes too (CDN), and the address returns.
-                let _ = self
-                    .l2tp
-                    .close_session(now, key.0, key.1, CdnResult::ADMINISTRATIVE, None);
+                let result = cdn_result(reason, link.cause);
+                let _ = self.l2tp.close_session(now, key.0, key.1, result, None);
                 if let Some(link) = self.links.remove(&key) {
                     self.release(now, key, link, reason);
                 }
@@ -995,8 +1009,8 @@ impl<R: CryptoRng> Lns<R> {
             });
         }
         match message.as_deref().and_then(ppp_text) {
-            Some(text) => link.ppp.auth_verdict_with_message(now, verdict, &text),
-            None => link.ppp.auth_verdict(now, verdict),
+            Some(text) => (link.ppp).auth_verdict_with_message(now, &mut self.rng, verdict, &text),
+            None => link.ppp.auth_verdict(now, &mut self.rng, verdict),
         }
         self.touch(key);
     }
@@ -1008,6 +1022,7 @@ impl<R: CryptoRng> Lns<R> {
         let local = self.users.get(&request.user).is_some();
         if let Some(link) = self.links.get_mut(&key) {
             // For the failure event; replaced by PPP's Authenticated on success.
+            self.index.rename(key, link.user.as_deref(), &request.user);
             link.user = Some(request.user.clone());
         }
         let ask_radius = match order {
@@ -1109,7 +1124,8 @@ impl<R: CryptoRng> Lns<R> {
                                     why: "rejected by RADIUS",
                                 });
                                 let text = message.as_deref().and_then(ppp_text);
-                                link.ppp.auth_reject_with_error(now, code, text.as_deref());
+                                let text = text.as_deref();
+                                (link.ppp).auth_reject_with_error(now, &mut self.rng, code, text);
                                 self.touch(key);
                             }
                             _ => self.verdict(
@@ -1401,6 +1417,35 @@ impl<R: CryptoRng> Lns<R> {
         Some(n)
     }
 
+    /// The sessions that may match `request`, from the most selective identification
+    /// attribute it carries and the index for it: at most one for Framed-IP-Address, NAS-Port
+    /// (the session's key) and Acct-Session-Id; a user's or a peer's sessions otherwise.
+    /// [`dae_matches`] then checks every attribute.
+    fn dae_candidates(&self, request: &DaeRequest<'_>) -> Vec<Key> {
+        if let Some(address) = request.framed_ip_address {
+            return self.by_address.get(&address).copied().into_iter().collect();
+        }
+        if let Some(port) = request.nas_port {
+            // NAS-Port is `tunnel << 16 | session` (see `Link::nas_port`).
+            let [t0, t1, s0, s1] = port.to_be_bytes();
+            let key = (
+                TunnelId(u16::from_be_bytes([t0, t1])),
+                SessionId(u16::from_be_bytes([s0, s1])),
+            );
+            return Vec::from_iter(self.links.contains_key(&key).then_some(key));
+        }
+        if let Some(id) = request.acct_session_id {
+            return self.index.by_acct_session_id(id).into_iter().collect();
+        }
+        if let Some(name) = request.user_name {
+            return self.index.by_user(name);
+        }
+        if let Some(calling) = request.calling_station_id {
+            return self.index.by_peer(calling);
+        }
+        Vec::new()
+    }
+
     /// Finds the sessions a Disconnect/CoA request names and acts; the count acted on, or the
     /// Error-Cause of the NAK.
     fn dae_act(&mut self, now: Instant, request: &DaeRequest<'_>) -> Result<usize, ErrorCause> {
@@ -1442,29 +1487,19 @@ impl<R: CryptoRng> Lns<R> {
             }
             None => None,
         };
-        let keys: Vec<_> = self
-            .links
-            .iter()
-            .filter(|(_, l)| l.user.is_some() && l.authz.is_some() && l.cause.is_none())
-            .filter(|(_, l)| {
-                request
-                    .user_name
-                    .is_none_or(|u| l.user.as_deref().map(str::as_bytes) == Some(u))
-                    && request.acct_session_id.is_none_or(|s| {
-                        l.acct_session_id
-                            .as_ref()
-                            .is_some_and(|o| same_session_id(o, s))
-                    })
-                    && request
-                        .framed_ip_address
-                        .is_none_or(|a| l.address == Some(a))
-                    && request
-                        .calling_station_id
-                        .is_none_or(|c| c == l.peer.ip().to_string().as_bytes())
-                    && request.nas_port.is_none_or(|p| p == l.nas_port)
+        let mut keys = self.dae_candidates(request);
+        #[cfg(test)]
+        {
+            self.dae_visits += keys.len() as u64;
+        }
+        keys.retain(|key| {
+            self.links.get(key).is_some_and(|l| {
+                l.user.is_some()
+                    && l.authz.is_some()
+                    && l.cause.is_none()
+                    && dae_matches(request, l)
             })
-            .map(|(k, _)| *k)
-            .collect();
+        });
         if keys.is_empty() {
             return Err(ErrorCause::SESSION_CONTEXT_NOT_FOUND);
         }
@@ -1505,6 +1540,26 @@ impl<R: CryptoRng> Lns<R> {
         }
         Ok(keys.len())
     }
+}
+
+/// Whether `link` has every session identification attribute `request` carries (RFC 5176
+/// §3: all of them must match).
+fn dae_matches(request: &DaeRequest<'_>, l: &Link) -> bool {
+    request
+        .user_name
+        .is_none_or(|u| l.user.as_deref().map(str::as_bytes) == Some(u))
+        && request.acct_session_id.is_none_or(|s| {
+            l.acct_session_id
+                .as_ref()
+                .is_some_and(|o| same_session_id(o, s))
+        })
+        && request
+            .framed_ip_address
+            .is_none_or(|a| l.address == Some(a))
+        && request
+            .calling_station_id
+            .is_none_or(|c| c == l.peer.ip().to_string().as_bytes())
+        && request.nas_port.is_none_or(|p| p == l.nas_port)
 }
 
 /// Writes one accounting record of `link` (RFC 2866 §5): its identity, its address, and for
@@ -1602,6 +1657,31 @@ fn credentials(proof: &Proof) -> Credentials {
     }
 }
 
+/// The Result Code of the CDN that ends a call whose PPP went down for `reason` (RFC 2661
+/// §4.4.2). "Administrative reasons" (3) only when someone decided the session must end: an
+/// operator's kick (or the user's removal at a reload), a RADIUS Disconnect-Request (both
+/// Admin-Reset), or the user hanging up; a client may take it as final. A lost peer is loss of
+/// carrier, no address a temporary lack of facilities, and the rest (Session-Timeout,
+/// Idle-Timeout, failed authentication or negotiation) a general error, after which a client
+/// may well try again.
+fn cdn_result(reason: DownReason, cause: Option<AcctTerminateCause>) -> CdnResult {
+    if cause == Some(AcctTerminateCause::ADMIN_RESET) {
+        return CdnResult::ADMINISTRATIVE;
+    }
+    match reason {
+        DownReason::PeerTerminated => CdnResult::ADMINISTRATIVE,
+        DownReason::EchoTimeout | DownReason::LowerLayerDown => CdnResult::LOST_CARRIER,
+        DownReason::NoAddress => CdnResult::TEMPORARY_LACK_OF_FACILITIES,
+        DownReason::Closed
+        | DownReason::AuthFailed
+        | DownReason::AuthTimeout
+        | DownReason::NoCommonAuth
+        | DownReason::ServerNotAuthenticated
+        | DownReason::NegotiationFailed(_)
+        | DownReason::LoopedBack => CdnResult::GENERAL_ERROR,
+    }
+}
+
 /// Whether the LAC's CDN says the call ended in an orderly way (the user hung up or an
 /// administrator cleared it) rather than by a failure.
 fn peer_hung_up_session(reason: l2tp::SessionDownReason) -> bool {
@@ -1616,5 +1696,6 @@ fn peer_hung_up_session(reason: l2tp::SessionDownReason) -> bool {
 }
 
 pub mod admin;
+mod index;
 #[cfg(test)]
 mod tests;

@@ -69,12 +69,7 @@ impl<R: CryptoRng> Engine<R> {
     /// [`crate::engine::lns::admin::KICK_GRACE`] to be acknowledged).
     pub(super) fn close_kicked_peers(&mut self) {
         while let Some(peer) = self.lns.next_kicked_peer() {
-            let sas: Vec<_> = self
-                .keys
-                .iter()
-                .filter(|(_, k)| **k == peer)
-                .map(|(c, _)| *c)
-                .collect();
+            let sas: Vec<_> = self.keys.of_key(peer).collect();
             for cookies in sas {
                 tracing::info!(%peer, "deleting the kicked peer's IKE SA");
                 self.ike.close(cookies);

@@ -17,7 +17,7 @@ fn status_names_the_ike_suite_esp_transform_and_peer_and_kick_deletes_the_ike_sa
     assert_eq!(s.address, Some(address));
     assert_eq!(s.peer, "203.0.113.5:500".parse().unwrap());
     assert!(!s.nat, "no NAT: plain ESP");
-    let cookies = *w.server.keys.keys().next().unwrap();
+    let cookies = *w.server.keys.cookies().next().unwrap();
     let suite = w.server.ike.phase1(cookies).unwrap().suite;
     assert_eq!(s.ike.as_deref(), Some(suite.to_string().as_str()));
     assert!(

@@ -185,7 +185,7 @@ fn open_by_the_batch(
 
 /// The peer's inbound SA at the server (the one the laptop seals to).
 fn server_inbound_stats(w: &World) -> ike::esp::SaStats {
-    let spi = *w.server.children.keys().next().unwrap();
+    let spi = *w.server.newest.values().next().unwrap();
     w.server.sadb.inbound(Spi(spi)).unwrap().stats()
 }
 

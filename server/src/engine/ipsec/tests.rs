@@ -86,7 +86,9 @@ struct Laptop {
     outbound: Option<(u32, bool)>,
     l2tp: l2tp::Endpoint<ChaCha20Rng>,
     data: Option<l2tp::DataPath>,
-    ppp: Option<Session<ChaCha20Rng>>,
+    ppp: Option<Session>,
+    /// What the PPP session's inputs draw from.
+    ppp_rng: ChaCha20Rng,
     ike_path: Path,
     rng: ChaCha20Rng,
 }
@@ -116,6 +118,7 @@ impl Laptop {
             ),
             data: None,
             ppp: None,
+            ppp_rng: ChaCha20Rng::seed_from_u64(6),
             ike_path,
             rng: ChaCha20Rng::seed_from_u64(5),
         }
@@ -237,11 +240,9 @@ impl World {
                 if let l2tp::Event::SessionUp(up) = e {
                     self.laptop.data = self.laptop.l2tp.data_path(up.tunnel, up.session);
                     let config = Arc::new(ClientConfig::new("hb@hb", Password::new("admin@123")));
-                    self.laptop.ppp = Some(Session::client(
-                        config,
-                        ChaCha20Rng::seed_from_u64(6),
-                        self.now,
-                    ));
+                    self.laptop.ppp_rng = ChaCha20Rng::seed_from_u64(6);
+                    let rng = &mut self.laptop.ppp_rng;
+                    self.laptop.ppp = Some(Session::client(config, rng, self.now));
                 }
             }
             if let (Some(ppp), Some(data)) = (self.laptop.ppp.as_mut(), self.laptop.data) {
@@ -328,7 +329,7 @@ impl World {
                 .handle_datagram(self.now, "2.2.2.2:1701".parse().unwrap(), &mut inner)
             && let Some(ppp) = self.laptop.ppp.as_mut()
         {
-            let _ = ppp.handle_frame(self.now, &inner[d.frame]);
+            let _ = ppp.handle_frame(self.now, &mut self.laptop.ppp_rng, &inner[d.frame]);
         }
     }
 
@@ -357,7 +358,7 @@ impl World {
             self.laptop.ike.handle_timeout(self.now);
             self.laptop.l2tp.handle_timeout(self.now);
             if let Some(p) = self.laptop.ppp.as_mut() {
-                p.handle_timeout(self.now);
+                p.handle_timeout(self.now, &mut self.laptop.ppp_rng);
             }
         }
     }

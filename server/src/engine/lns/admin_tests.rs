@@ -165,6 +165,10 @@ fn kick_terminates_ppp_sends_cdn_and_stopccn_frees_the_address_and_accounts_admi
         Some(&mut radius),
         |l, c| c[0].l2tp.tunnel_count() == 0 && l.tunnels() == 1
     ));
+    // The CDN before that StopCCN reached the client, saying "administrative reasons" (a
+    // client may take the end as final); bob's call was not touched.
+    assert_eq!(clients[0].cdn, Some(CdnResult::ADMINISTRATIVE));
+    assert_eq!(clients[1].cdn, None);
     // The peer has no session left: its IKE SA goes exactly KICK_GRACE after the release.
     let mut lns2 = new_lns(vec![Method::Pap], Ipv4Addr::new(172, 16, 1, 100));
     let mut now2 = t0();

@@ -58,11 +58,15 @@ const SERVER: &str = "2.2.2.2:1701";
 struct Client {
     addr: SocketAddr,
     l2tp: l2tp::Endpoint<ChaCha20Rng>,
-    ppp: Option<Session<ChaCha20Rng>>,
+    ppp: Option<Session>,
+    /// What the PPP session's inputs draw from.
+    ppp_rng: ChaCha20Rng,
     config: Arc<ClientConfig>,
     data: Option<DataPath>,
     down: Option<DownReason>,
     tunnel: Option<TunnelId>,
+    /// The Result Code of the CDN the LNS ended the call with.
+    cdn: Option<CdnResult>,
 }
 
 impl Client {
@@ -76,10 +80,12 @@ impl Client {
             addr: SocketAddr::from(([10, 0, 0, n], 1701)),
             l2tp,
             ppp: None,
+            ppp_rng: ChaCha20Rng::seed_from_u64(99),
             config: Arc::new(ClientConfig::new(user, Password::new(password))),
             data: None,
             down: None,
             tunnel: None,
+            cdn: None,
         }
     }
 
@@ -127,14 +133,23 @@ fn run_with(
                     let _ = lns.handle_l2tp(*now, c.addr, &mut buf[..t.len]);
                 }
                 while let Some(e) = c.l2tp.poll_event() {
+                    if let l2tp::Event::SessionDown {
+                        reason:
+                            l2tp::SessionDownReason::Disconnected {
+                                origin: l2tp::Origin::Peer,
+                                result,
+                                ..
+                            },
+                        ..
+                    } = e
+                    {
+                        c.cdn = Some(result);
+                    }
                     if let l2tp::Event::SessionUp(up) = e {
                         c.tunnel = Some(up.tunnel);
                         c.data = c.l2tp.data_path(up.tunnel, up.session);
-                        c.ppp = Some(Session::client(
-                            Arc::clone(&c.config),
-                            ChaCha20Rng::seed_from_u64(99),
-                            *now,
-                        ));
+                        c.ppp_rng = ChaCha20Rng::seed_from_u64(99);
+                        c.ppp = Some(Session::client(Arc::clone(&c.config), &mut c.ppp_rng, *now));
                     }
                 }
                 if let (Some(ppp), Some(data)) = (c.ppp.as_mut(), c.data) {
@@ -165,7 +180,7 @@ fn run_with(
                     if let Some(r) = radius.as_mut() {
                         r.frames.push(datagram[d.frame.clone()].to_vec());
                     }
-                    let _ = ppp.handle_frame(*now, &datagram[d.frame]);
+                    let _ = ppp.handle_frame(*now, &mut c.ppp_rng, &datagram[d.frame]);
                 }
             }
         }
@@ -194,7 +209,7 @@ fn run_with(
         for c in clients.iter_mut() {
             c.l2tp.handle_timeout(*now);
             if let Some(p) = c.ppp.as_mut() {
-                p.handle_timeout(*now);
+                p.handle_timeout(*now, &mut c.ppp_rng);
             }
         }
     }
@@ -275,12 +290,12 @@ fn reference_flow_pap_address_ping_and_teardown() {
     else {
         panic!()
     };
+    let c = &mut clients[0];
     assert_eq!(
-        clients[0]
-            .ppp
+        c.ppp
             .as_mut()
             .unwrap()
-            .handle_frame(now, &datagram[d.frame]),
+            .handle_frame(now, &mut c.ppp_rng, &datagram[d.frame]),
         Ok(ppp::Received::Ipv4(&reply[..]))
     );
     // Policy: the dmz is not reachable; a forged source is dropped.
@@ -668,6 +683,8 @@ fn a_radius_accept_sets_address_class_session_timeout_and_interim_deadlines_exac
     );
     assert!(stop[0].1.contains("AcctSessionTime(100)"), "{}", stop[0].1);
     assert_eq!(lns.pool().in_use(), 0);
+    // Not an administrative end: a client may reconnect after it.
+    assert_eq!(clients[0].cdn, Some(CdnResult::GENERAL_ERROR));
     // At a clean stop with no session left, only Accounting-Off goes out.
     lns.accounting_off(now);
     assert!(run_with(
@@ -1173,4 +1190,31 @@ fn sessions_ended_by_our_shutting_down_stopccn_are_accounted_as_admin_reboot() {
 
 #[path = "admin_tests.rs"]
 mod admin_tests;
+mod dae;
 mod scale;
+
+#[test]
+fn only_an_administrative_end_is_sent_as_cdn_administrative() {
+    use AcctTerminateCause as C;
+    use DownReason as R;
+    let admin = CdnResult::ADMINISTRATIVE;
+    // A kick, a removed user and a Disconnect-Request (Admin-Reset), and a user's hang-up.
+    assert_eq!(cdn_result(R::Closed, Some(C::ADMIN_RESET)), admin);
+    assert_eq!(cdn_result(R::PeerTerminated, Some(C::ADMIN_RESET)), admin);
+    assert_eq!(cdn_result(R::PeerTerminated, None), admin);
+    // Ends a client should retry after.
+    for (reason, cause, expected) in [
+        (
+            R::Closed,
+            Some(C::SESSION_TIMEOUT),
+            CdnResult::GENERAL_ERROR,
+        ),
+        (R::Closed, Some(C::IDLE_TIMEOUT), CdnResult::GENERAL_ERROR),
+        (R::EchoTimeout, None, CdnResult::LOST_CARRIER),
+        (R::LowerLayerDown, None, CdnResult::LOST_CARRIER),
+        (R::NoAddress, None, CdnResult::TEMPORARY_LACK_OF_FACILITIES),
+        (R::AuthFailed, None, CdnResult::GENERAL_ERROR),
+    ] {
+        assert_eq!(cdn_result(reason, cause), expected, "{reason:?} {cause:?}");
+    }
+}

@@ -79,7 +79,7 @@ impl Fleet {
                     if frame.get(..5) == Some(&[0xff, 0x03, 0xc0, 0x21, 9]) {
                         self.echoes[i].push(self.now);
                     }
-                    let _ = ppp.handle_frame(self.now, frame);
+                    let _ = ppp.handle_frame(self.now, &mut c.ppp_rng, frame);
                 }
                 self.touched.push(i);
             }
@@ -102,11 +102,8 @@ impl Fleet {
             if let l2tp::Event::SessionUp(up) = e {
                 c.tunnel = Some(up.tunnel);
                 c.data = c.l2tp.data_path(up.tunnel, up.session);
-                c.ppp = Some(Session::client(
-                    Arc::clone(&c.config),
-                    ChaCha20Rng::seed_from_u64(99),
-                    now,
-                ));
+                c.ppp_rng = ChaCha20Rng::seed_from_u64(99);
+                c.ppp = Some(Session::client(Arc::clone(&c.config), &mut c.ppp_rng, now));
                 moved = true;
             }
         }
@@ -149,7 +146,7 @@ impl Fleet {
                 let c = &mut self.clients[i];
                 c.l2tp.handle_timeout(self.now);
                 if let Some(p) = c.ppp.as_mut() {
-                    p.handle_timeout(self.now);
+                    p.handle_timeout(self.now, &mut c.ppp_rng);
                 }
                 self.touched.push(i);
             }

@@ -1,0 +1,208 @@
+//! Diffie-Hellman work done by the driver (with [`Config::dh_offload`]).
+//!
+//! Answering Main Mode message 3 costs two modular exponentiations (our public value and the
+//! shared secret): about a millisecond for MODP-2048, which on the thread that also moves ESP
+//! would stall every user's packets while a burst of clients connects. With offload the
+//! endpoint does neither in line:
+//!
+//! - key pairs come from a small pool per group, filled ahead of time by
+//!   [`DhJob::Generate`] jobs (a group's pool starts filling the first time it is used; until
+//!   then, or when a burst empties it, a key pair is computed in line);
+//! - message 4 goes out at once with that key pair, and the agreement runs as a
+//!   [`DhJob::Agree`] job; message 5 is read once its result is back ([`Half::AwaitAgreement`]).
+//!
+//! The private exponents are drawn from the endpoint's RNG (so seeded tests stay
+//! deterministic); a job owns its key material and wipes it when dropped. Work is bounded: an
+//! agreement exists only for a half-open exchange (capped, and rate-limited by
+//! [`Config::max_dh_per_second`]), and each pool holds at most [`Config::dh_pool`] pairs.
+
+use super::{Config, Cookies, Endpoint, Event, Half, Refusal};
+use crate::crypto::{DhError, DhGroup, DhKeyPair, DrawnKey, SharedSecret};
+use crate::ikev1::main_mode::Agreement;
+use rand_core::CryptoRng;
+use std::collections::VecDeque;
+use std::time::Instant;
+
+/// Diffie-Hellman work for the driver: self-contained, to run on any thread.
+#[derive(Debug)]
+pub enum DhJob {
+    /// Compute a key pair for the pool.
+    Generate(DrawnKey),
+    /// Compute the shared secret of the exchange with these cookies.
+    Agree {
+        /// The exchange.
+        cookies: Cookies,
+        /// Our private key and the peer's public value.
+        agreement: Box<Agreement>,
+    },
+}
+
+/// A finished [`DhJob`], for [`Endpoint::handle_dh_done`].
+#[derive(Debug)]
+pub enum DhDone {
+    /// A key pair for the pool.
+    Generated {
+        /// Its group.
+        group: DhGroup,
+        /// The pair, or why there is none.
+        result: Result<DhKeyPair, DhError>,
+    },
+    /// The agreement of an exchange.
+    Agreed {
+        /// The exchange.
+        cookies: Cookies,
+        /// `g^xy`, or why the peer's value was refused.
+        result: Result<SharedSecret, DhError>,
+    },
+}
+
+impl DhJob {
+    /// Does the work (the expensive part; call it off the packet thread).
+    #[must_use]
+    pub fn run(self) -> DhDone {
+        match self {
+            Self::Generate(drawn) => DhDone::Generated {
+                group: drawn.group(),
+                result: drawn.compute(),
+            },
+            Self::Agree { cookies, agreement } => DhDone::Agreed {
+                cookies,
+                result: agreement.run(),
+            },
+        }
+    }
+}
+
+/// Key pairs of one group computed ahead.
+#[derive(Debug)]
+struct Pool {
+    group: DhGroup,
+    ready: Vec<DhKeyPair>,
+    /// Generate jobs handed out and not back yet.
+    generating: usize,
+}
+
+/// The endpoint's side of the offload.
+#[derive(Debug, Default)]
+pub(super) struct DhWork {
+    /// Agreements waiting for the driver.
+    jobs: VecDeque<DhJob>,
+    /// One pool per group used so far (a handful at most: one per group the policy accepts).
+    pools: Vec<Pool>,
+}
+
+impl DhWork {
+    /// A key pair for an exchange of `group`: from the pool, else computed now (and the
+    /// group's pool starts filling).
+    pub(super) fn key_pair<R: CryptoRng>(
+        &mut self,
+        group: DhGroup,
+        rng: &mut R,
+    ) -> Result<DhKeyPair, Refusal> {
+        let ready = match self.pools.iter_mut().find(|p| p.group == group) {
+            Some(pool) => pool.ready.pop(),
+            None => {
+                self.pools.push(Pool {
+                    group,
+                    ready: Vec::new(),
+                    generating: 0,
+                });
+                None
+            }
+        };
+        match ready {
+            Some(pair) => Ok(pair),
+            None => DhKeyPair::generate(group, rng).map_err(|_| Refusal::InvalidKeyInformation),
+        }
+    }
+
+    pub(super) fn agree(&mut self, cookies: Cookies, agreement: Agreement) {
+        self.jobs.push_back(DhJob::Agree {
+            cookies,
+            agreement: Box::new(agreement),
+        });
+    }
+
+    /// Key pairs of `group` ready now (for tests and metrics).
+    pub(super) fn ready(&self, group: DhGroup) -> usize {
+        self.pools
+            .iter()
+            .find(|p| p.group == group)
+            .map_or(0, |p| p.ready.len())
+    }
+}
+
+impl<R: CryptoRng> Endpoint<R> {
+    /// The next piece of Diffie-Hellman work for the driver (only with [`Config::dh_offload`]):
+    /// pending agreements first, then key pairs to refill the pools. Run it with
+    /// [`DhJob::run`] anywhere and return the result through [`Endpoint::handle_dh_done`].
+    pub fn poll_dh_job(&mut self) -> Option<DhJob> {
+        if let Some(job) = self.dh.jobs.pop_front() {
+            return Some(job);
+        }
+        let Config {
+            dh_offload,
+            dh_pool,
+            ..
+        } = self.config;
+        if !dh_offload {
+            return None;
+        }
+        let pool = self
+            .dh
+            .pools
+            .iter_mut()
+            .find(|p| p.ready.len() + p.generating < dh_pool)?;
+        pool.generating += 1;
+        Some(DhJob::Generate(DhKeyPair::draw(pool.group, &mut self.rng)))
+    }
+
+    /// Takes back the result of a [`DhJob`]. An agreement lets its exchange read message 5
+    /// (at once if it already came); a refused public value ends the exchange. Results for
+    /// exchanges that ended meanwhile are dropped.
+    pub fn handle_dh_done(&mut self, now: Instant, done: DhDone) {
+        match done {
+            DhDone::Generated { group, result } => {
+                if let Some(pool) = self.dh.pools.iter_mut().find(|p| p.group == group) {
+                    pool.generating = pool.generating.saturating_sub(1);
+                    if let Ok(pair) = result
+                        && pool.ready.len() < self.config.dh_pool
+                    {
+                        pool.ready.push(pair);
+                    }
+                }
+            }
+            DhDone::Agreed { cookies, result } => self.agreed(now, cookies, result),
+        }
+        self.rearm_changed();
+    }
+
+    fn agreed(&mut self, now: Instant, key: Cookies, result: Result<SharedSecret, DhError>) {
+        let Some(mut p) = self.pending.remove(&key) else {
+            return;
+        };
+        let Half::AwaitAgreement { state, early } = p.state else {
+            self.pending.insert(key, p);
+            return;
+        };
+        let Ok(shared) = result else {
+            self.events.push_back(Event::Refused {
+                peer: p.path.remote,
+                refusal: Refusal::InvalidKeyInformation,
+            });
+            return;
+        };
+        self.stats.dh_computations += 1;
+        p.state = Half::AwaitAuth(Box::new(state.agreed(&shared)));
+        self.pending.insert(key, p);
+        if let Some((path, message)) = early {
+            // Refusals were recorded as events; the driver sees them there.
+            let _ = self.on_pending(now, path, key, &message);
+        }
+    }
+
+    /// Key pairs of `group` computed ahead and not used yet.
+    pub fn dh_ready(&self, group: DhGroup) -> usize {
+        self.dh.ready(group)
+    }
+}
