@@ -6,7 +6,10 @@
 //! `--seconds` to the plain address and for `--seconds` to the tunnel address (the order
 //! alternates between rounds), then the crypto cost is measured in-process. Per round:
 //! delivered packets/s and Gbit/s at the sink, CPU of the server and client processes
-//! (`/proc/<pid>/stat`) per delivered packet. The blaster is unpaced (one thread, round-robin
+//! (`/proc/<pid>/stat`) per delivered packet, and of the server alone. Each case runs once per
+//! `--crypto-threads` value (the server's `[server] crypto_threads`: 1 keeps the ESP crypto
+//! on the packet thread, 0 spreads each batch's over one thread per core), so the rows of
+//! both stand side by side (`…/<n>flow/crypto-1/…`, `…/<n>flow/crypto-auto/…`). The blaster is unpaced (one thread, round-robin
 //! over the flows' sockets, 64 datagrams per `send` as one UDP GSO buffer where the kernel
 //! takes it), so the I/O limit is the offloaded one: what one sending core, the kernel's
 //! forwarding and one receiving core manage together with segmentation offloads.
@@ -47,6 +50,8 @@ struct Sample {
     gbps: f64,
     /// CPU of the server and client processes per delivered packet, ns (VPN path only).
     process_ns: f64,
+    /// CPU of the server process alone (all its threads) per delivered packet, ns.
+    server_ns: f64,
 }
 
 /// Everything one case collects over its rounds.
@@ -59,6 +64,7 @@ struct Case {
     crypto_pps: Samples,
     crypto_ns: Samples,
     process_ns: Samples,
+    server_ns: Samples,
     ratio_io: Samples,
     ratio_crypto: Samples,
     ratio_cpu: Samples,
@@ -88,6 +94,7 @@ impl Bench<'_> {
         };
         let (p0, b0) = self.sink.counters()?;
         let c0 = cpu(pids);
+        let s0 = cpu(pids.get(..1).unwrap_or_default());
         let out = self
             .topo
             .command("mobile", &me.to_string_lossy())
@@ -115,6 +122,7 @@ impl Bench<'_> {
         std::thread::sleep(Duration::from_millis(100));
         let (p1, b1) = self.sink.counters()?;
         let c1 = cpu(pids);
+        let s1 = cpu(pids.get(..1).unwrap_or_default());
         #[expect(clippy::cast_precision_loss, reason = "counters far below 2^52")]
         let (packets, bytes) = ((p1 - p0) as f64, (b1 - b0) as f64);
         let secs = self.settings.seconds;
@@ -122,6 +130,7 @@ impl Bench<'_> {
             pps: packets / secs,
             gbps: bytes * 8.0 / secs / 1e9,
             process_ns: (c1.saturating_sub(c0)).as_secs_f64() * 1e9 / packets,
+            server_ns: (s1.saturating_sub(s0)).as_secs_f64() * 1e9 / packets,
         })
     }
 }
@@ -138,15 +147,6 @@ pub fn run(settings: &Settings, report: &mut Report) -> anyhow::Result<()> {
             Encap::Udp4500 => ('n', Shape::BehindNat, "10.0.0.2"),
         };
         let topo = Topology::build(tag, shape)?;
-        let server = Server::start(
-            &topo,
-            &settings.bins,
-            &ServerOptions {
-                listen: crate::netns::SERVER,
-                ipsec: String::new(),
-                ppp: String::new(),
-            },
-        )?;
         let sink = Sink::start(&topo, "intranet", 8)?;
         let mut bench = Bench {
             topo: &topo,
@@ -154,28 +154,62 @@ pub fn run(settings: &Settings, report: &mut Report) -> anyhow::Result<()> {
             ticks: procfs::clock_ticks(),
             settings,
         };
-        for suite in &settings.suites {
-            if let Err(e) = run_suite(&mut bench, &server, *encap, suite, local, report) {
-                report.note(format!(
-                    "datapath/{}/{}: {e:#} (server: {})",
-                    encap.name(),
-                    suite.name,
-                    server.log_tail()
-                ));
+        for &threads in &settings.crypto_threads {
+            let server = Server::start_with(
+                &topo,
+                &settings.bins,
+                &ServerOptions {
+                    listen: crate::netns::SERVER,
+                    ipsec: String::new(),
+                    ppp: String::new(),
+                },
+                &format!("crypto_threads = {threads}"),
+            )?;
+            for suite in &settings.suites {
+                let case = Setup {
+                    encap: *encap,
+                    suite,
+                    threads,
+                };
+                if let Err(e) = run_suite(&mut bench, &server, &case, local, report) {
+                    report.note(format!(
+                        "datapath/{}/{}/{}: {e:#} (server: {})",
+                        encap.name(),
+                        suite.name,
+                        threads_name(threads),
+                        server.log_tail()
+                    ));
+                }
             }
         }
     }
     Ok(())
 }
 
+/// What one data-path case runs with.
+struct Setup<'a> {
+    encap: Encap,
+    suite: &'a Suite,
+    /// The server's `crypto_threads`.
+    threads: usize,
+}
+
+/// `crypto-auto` for 0 (one per core), `crypto-N` otherwise.
+fn threads_name(threads: usize) -> String {
+    match threads {
+        0 => "crypto-auto".to_owned(),
+        n => format!("crypto-{n}"),
+    }
+}
+
 fn run_suite(
     bench: &mut Bench<'_>,
     server: &Server,
-    encap: Encap,
-    suite: &Suite,
+    setup: &Setup<'_>,
     local: &str,
     report: &mut Report,
 ) -> anyhow::Result<()> {
+    let (encap, suite) = (setup.encap, setup.suite);
     let topo = bench.topo;
     let state_file = std::env::temp_dir().join(format!("{}-client.json", topo.prefix()));
     let log = std::env::temp_dir().join(format!("{}-client.log", topo.prefix()));
@@ -213,9 +247,10 @@ fn run_suite(
         );
     }
     crate::report::say(&format!(
-        "datapath/{}/{}: connected (esp {}, ike {}, nat {})",
+        "datapath/{}/{}/{}: connected (esp {}, ike {}, nat {})",
         encap.name(),
         suite.name,
+        threads_name(setup.threads),
         state.esp.as_deref().unwrap_or("?"),
         state.ike.as_deref().unwrap_or("?"),
         want_nat
@@ -248,29 +283,25 @@ fn run_suite(
                 case.crypto_pps.push(crypto_pps);
                 case.crypto_ns.push(crypto_ns);
                 case.process_ns.push(vpn.process_ns);
+                case.server_ns.push(vpn.server_ns);
                 case.ratio_io.push(vpn.pps / io.pps);
                 case.ratio_crypto.push(vpn.pps / crypto_pps);
                 case.ratio_cpu.push(vpn.process_ns / crypto_ns);
             }
-            add_rows(report, encap, suite, size, flows, &case);
+            add_rows(report, setup, size, flows, &case);
         }
     }
     client.stop();
     Ok(())
 }
 
-fn add_rows(
-    report: &mut Report,
-    encap: Encap,
-    suite: &Suite,
-    size: usize,
-    flows: u16,
-    case: &Case,
-) {
+fn add_rows(report: &mut Report, setup: &Setup<'_>, size: usize, flows: u16, case: &Case) {
+    let (encap, suite) = (setup.encap, setup.suite);
     let p = format!(
-        "datapath/{}/{}/{size}B/{flows}flow",
+        "datapath/{}/{}/{size}B/{flows}flow/{}",
         encap.name(),
-        suite.name
+        suite.name,
+        threads_name(setup.threads)
     );
     let gcm_4500 = encap == Encap::Udp4500 && suite.name == "aes128gcm16";
     let mut gbps = Row::new(format!("{p}/throughput"), "Gbit/s", &case.vpn_gbps).limit(
@@ -305,6 +336,11 @@ fn add_rows(
             &case.ratio_cpu,
         ),
     );
+    report.add(Row::new(
+        format!("{p}/server_cpu_per_packet"),
+        "ns",
+        &case.server_ns,
+    ));
 }
 
 /// The implementation choices behind the crypto limit, measured in this run: HMAC-SHA1 from

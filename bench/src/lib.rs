@@ -30,6 +30,9 @@ pub struct Settings {
     pub sizes: Vec<usize>,
     /// Flow counts.
     pub flows: Vec<u16>,
+    /// The server's `crypto_threads` settings the data path is measured with (0: one per
+    /// core).
+    pub crypto_threads: Vec<usize>,
     /// Latency connects.
     pub connects: usize,
     /// Load-generator connects per group.

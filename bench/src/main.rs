@@ -77,6 +77,10 @@ struct RunArgs {
     /// Flow counts (default: 1,8).
     #[arg(long = "flows", value_delimiter = ',')]
     flows: Vec<u16>,
+    /// The server's `[server] crypto_threads` for the data path, side by side (0: one per
+    /// core; default: 1,0; with --quick: 0).
+    #[arg(long = "crypto-threads", value_delimiter = ',')]
+    crypto_threads: Vec<usize>,
     /// Connects for the latency figure (real binaries, one after another).
     #[arg(long)]
     connects: Option<usize>,
@@ -182,6 +186,13 @@ fn settings(args: &RunArgs) -> anyhow::Result<Settings> {
             encaps,
             sizes: or(&args.sizes, &[1400], &[1400, 64]),
             flows,
+            crypto_threads: if !args.crypto_threads.is_empty() {
+                args.crypto_threads.clone()
+            } else if q {
+                vec![0]
+            } else {
+                vec![1, 0]
+            },
             connects: args.connects.unwrap_or(if q { 2 } else { 20 }).max(1),
             load_connects: args
                 .load_connects

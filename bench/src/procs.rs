@@ -66,6 +66,19 @@ impl Server {
     /// # Errors
     /// When it cannot be started or does not come up.
     pub fn start(topo: &Topology, bins: &Path, options: &ServerOptions) -> anyhow::Result<Self> {
+        Self::start_with(topo, bins, options, "")
+    }
+
+    /// As [`Server::start`], with more lines for `[server]` (`crypto_threads = 1`, say).
+    ///
+    /// # Errors
+    /// When it cannot be started or does not come up.
+    pub fn start_with(
+        topo: &Topology,
+        bins: &Path,
+        options: &ServerOptions,
+        server_lines: &str,
+    ) -> anyhow::Result<Self> {
         let state = std::env::temp_dir().join(format!("{}-server", topo.prefix()));
         let _ = std::fs::remove_dir_all(&state);
         std::fs::create_dir_all(&state)?;
@@ -77,7 +90,7 @@ impl Server {
         std::fs::write(
             &config,
             format!(
-                "[server]\nlisten = \"{listen}\"\nstate_dir = \"{s}\"\ncontrol_socket = \"{s}/control.sock\"\nip_forward = true\n\n\
+                "[server]\nlisten = \"{listen}\"\nstate_dir = \"{s}\"\ncontrol_socket = \"{s}/control.sock\"\nip_forward = true\n{server_lines}\n\n\
                  [ipsec]\npsk = \"{PSK}\"\n{ipsec}\n\n[ppp]\n{ppp}\n\n\
                  [pool]\nrange = \"172.16.0.2-172.16.255.254\"\nlocal = \"172.16.0.1\"\n\n\
                  [users]\nfile = \"{s}/users.toml\"\n\n[tun]\nname = \"{p}s\"\n",

@@ -3,7 +3,10 @@
 //! and then 100,000 packets go each way (TUN → `handle_tun` → ESP → `handle_esp`/`handle_udp` →
 //! TUN), through the batch framing the drivers use (`netio::gso` send plans, GRO splitting,
 //! the TUN batch writer's queue), while every allocation on this thread is counted. Both
-//! encapsulations are covered: plain ESP and ESP in UDP 4500 behind a NAT.
+//! encapsulations are covered: plain ESP and ESP in UDP 4500 behind a NAT. The server's batch
+//! path (`handle_tun_batch`, `handle_rx_batch`) is covered too, with its ESP crypto spread
+//! over a two-thread pool whose other thread steals the jobs of this one: nothing on this
+//! thread allocates per batch.
 
 #![allow(
     clippy::unwrap_used,
@@ -14,12 +17,13 @@ use l2sec_client::engine::{
     ClientEvent, Engine as Client, EngineConfig, HEADROOM, Route, TAILROOM, TRANSMIT_BUF_LEN,
 };
 use l2sec_server::engine::ipsec::{
-    Engine as Server, HEADROOM as SERVER_HEADROOM, Route as ServerRoute,
-    TAILROOM as SERVER_TAILROOM,
+    Engine as Server, HEADROOM as SERVER_HEADROOM, Route as ServerRoute, RxJob,
+    TAILROOM as SERVER_TAILROOM, TunJob,
 };
 use l2sec_server::engine::lns::{Lns, LnsConfig};
 use l2sec_server::engine::policy::{Policy, Proto, Rule};
 use l2sec_server::engine::pool::Pool;
+use l2sec_server::parallel::CryptoPool;
 use l2sec_server::users::Users;
 use netio::RecvMeta;
 use netio::gso::GsoPlan;
@@ -492,4 +496,156 @@ fn the_counter_sees_an_allocation() {
         std::hint::black_box(&v);
     });
     assert_eq!(count, 1);
+}
+
+/// Packets per batch on the server's batch path (a TUN read, a `recvmmsg`).
+const SERVER_BATCH: usize = 32;
+
+/// Pushes `count` packets (a multiple of [`SERVER_BATCH`]) each way through the server's batch
+/// path with its ESP crypto spread over `pool`: up, the client seals a batch one by one and the
+/// server opens it as one received batch; down, the server seals a TUN batch and the client
+/// opens each packet.
+fn run_server_batches(
+    pair: &mut Pair,
+    pool: &CryptoPool,
+    slots: &mut [Vec<u8>],
+    count: usize,
+    traffic: (&[Vec<u8>], &[Vec<u8>]),
+    tally: &mut Tally,
+) {
+    let (up, down) = traffic;
+    let now = pair.now;
+    let from = pair.outside(SocketAddr::new(LAPTOP_IP, 4500));
+    let natt = SocketAddr::new(SERVER_IP, 4500);
+    for n in (0..count).step_by(SERVER_BATCH) {
+        // Client TUN → server, one received batch.
+        let mut sealed: [Range<usize>; SERVER_BATCH] = std::array::from_fn(|_| 0..0);
+        for (k, (slot, range)) in slots.iter_mut().zip(sealed.iter_mut()).enumerate() {
+            let packet = &up[(n + k) % up.len()];
+            slot[HEADROOM..HEADROOM + packet.len()].copy_from_slice(packet);
+            match pair
+                .client
+                .handle_tun(slot, HEADROOM..HEADROOM + packet.len())
+            {
+                Ok(out) => *range = out.range,
+                Err(_) => tally.wrong += 1,
+            }
+        }
+        let mut jobs: [RxJob<'_>; SERVER_BATCH] = std::array::from_fn(|_| RxJob::default());
+        for ((job, slot), range) in jobs.iter_mut().zip(slots.iter_mut()).zip(&sealed) {
+            let datagram = &mut slot[range.clone()];
+            *job = if pair.nat {
+                RxJob::udp(datagram, natt, from)
+            } else {
+                RxJob::esp(datagram, LAPTOP_IP)
+            };
+        }
+        pair.server.handle_rx_batch(now, pool, &mut jobs);
+        for (k, job) in jobs.iter().enumerate() {
+            if job.delivered() == Some(up[(n + k) % up.len()].as_slice()) {
+                tally.up += 1;
+            } else {
+                tally.wrong += 1;
+            }
+        }
+        // Server TUN batch → client.
+        let mut tun: [TunJob<'_>; SERVER_BATCH] = std::array::from_fn(|_| TunJob::default());
+        for (k, (job, slot)) in tun.iter_mut().zip(slots.iter_mut()).enumerate() {
+            let packet = &down[(n + k) % down.len()];
+            let range = SERVER_HEADROOM..SERVER_HEADROOM + packet.len();
+            slot[range.clone()].copy_from_slice(packet);
+            *job = TunJob::new(slot, range);
+        }
+        pair.server.handle_tun_batch(pool, &mut tun);
+        let mut opened = [false; SERVER_BATCH];
+        for (k, job) in tun.iter().enumerate() {
+            let Ok(out) = job.result() else { continue };
+            let mut datagram = [0u8; SLOT];
+            let Some(bytes) = job.slot().get(out.range.clone()) else {
+                continue;
+            };
+            datagram[..bytes.len()].copy_from_slice(bytes);
+            let datagram = &mut datagram[..bytes.len()];
+            let got = match out.route {
+                ServerRoute::Udp { local, remote, .. } => {
+                    pair.client
+                        .handle_udp(now, pair.inside(remote), local, datagram)
+                }
+                ServerRoute::Esp { .. } => pair.client.handle_esp(now, SERVER_IP, datagram),
+            };
+            let packet = &down[(n + k) % down.len()];
+            opened[k] =
+                matches!(got, Ok(Some(r)) if datagram.get(r.clone()) == Some(packet.as_slice()));
+        }
+        for ok in opened {
+            if ok {
+                tally.down += 1;
+            } else {
+                tally.wrong += 1;
+            }
+        }
+    }
+}
+
+fn no_allocation_on_the_servers_batch_path(nat: bool) {
+    let mut pair = Pair::connect(nat);
+    let address = pair.address.unwrap();
+    let sizes = [28, 64, 200, 577, 1000, 1279, 1280, 1300];
+    let up: Vec<Vec<u8>> = sizes
+        .iter()
+        .map(|&len| udp_packet(address, INTRANET, len))
+        .collect();
+    let down: Vec<Vec<u8>> = sizes
+        .iter()
+        .map(|&len| udp_packet(INTRANET, address, len))
+        .collect();
+    // Two crypto threads (this one and one more), every batch spread.
+    let pool = CryptoPool::new(2).unwrap().with_min_batch(2);
+    assert_eq!(pool.threads(), 2);
+    let mut slots = vec![vec![0u8; SLOT]; SERVER_BATCH];
+    let mut warm = Tally::default();
+    run_server_batches(&mut pair, &pool, &mut slots, 1024, (&up, &down), &mut warm);
+    assert_eq!(
+        warm,
+        Tally {
+            up: 1024,
+            down: 1024,
+            wrong: 0
+        }
+    );
+    let mut tally = Tally::default();
+    let count = allocations(|| {
+        run_server_batches(
+            &mut pair,
+            &pool,
+            &mut slots,
+            PACKETS,
+            (&up, &down),
+            &mut tally,
+        );
+    });
+    let packets = PACKETS / SERVER_BATCH * SERVER_BATCH;
+    assert_eq!(
+        tally,
+        Tally {
+            up: packets,
+            down: packets,
+            wrong: 0
+        },
+        "every packet arrives intact"
+    );
+    assert_eq!(
+        count, 0,
+        "allocations while {packets} packets went each way in batches of {SERVER_BATCH}"
+    );
+}
+
+#[test]
+fn the_servers_batch_path_on_two_crypto_threads_moves_plain_esp_without_allocating() {
+    no_allocation_on_the_servers_batch_path(false);
+}
+
+#[test]
+fn the_servers_batch_path_on_two_crypto_threads_moves_udp_4500_esp_without_allocating() {
+    no_allocation_on_the_servers_batch_path(true);
 }

@@ -48,6 +48,7 @@ fn inbound(t: Transform) -> Sa {
 /// AES-CBC-256/HMAC-SHA-256-128, 3DES/HMAC-SHA1-96, AES-GCM-128, AES-GCM-256, all with SPI
 /// 0x4500 and fixed keys); the rest is opened as an ESP packet. Must never panic. A packet
 /// that opens must point inside the buffer, and opening it a second time must be a replay.
+/// The batch path's halves (`verify` on a second SA, then `accept`) must agree with `open`.
 pub fn esp_open(data: &[u8]) {
     let Some((&selector, packet)) = data.split_first() else {
         return;
@@ -56,8 +57,18 @@ pub fn esp_open(data: &[u8]) {
     let mut buf = [0u8; MAX_PACKET];
     let len = packet.len().min(MAX_PACKET);
     buf[..len].copy_from_slice(&packet[..len]);
+    let mut halves = inbound(transform(selector));
+    let mut split = buf;
+    let verified = halves.verify(&mut split[..len]);
+    let accepted = halves.accept(verified);
     let before = sa.replay_window().top();
-    match sa.open(&mut buf[..len]) {
+    let opened = sa.open(&mut buf[..len]);
+    assert_eq!(accepted, opened, "verify + accept disagrees with open");
+    assert_eq!(halves.stats(), sa.stats());
+    if opened.is_ok() {
+        assert_eq!(split[..len], buf[..len]);
+    }
+    match opened {
         Ok(opened) => {
             assert!(opened.payload.end <= len && opened.payload.start <= opened.payload.end);
             let mut again = [0u8; MAX_PACKET];

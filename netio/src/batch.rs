@@ -33,6 +33,18 @@ impl RecvMeta {
         crate::gso::segments(self.range.len(), self.segment_size)
             .map(move |r| r.start + start..r.end + start)
     }
+
+    /// The same datagrams as [`RecvMeta::datagrams`], as disjoint `&mut` slices of `slot`
+    /// (this datagram's slot); nothing if `range` does not fit in it.
+    pub fn datagrams_mut<'s>(&self, slot: &'s mut [u8]) -> impl Iterator<Item = &'s mut [u8]> {
+        let bytes = slot.get_mut(self.range.clone()).unwrap_or_default();
+        let step = if self.segment_size == 0 {
+            bytes.len().max(1)
+        } else {
+            self.segment_size
+        };
+        bytes.chunks_mut(step)
+    }
 }
 
 /// One datagram to send from the caller's storage.
@@ -208,6 +220,15 @@ impl RecvBatch {
             return None;
         }
         self.storage.chunks_exact(self.slot_len).nth(i)
+    }
+
+    /// Every received datagram's metadata and whole slot at once, in order: disjoint `&mut`
+    /// slots, so the datagrams of a batch can be worked on side by side (on several threads).
+    pub fn filled_mut(&mut self) -> impl Iterator<Item = (&RecvMeta, &mut [u8])> {
+        self.meta
+            .iter()
+            .zip(self.storage.chunks_exact_mut(self.slot_len))
+            .take(self.filled)
     }
 
     /// Narrows each received range past its IPv4 header (raw sockets deliver it).

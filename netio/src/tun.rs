@@ -282,6 +282,17 @@ impl TunBatch {
         }
         self.slots.get(i).map(Vec::as_slice)
     }
+
+    /// Every packet read: its range and its whole slot, in order, as disjoint `&mut` slots so
+    /// that the packets of a batch can be sealed side by side (on several threads).
+    pub fn filled_mut(&mut self) -> impl Iterator<Item = (Range<usize>, &mut [u8])> {
+        let headroom = self.headroom;
+        self.slots
+            .iter_mut()
+            .zip(self.sizes.iter())
+            .take(self.filled)
+            .map(move |(slot, &size)| (headroom..headroom + size, slot.as_mut_slice()))
+    }
 }
 
 /// Packets queued for one [`Tun::write_batch`]: with offloads each is copied behind room for

@@ -274,6 +274,7 @@ mod tests {
         let mut coalesced = 0;
         while seen.len() < lens.len() {
             let n = b.recv_batch(&mut batch).await.unwrap();
+            let mut by_index = Vec::new();
             for i in 0..n {
                 let (meta, slot) = batch.get_mut(i).unwrap();
                 assert!(!meta.truncated);
@@ -281,9 +282,17 @@ mod tests {
                     coalesced += 1;
                 }
                 for d in meta.datagrams() {
-                    seen.push(slot[d].to_vec());
+                    by_index.push(slot[d].to_vec());
                 }
             }
+            // The disjoint slots and datagrams of `filled_mut` and `datagrams_mut` are the same.
+            let mut by_slot = Vec::new();
+            for (meta, slot) in batch.filled_mut() {
+                by_slot.extend(meta.datagrams_mut(slot).map(|d| d.to_vec()));
+            }
+            assert_eq!(by_slot, by_index);
+            assert_eq!(batch.filled_mut().count(), n);
+            seen.extend(by_index);
         }
         assert_eq!(seen, payloads, "every datagram arrives whole and in order");
         (seen, coalesced)

@@ -142,6 +142,11 @@ pub async fn run(config: &Config, mut engine: Engine<ChaCha20Rng>) -> anyhow::Re
     // Started after the drop too: the workers hold no privilege.
     let mut dh = DhWorkers::start(config.dh_threads).context("Diffie-Hellman workers")?;
     engine.offload_dh();
+    // The crypto threads too: they start unprivileged.
+    let pool = crate::parallel::CryptoPool::new(config.crypto_threads)
+        .context("starting the ESP crypto threads")?;
+    tracing::info!(threads = pool.threads(), "ESP crypto threads");
+    let data = DataPath::new(TUN_WRITE_BATCH, pool);
     let result = serve(
         &io,
         &mut engine,
@@ -149,6 +154,7 @@ pub async fn run(config: &Config, mut engine: Engine<ChaCha20Rng>) -> anyhow::Re
         observe,
         &mut control,
         &mut dh,
+        data,
     )
     .await;
     routes.restore();
@@ -162,6 +168,7 @@ async fn serve(
     mut observe: crate::metrics::Observer,
     control: &mut crate::control::Control,
     dh: &mut DhWorkers,
+    mut data: DataPath,
 ) -> anyhow::Result<()> {
     let mut ike_in = RecvBatch::new(BATCH, SLOT, HEADROOM);
     let mut natt_in = if io.natt.enable_gro() {
@@ -172,7 +179,6 @@ async fn serve(
     let mut esp_in = RecvBatch::new(BATCH, SLOT, HEADROOM);
     let mut l2tp_in = RecvBatch::new(BATCH, SLOT, HEADROOM);
     let mut tun_in = TunBatch::new(&io.tun, BATCH, SLOT, HEADROOM, TAILROOM);
-    let mut data = DataPath::new(&tun_in, TUN_WRITE_BATCH);
     // The engine writes control datagrams after MARKER_ROOM bytes, where the non-ESP marker
     // goes when one is needed.
     let mut out_buf = vec![0u8; SLOT + MARKER_ROOM];

@@ -14,6 +14,7 @@ pub mod engine;
 pub mod keylog;
 pub mod logging;
 pub mod metrics;
+pub mod parallel;
 pub mod privileges;
 pub mod setup;
 pub mod state;

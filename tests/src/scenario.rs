@@ -105,7 +105,9 @@ impl Scenario {
     /// depends on first, such as a RADIUS server); [`Scenario::launch`] starts it.
     #[must_use]
     pub fn prepare(tag: &str, options: &Options<'_>) -> Self {
-        let prefix = format!("l2{tag}{}", std::process::id() % 10_000);
+        // Engineers sharing a machine each pick a prefix (L2SEC_NETNS_PREFIX, default "l2").
+        let base = std::env::var("L2SEC_NETNS_PREFIX").unwrap_or_else(|_| "l2".to_owned());
+        let prefix = format!("{base}{tag}{}", std::process::id() % 10_000);
         let topo = if options.nat {
             Topology::reference_behind_nat(&prefix)
         } else {

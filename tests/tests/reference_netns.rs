@@ -169,6 +169,8 @@ fn behind_a_nat_the_laptop_uses_udp_4500_and_reaches_the_intranet() {
         &Options {
             auth: "mschapv2",
             nat: true,
+            // The data path through the crypto pool (started after the switch to nobody).
+            server: "crypto_threads = 2",
             ..Options::default()
         },
     );
@@ -181,6 +183,10 @@ fn behind_a_nat_the_laptop_uses_udp_4500_and_reaches_the_intranet() {
     assert!(
         up,
         "no address behind the NAT\nclient:\n{client_log}\nserver:\n{server_log}"
+    );
+    assert!(
+        server_log.contains("threads=2") && server_log.contains("ESP crypto threads"),
+        "{server_log}"
     );
     assert!(ping, "ping failed behind the NAT\n{client_log}");
     assert!(

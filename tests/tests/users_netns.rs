@@ -298,12 +298,14 @@ fn a_server_started_like_systemd_as_a_user_with_ambient_capabilities_gives_them_
         eprintln!("SKIPPED: needs root, iproute2 and setpriv");
         return;
     }
-    // With the metrics endpoint on, the server has a second thread at the drop: capabilities
-    // are per thread, so that thread must not exist yet when they are cleared.
+    // With the metrics endpoint on, the server has a second thread at the drop, and with two
+    // crypto threads a third: capabilities are per thread, so those threads must not exist
+    // yet when they are cleared.
     let s = Scenario::prepare(
         "usa",
         &Options {
             auth: "mschapv2",
+            server: "crypto_threads = 2",
             config: "[metrics]\nlisten = \"127.0.0.1:9108\"\n",
             ..Options::default()
         },
@@ -336,7 +338,10 @@ fn a_server_started_like_systemd_as_a_user_with_ambient_capabilities_gives_them_
     let (ping, threads, log) = connect_and_inspect(&s, server);
     assert!(ping, "no traffic through the tunnel:\n{log}");
     assert!(log.contains("not started as root"), "{log}");
-    assert!(threads.len() >= 2, "the metrics thread runs: {threads:?}");
+    assert!(
+        threads.len() >= 3,
+        "the metrics and crypto threads run: {threads:?}"
+    );
     let uid = id_of("-u", "nobody");
     for (uids, _, eff, prm, amb) in &threads {
         assert_eq!(uids, &format!("{uid} {uid} {uid} {uid}"), "{threads:?}");

@@ -2,7 +2,9 @@
 //! encapsulation for NAT traversal (RFC 3948) and an SA database.
 //!
 //! - [`sa`]: one direction of an SA; [`Sa::seal`] and [`Sa::open`] work on the caller's buffer
-//!   without allocating or moving the payload (STYLE.md §6).
+//!   without allocating or moving the payload (STYLE.md §6). Each splits into a stateful step
+//!   taken in packet order ([`Sa::frame`], [`Sa::accept`]) and a pure `&self` crypto step
+//!   ([`Sa::encrypt`], [`Sa::verify`]) that several threads may run at once for one batch.
 //! - [`replay`]: the 1024-packet anti-replay window (RFC 4303 §3.4.3).
 //! - [`encap`]: telling NAT keepalives, IKE and ESP apart on UDP port 4500 (RFC 3948 §2).
 //! - [`sadb`]: inbound SAs by SPI, SPI allocation, a bound on the number of SAs.
@@ -20,8 +22,8 @@ mod tests;
 pub use encap::{Udp4500, classify_udp4500, write_non_esp_marker};
 pub use replay::{ReplayError, ReplayWindow};
 pub use sa::{
-    Direction, Discard, Opened, Overhead, Sa, SaError, SaKeys, SaStats, SealError, Transform,
-    TransformError,
+    Direction, Discard, Framed, Opened, Overhead, Sa, SaError, SaKeys, SaStats, SealError,
+    Transform, TransformError, Verified,
 };
 pub use sadb::{SaDb, SaDbError};
 

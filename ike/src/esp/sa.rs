@@ -214,6 +214,9 @@ pub enum SealError {
     /// Sealing was asked of an inbound SA.
     #[error("inbound SA cannot seal")]
     WrongDirection,
+    /// [`Sa::encrypt`] was given a packet another SA framed.
+    #[error("packet framed by another SA")]
+    NotFramedHere,
     /// The cipher refused (an internal invariant broke).
     #[error("cipher: {0}")]
     Cipher(#[from] CipherError),
@@ -314,8 +317,8 @@ pub struct Sa {
     /// Outbound GCM: IVs are `iv_base + sequence` (mod 2^64), unique because sequence numbers
     /// never repeat under one key (RFC 4106 §3.1).
     iv_base: u64,
-    /// Inbound: the anti-replay window.
-    replay: ReplayWindow,
+    /// Inbound: the anti-replay window (boxed, 256 bytes); outbound SAs have none.
+    replay: Option<Box<ReplayWindow>>,
     stats: SaStats,
     /// The transform's lengths, worked out once instead of per packet.
     geometry: Geometry,
@@ -404,7 +407,10 @@ impl Sa {
             last_sequence: 0,
             rekey_sequence: DEFAULT_REKEY_SEQUENCE,
             iv_base,
-            replay: ReplayWindow::new(),
+            replay: match direction {
+                Direction::Inbound => Some(Box::new(ReplayWindow::new())),
+                Direction::Outbound => None,
+            },
             stats: SaStats::default(),
             geometry: Geometry::of(transform),
         })
@@ -446,10 +452,17 @@ impl Sa {
         self.last_sequence
     }
 
-    /// Inbound: the anti-replay window.
+    /// Inbound: the anti-replay window (an outbound SA has none and shows an empty one).
     #[must_use]
-    pub const fn replay_window(&self) -> &ReplayWindow {
-        &self.replay
+    pub fn replay_window(&self) -> &ReplayWindow {
+        static NONE: ReplayWindow = ReplayWindow::new();
+        self.replay.as_deref().unwrap_or(&NONE)
+    }
+
+    /// Whether this SA carries an anti-replay window (only inbound SAs do).
+    #[must_use]
+    pub const fn has_replay_window(&self) -> bool {
+        self.replay.is_some()
     }
 
     /// Sets the sequence number from which [`Sa::wants_rekey`] turns true (default
@@ -471,7 +484,8 @@ impl Sa {
         self.last_sequence = sequence;
     }
 
-    /// Encrypts `buf[payload]` in place and frames it as ESP (RFC 4303 §3.3).
+    /// Encrypts `buf[payload]` in place and frames it as ESP (RFC 4303 §3.3): [`Sa::frame`]
+    /// and [`Sa::encrypt`] in one call.
     ///
     /// Needs [`Overhead::head`] free bytes before `payload` and up to [`Overhead::tail`] after
     /// it. CBC IVs are drawn from `rng` (RFC 3602 §2.1: unpredictable); GCM IVs come from the
@@ -487,6 +501,40 @@ impl Sa {
         next_header: IpProtocol,
         rng: &mut R,
     ) -> Result<Range<usize>, SealError> {
+        let framed = self.write_frame(buf, payload, next_header, rng)?;
+        let sealed = self.encrypt(buf, &framed)?;
+        self.commit(&framed);
+        Ok(sealed)
+    }
+
+    /// The stateful half of [`Sa::seal`], to be called in packet order: checks the room around
+    /// `buf[payload]`, takes the next sequence number, writes header, padding and trailer and
+    /// the IV (CBC: drawn from `rng` here, so the draws stay in packet order). The counters
+    /// move now; [`Sa::encrypt`] finishes the packet and needs only `&self`, so the packets of
+    /// a batch can be encrypted on several threads once each was framed.
+    ///
+    /// # Errors
+    /// [`SealError`]; on error the SA's counter has not moved.
+    pub fn frame<R: CryptoRng + ?Sized>(
+        &mut self,
+        buf: &mut [u8],
+        payload: Range<usize>,
+        next_header: IpProtocol,
+        rng: &mut R,
+    ) -> Result<Framed, SealError> {
+        let framed = self.write_frame(buf, payload, next_header, rng)?;
+        self.commit(&framed);
+        Ok(framed)
+    }
+
+    /// Frames without moving the counters (see [`Sa::frame`]).
+    fn write_frame<R: CryptoRng + ?Sized>(
+        &self,
+        buf: &mut [u8],
+        payload: Range<usize>,
+        next_header: IpProtocol,
+        rng: &mut R,
+    ) -> Result<Framed, SealError> {
         if self.direction != Direction::Outbound {
             return Err(SealError::WrongDirection);
         }
@@ -517,7 +565,7 @@ impl Sa {
         // Packet-relative: header | IV | payload, padding, pad length, next header | ICV.
         let (header, rest) = packet.split_at_mut(HEADER_LEN);
         let (iv, rest) = rest.split_at_mut(g.iv_len);
-        let (body, icv) = rest.split_at_mut(cipher_end - payload.start);
+        let (body, _icv) = rest.split_at_mut(cipher_end - payload.start);
         let (_, trailer) = body.split_at_mut(len);
         // RFC 4303 §2.4: padding bytes are 1, 2, 3, ... and the pad length counts them.
         if let Some((last, padding)) = trailer.split_last_mut()
@@ -541,27 +589,69 @@ impl Sa {
             sequence[2],
             sequence[3],
         ]);
-
-        match &self.integrity {
-            Some(integrity) => {
-                let covered_len = cipher_end - start;
-                seal_cbc(&self.cipher, integrity, packet, g, covered_len, rng)?;
-            }
-            None => {
-                let explicit = self.iv_base.wrapping_add(u64::from(seq)).to_be_bytes();
-                iv.copy_from_slice(&explicit);
-                // RFC 4106 §5: the AAD is SPI || sequence number (no ESN).
-                self.cipher.seal_aead(&explicit, header, body, icv)?;
-            }
+        match self.integrity {
+            // RFC 3602 §2.1: the CBC IV is unpredictable.
+            Some(_) => rng.fill_bytes(iv),
+            // RFC 4106 §3.1: the explicit IV is the SA's counter (see `iv_base`).
+            None => iv.copy_from_slice(&self.gcm_iv(seq)),
         }
-
-        self.last_sequence = seq;
-        self.stats.packets += 1;
-        self.stats.bytes += len as u64;
-        Ok(start..cipher_end + g.icv_len)
+        Ok(Framed {
+            spi: self.spi,
+            sequence: seq,
+            packet: start..cipher_end + g.icv_len,
+            payload_len: len,
+        })
     }
 
-    /// Authenticates, decrypts and strips one ESP packet in place (RFC 4303 §3.4).
+    /// The GCM explicit IV of sequence number `seq`.
+    const fn gcm_iv(&self, seq: u32) -> [u8; GCM_IV_LEN] {
+        self.iv_base.wrapping_add(seq as u64).to_be_bytes()
+    }
+
+    const fn commit(&mut self, framed: &Framed) {
+        self.last_sequence = framed.sequence;
+        self.stats.packets += 1;
+        self.stats.bytes += framed.payload_len as u64;
+    }
+
+    /// The pure half of [`Sa::seal`]: encrypts and authenticates in place the packet that
+    /// [`Sa::frame`] framed in `buf` (the same buffer, untouched since). Changes nothing in the
+    /// SA, so any number of threads may encrypt the packets of one SA at once. Returns the
+    /// range of `buf` holding the ESP packet, SPI through ICV.
+    ///
+    /// # Errors
+    /// [`SealError::NotFramedHere`] for a packet another SA framed, [`SealError::BadRange`]
+    /// if it is not inside `buf`; the cipher's errors only if an internal invariant broke. The
+    /// sequence number stays used either way.
+    pub fn encrypt(&self, buf: &mut [u8], framed: &Framed) -> Result<Range<usize>, SealError> {
+        if framed.spi != self.spi || self.direction != Direction::Outbound {
+            return Err(SealError::NotFramedHere);
+        }
+        let g = self.geometry;
+        let packet = buf
+            .get_mut(framed.packet.clone())
+            .ok_or(SealError::BadRange)?;
+        let covered_len = packet
+            .len()
+            .checked_sub(g.icv_len)
+            .filter(|&l| l >= g.body_at)
+            .ok_or(SealError::BadRange)?;
+        match &self.integrity {
+            Some(integrity) => seal_cbc(&self.cipher, integrity, packet, g, covered_len)?,
+            None => {
+                let (covered, icv) = packet.split_at_mut(covered_len);
+                let (head, body) = covered.split_at_mut(g.body_at);
+                // RFC 4106 §5: the AAD is SPI || sequence number (no ESN).
+                let header = head.get(..HEADER_LEN).ok_or(SealError::BadRange)?;
+                self.cipher
+                    .seal_aead(&self.gcm_iv(framed.sequence), header, body, icv)?;
+            }
+        }
+        Ok(framed.packet.clone())
+    }
+
+    /// Authenticates, decrypts and strips one ESP packet in place (RFC 4303 §3.4):
+    /// [`Sa::verify`] and [`Sa::accept`] in one call.
     ///
     /// `packet` starts at the SPI and ends with the ICV. The replay check runs first and
     /// changes nothing; the ICV is verified in constant time before any decryption; the window
@@ -573,23 +663,18 @@ impl Sa {
     /// [`Discard::Integrity`] for GCM the buffer holds neither plaintext nor the original
     /// ciphertext.
     pub fn open(&mut self, packet: &mut [u8]) -> Result<Opened, Discard> {
-        let result = self.open_inner(packet);
-        if let Err(discard) = result {
-            self.count_drop(discard);
-        }
-        result
+        let verified = self.verify(packet);
+        self.accept(verified)
     }
 
-    #[cold]
-    const fn count_drop(&mut self, discard: Discard) {
-        match discard {
-            Discard::Replay | Discard::TooOld => self.stats.replay_drops += 1,
-            Discard::Integrity => self.stats.integrity_drops += 1,
-            _ => self.stats.other_drops += 1,
-        }
-    }
-
-    fn open_inner(&mut self, packet: &mut [u8]) -> Result<Opened, Discard> {
+    /// The pure half of [`Sa::open`]: the replay check against the window as it is now (it
+    /// changes nothing), the ICV in constant time, decryption in place, the trailer. Needs only
+    /// `&self` and changes nothing, not even the drop counters, so the packets of a batch can
+    /// be verified on several threads; hand each result to [`Sa::accept`], in packet order.
+    ///
+    /// # Errors
+    /// [`Discard`], as [`Sa::open`].
+    pub fn verify(&self, packet: &mut [u8]) -> Result<Verified, Discard> {
         if self.direction != Direction::Inbound {
             return Err(Discard::WrongDirection);
         }
@@ -610,7 +695,10 @@ impl Sa {
         }
         // RFC 4303 §3.4.3: duplicates and numbers left of the window are dropped before the
         // ICV is computed, and this check changes nothing.
-        self.replay.check(seq)?;
+        self.replay
+            .as_deref()
+            .ok_or(Discard::WrongDirection)?
+            .check(seq)?;
         // RFC 4303 §2.4: the ciphertext fills whole cipher blocks and 4-byte words (the
         // alignment is a power of two).
         if (covered.len() - g.body_at) & g.align_mask != 0 {
@@ -650,16 +738,94 @@ impl Sa {
         if next_header == IpProtocol::NO_NEXT_HEADER.0 {
             return Err(Discard::DummyPacket);
         }
-
-        // RFC 4303 §3.4.3: the window moves only for packets that passed the ICV check.
-        self.replay.accept(seq);
-        self.stats.packets += 1;
-        self.stats.bytes += payload_len as u64;
-        Ok(Opened {
-            payload: body_at..body_at + payload_len,
-            next_header: IpProtocol(next_header),
-            sequence: seq,
+        Ok(Verified {
+            spi: self.spi,
+            opened: Opened {
+                payload: body_at..body_at + payload_len,
+                next_header: IpProtocol(next_header),
+                sequence: seq,
+            },
         })
+    }
+
+    /// The stateful half of [`Sa::open`], called in packet order with what [`Sa::verify`]
+    /// returned: checks the replay window again (two copies of one packet verified in the same
+    /// batch both passed `verify`; only the first is accepted), moves the window and counts
+    /// the packet, or counts the drop.
+    ///
+    /// # Errors
+    /// The [`Discard`] given, [`Discard::Replay`] for the second copy of a packet, or
+    /// [`Discard::SpiMismatch`] for a packet another SA verified.
+    pub fn accept(&mut self, verified: Result<Verified, Discard>) -> Result<Opened, Discard> {
+        let result = verified.and_then(|v| self.accept_verified(v));
+        if let Err(discard) = result {
+            self.count_drop(discard);
+        }
+        result
+    }
+
+    fn accept_verified(&mut self, verified: Verified) -> Result<Opened, Discard> {
+        if verified.spi != self.spi {
+            return Err(Discard::SpiMismatch(verified.spi.0));
+        }
+        let replay = self.replay.as_deref_mut().ok_or(Discard::WrongDirection)?;
+        let seq = verified.opened.sequence;
+        replay.check(seq)?;
+        // RFC 4303 §3.4.3: the window moves only for packets that passed the ICV check.
+        replay.accept(seq);
+        self.stats.packets += 1;
+        self.stats.bytes += verified.opened.payload.len() as u64;
+        Ok(verified.opened)
+    }
+
+    #[cold]
+    const fn count_drop(&mut self, discard: Discard) {
+        match discard {
+            Discard::Replay | Discard::TooOld => self.stats.replay_drops += 1,
+            Discard::Integrity => self.stats.integrity_drops += 1,
+            _ => self.stats.other_drops += 1,
+        }
+    }
+}
+
+/// A packet [`Sa::frame`] framed in the caller's buffer, waiting for [`Sa::encrypt`]: which
+/// SA, which sequence number, where.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Framed {
+    spi: Spi,
+    sequence: u32,
+    /// SPI through ICV, in the caller's buffer.
+    packet: Range<usize>,
+    payload_len: usize,
+}
+
+impl Framed {
+    /// Where the ESP packet sits in the buffer (SPI through ICV).
+    #[must_use]
+    pub fn range(&self) -> Range<usize> {
+        self.packet.clone()
+    }
+
+    /// Its sequence number.
+    #[must_use]
+    pub const fn sequence(&self) -> u32 {
+        self.sequence
+    }
+}
+
+/// A packet [`Sa::verify`] found authentic and decrypted, not yet accepted by [`Sa::accept`].
+/// Only `verify` makes one.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Verified {
+    spi: Spi,
+    opened: Opened,
+}
+
+impl Verified {
+    /// The decrypted packet, as [`Sa::open`] would return it.
+    #[must_use]
+    pub const fn opened(&self) -> &Opened {
+        &self.opened
     }
 }
 
@@ -683,22 +849,20 @@ fn open_cbc(
         .map_err(|_| Discard::Misaligned)
 }
 
-/// CBC with HMAC: a random IV (RFC 3602 §2.1: unpredictable), encryption of the body, and the
-/// ICV over SPI through the end of the ciphertext (RFC 4303 §3.3.4). Kept out of line so that
-/// the GCM path of [`Sa::seal`] stays small.
+/// CBC with HMAC: encryption of the body from the IV [`Sa::frame`] drew, and the ICV over SPI
+/// through the end of the ciphertext (RFC 4303 §3.3.4). Kept out of line so that the GCM path
+/// of [`Sa::encrypt`] stays small.
 #[inline(never)]
-fn seal_cbc<R: CryptoRng + ?Sized>(
+fn seal_cbc(
     cipher: &Cipher,
     integrity: &Integrity,
     packet: &mut [u8],
     g: Geometry,
     covered_len: usize,
-    rng: &mut R,
 ) -> Result<(), SealError> {
     let (covered, icv) = packet.split_at_mut(covered_len);
     let (head, body) = covered.split_at_mut(g.body_at);
-    let iv = &mut head[HEADER_LEN..];
-    rng.fill_bytes(iv);
+    let iv = head.get(HEADER_LEN..).ok_or(SealError::BadRange)?;
     cipher.encrypt_cbc(iv, body)?;
     integrity.compute(covered, icv)?;
     Ok(())

@@ -5,7 +5,7 @@
 //! peer state instead. A `BTreeMap` keeps lookups deterministic without a hasher seeded from the
 //! OS (STYLE.md §14).
 
-use super::sa::{Discard, Opened, Sa};
+use super::sa::{Discard, Opened, Sa, Verified};
 use super::{Direction, Spi};
 use rand_core::CryptoRng;
 use std::collections::BTreeMap;
@@ -115,6 +115,12 @@ impl SaDb {
             .map(|sa| &mut **sa)
     }
 
+    /// The outbound SA sealing to the peer's `spi` (for [`Sa::encrypt`], which needs no more).
+    #[must_use]
+    pub fn outbound(&self, spi: Spi) -> Option<&Sa> {
+        self.sas.get(&(Direction::Outbound, spi)).map(|sa| &**sa)
+    }
+
     /// The outbound SA sealing to the peer's `spi`, mutably.
     pub fn outbound_mut(&mut self, spi: Spi) -> Option<&mut Sa> {
         self.sas
@@ -139,5 +145,42 @@ impl SaDb {
         };
         let sa = self.inbound_mut(spi).ok_or(Discard::UnknownSpi(spi.0))?;
         sa.open(packet).map(|opened| (spi, opened))
+    }
+
+    /// The SPI of an ESP packet (its first four bytes).
+    ///
+    /// # Errors
+    /// [`Discard::Truncated`] if there is no SPI.
+    pub fn spi_of(packet: &[u8]) -> Result<Spi, Discard> {
+        match packet.first_chunk::<4>() {
+            Some(&spi) => Ok(Spi(u32::from_be_bytes(spi))),
+            None => Err(Discard::Truncated),
+        }
+    }
+
+    /// The pure half of [`SaDb::open`] ([`Sa::verify`] with the inbound SA the SPI names):
+    /// `&self`, so the packets of a batch can be verified on several threads. Hand the result
+    /// to [`SaDb::accept`] in packet order.
+    ///
+    /// # Errors
+    /// As [`SaDb::open`]; nothing is counted yet.
+    pub fn verify(&self, packet: &mut [u8]) -> Result<(Spi, Verified), Discard> {
+        let spi = Self::spi_of(packet)?;
+        let sa = self.inbound(spi).ok_or(Discard::UnknownSpi(spi.0))?;
+        sa.verify(packet).map(|verified| (spi, verified))
+    }
+
+    /// The stateful half of [`SaDb::open`]: [`Sa::accept`] by the SA of `spi` (the replay
+    /// window checked again and moved, the counters), if it still exists.
+    ///
+    /// # Errors
+    /// [`Discard::UnknownSpi`] if the SA went away since, or the SA's own [`Discard`].
+    pub fn accept(
+        &mut self,
+        spi: Spi,
+        verified: Result<Verified, Discard>,
+    ) -> Result<Opened, Discard> {
+        let sa = self.inbound_mut(spi).ok_or(Discard::UnknownSpi(spi.0))?;
+        sa.accept(verified)
     }
 }

@@ -834,3 +834,186 @@ fn sadb_opens_by_spi() {
     assert!(db.remove(Direction::Inbound, Spi(0x8000)).is_some());
     assert!(db.is_empty());
 }
+
+/// Frames `payloads` one after the other in their own buffers, then encrypts them (in reverse
+/// order, as a thread pool might); returns the ESP packets.
+fn frame_then_encrypt(sa: &mut Sa, payloads: &[Vec<u8>], rng: &mut ChaCha20Rng) -> Vec<Vec<u8>> {
+    let o = sa.overhead();
+    let mut bufs: Vec<Vec<u8>> = payloads
+        .iter()
+        .map(|p| {
+            let mut buf = vec![0xeeu8; o.head + p.len() + o.tail];
+            buf[o.head..o.head + p.len()].copy_from_slice(p);
+            buf
+        })
+        .collect();
+    let framed: Vec<Framed> = bufs
+        .iter_mut()
+        .zip(payloads)
+        .map(|(buf, p)| {
+            sa.frame(buf, o.head..o.head + p.len(), IpProtocol::UDP, rng)
+                .unwrap()
+        })
+        .collect();
+    let frozen: &Sa = sa;
+    for (buf, f) in bufs.iter_mut().zip(&framed).rev() {
+        assert_eq!(frozen.encrypt(buf, f).unwrap(), f.range());
+    }
+    bufs.iter()
+        .zip(&framed)
+        .map(|(buf, f)| buf[f.range()].to_vec())
+        .collect()
+}
+
+#[test]
+fn frame_then_encrypt_is_seal_byte_for_byte_for_every_transform() {
+    let payloads: Vec<Vec<u8>> = [0usize, 1, 14, 15, 16, 64, 577, 1400]
+        .iter()
+        .map(|&len| (0..len).map(|i| u8::try_from(i % 251).unwrap()).collect())
+        .collect();
+    for t in all_transforms() {
+        let (mut serial, _) = pair(t, 0x8000);
+        let (mut split, mut inb) = pair(t, 0x8000);
+        // One seeded RNG each: the CBC IVs are drawn in packet order either way.
+        let mut rng = seeded();
+        let expected: Vec<Vec<u8>> = payloads
+            .iter()
+            .map(|p| {
+                let o = serial.overhead();
+                let mut buf = vec![0xeeu8; o.head + p.len() + o.tail];
+                buf[o.head..o.head + p.len()].copy_from_slice(p);
+                let r = serial
+                    .seal(
+                        &mut buf,
+                        o.head..o.head + p.len(),
+                        IpProtocol::UDP,
+                        &mut rng,
+                    )
+                    .unwrap();
+                buf[r].to_vec()
+            })
+            .collect();
+        let got = frame_then_encrypt(&mut split, &payloads, &mut seeded());
+        assert_eq!(got, expected, "{t:?}");
+        assert_eq!(split.last_sequence(), serial.last_sequence());
+        assert_eq!(split.stats(), serial.stats());
+        for (mut packet, p) in got.into_iter().zip(&payloads) {
+            let opened = inb.open(&mut packet).unwrap();
+            assert_eq!(&packet[opened.payload], &p[..], "{t:?}");
+        }
+    }
+}
+
+#[test]
+fn encrypt_refuses_a_packet_another_sa_framed() {
+    let t = rfc3602_transform();
+    let (mut a, _) = pair(t, 0x8001);
+    let (b, _) = pair(t, 0x8002);
+    let o = a.overhead();
+    let mut buf = vec![0u8; o.head + 10 + o.tail];
+    let framed = a
+        .frame(
+            &mut buf,
+            o.head..o.head + 10,
+            IpProtocol::UDP,
+            &mut seeded(),
+        )
+        .unwrap();
+    assert_eq!(framed.sequence(), 1);
+    assert_eq!(b.encrypt(&mut buf, &framed), Err(SealError::NotFramedHere));
+    let mut short = vec![0u8; 8];
+    assert_eq!(a.encrypt(&mut short, &framed), Err(SealError::BadRange));
+}
+
+#[test]
+fn verify_changes_nothing_and_accept_takes_two_copies_of_a_packet_once() {
+    for t in all_transforms() {
+        let (mut out, mut inb) = pair(t, 0x8003);
+        let packet = seal(&mut out, b"one batch", IpProtocol::UDP);
+        let (mut first, mut second) = (packet.clone(), packet);
+        let before = (inb.stats(), inb.replay_window().top());
+        // Both copies verify against the window as it was before the batch ...
+        let v1 = inb.verify(&mut first);
+        let v2 = inb.verify(&mut second);
+        assert!(v1.is_ok() && v2.is_ok(), "{t:?}");
+        assert_eq!((inb.stats(), inb.replay_window().top()), before);
+        assert_eq!(v1.as_ref().unwrap().opened().sequence, 1);
+        // ... and only the first is accepted; the second is counted as a replay.
+        let opened = inb.accept(v1).unwrap();
+        assert_eq!(&first[opened.payload], b"one batch");
+        assert_eq!(inb.accept(v2), Err(Discard::Replay), "{t:?}");
+        assert_eq!(inb.stats().packets, 1);
+        assert_eq!(inb.stats().replay_drops, 1);
+        assert_eq!(inb.replay_window().top(), 1);
+    }
+}
+
+#[test]
+fn accept_counts_the_discards_verify_returned() {
+    let (mut out, mut inb) = pair(rfc3602_transform(), 0x8004);
+    let mut packet = seal(&mut out, b"tampered", IpProtocol::UDP);
+    let last = packet.len() - 1;
+    packet[last] ^= 1;
+    let verdict = inb.verify(&mut packet);
+    assert_eq!(verdict, Err(Discard::Integrity));
+    assert_eq!(inb.stats().integrity_drops, 0, "verify counts nothing");
+    assert_eq!(inb.accept(verdict), Err(Discard::Integrity));
+    assert_eq!(inb.stats().integrity_drops, 1);
+    assert_eq!(inb.replay_window().top(), 0);
+    // A packet another SA verified is refused.
+    let (mut out2, inb2) = pair(rfc3602_transform(), 0x8005);
+    let mut other = seal(&mut out2, b"elsewhere", IpProtocol::UDP);
+    let foreign = inb2.verify(&mut other);
+    assert!(foreign.is_ok());
+    assert_eq!(inb.accept(foreign), Err(Discard::SpiMismatch(0x8005)));
+}
+
+#[test]
+fn sa_and_sadb_may_be_shared_between_threads() {
+    fn assert_sync<T: Sync>() {}
+    assert_sync::<Sa>();
+    assert_sync::<SaDb>();
+}
+
+#[test]
+fn only_inbound_sas_carry_a_replay_window() {
+    let (out, inb) = pair(rfc3602_transform(), 0x8006);
+    assert!(!out.has_replay_window());
+    assert!(inb.has_replay_window());
+    // The window (a 2048-bit ring and its top) lives behind a pointer that outbound SAs leave
+    // empty: each outbound SA is that much smaller than when every SA embedded one.
+    let window = size_of::<ReplayWindow>();
+    let pointer = size_of::<Option<Box<ReplayWindow>>>();
+    assert_eq!(window, 264, "2048 bits, the top and alignment");
+    assert_eq!(pointer, 8);
+    let sa = size_of::<Sa>();
+    let embedded = sa - pointer + window;
+    assert_eq!(
+        embedded - sa,
+        256,
+        "each outbound SA is 256 bytes smaller ({sa} bytes now)"
+    );
+    // An outbound SA shows an empty window.
+    assert_eq!(out.replay_window().top(), 0);
+}
+
+#[test]
+fn sadb_verify_and_accept_compose_to_open() {
+    let t = rfc3602_transform();
+    let (mut out, inb) = pair(t, 0x8007);
+    let mut db = SaDb::new(4);
+    db.insert(inb).unwrap();
+    let mut packet = seal(&mut out, b"by spi", IpProtocol::UDP);
+    let (spi, verified) = db.verify(&mut packet).unwrap();
+    assert_eq!(spi, Spi(0x8007));
+    let opened = db.accept(spi, Ok(verified)).unwrap();
+    assert_eq!(&packet[opened.payload], b"by spi");
+    assert_eq!(
+        db.verify(&mut [0u8; 3]).map(|_| ()),
+        Err(Discard::Truncated)
+    );
+    assert_eq!(
+        db.accept(Spi(0x9999), Err(Discard::Integrity)),
+        Err(Discard::UnknownSpi(0x9999))
+    );
+}

@@ -2,18 +2,19 @@
 //! slots and leaves with one `sendmmsg` per socket (runs of equal-sized datagrams to one peer
 //! as single UDP GSO messages on 4500); a received batch is opened in place, GRO buffers split
 //! by their segment size, and what is for the intranet written to TUN in one batch (coalesced
-//! per flow when the device has offloads). Nothing here allocates; packet bytes are copied
-//! only where the TUN offload interface needs them contiguous (see `netio::tun`).
+//! per flow when the device has offloads). The engine takes up to [`CHUNK`] packets at a time
+//! and spreads their ESP crypto over the [`CryptoPool`]. Nothing here allocates; packet bytes
+//! are copied only where the TUN offload interface needs them contiguous (see `netio::tun`).
 
 use super::{Io, arrived_at, now};
-use crate::engine::ipsec::{Engine, Out, Route};
+use crate::engine::ipsec::{Engine, Out, Route, RxJob, TunJob};
+use crate::parallel::CryptoPool;
 use netio::batch::{Outbox, RecvBatch};
 use netio::gso::GsoPlan;
 use netio::sealed::Sealed;
 use netio::tun::{TunBatch, TunWriter};
 use rand_chacha::ChaCha20Rng;
 use std::net::SocketAddr;
-use std::ops::Range;
 
 /// How a received batch reaches the engine.
 #[derive(Debug, Clone, Copy)]
@@ -27,26 +28,29 @@ pub(super) enum Arrival {
 /// Bytes the non-ESP marker takes (RFC 3948 §2.2).
 pub(super) const MARKER_ROOM: usize = 4;
 
-/// Scratch space of the data path, allocated once.
+/// Packets handed to the engine at once (their jobs live on the stack): as many as one
+/// `sendmmsg` takes.
+const CHUNK: usize = Outbox::CAPACITY;
+
+/// Scratch space of the data path, allocated once, and the crypto threads.
 pub(super) struct DataPath {
-    /// What each slot of the current TUN batch became.
-    outs: Box<[Option<Out>]>,
     plan: GsoPlan,
     /// Decapsulated packets on their way to TUN (used when the device has offloads).
     to_tun: TunWriter,
+    pool: CryptoPool,
 }
 
 impl DataPath {
-    pub(super) fn new(tun_batch: &TunBatch, rx_batch: usize) -> Self {
+    pub(super) fn new(rx_batch: usize, pool: CryptoPool) -> Self {
         Self {
-            outs: vec![None; tun_batch.capacity()].into_boxed_slice(),
             plan: GsoPlan::new(Outbox::CAPACITY),
             to_tun: TunWriter::new(rx_batch),
+            pool,
         }
     }
 
     /// Seals every packet of a TUN batch in its own slot and sends them, one `sendmmsg` per
-    /// socket for each [`Outbox::CAPACITY`] packets.
+    /// socket for each [`CHUNK`] packets.
     pub(super) async fn seal_and_send(
         &mut self,
         io: &Io,
@@ -54,35 +58,41 @@ impl DataPath {
         batch: &mut TunBatch,
         n: usize,
     ) {
-        for (i, out) in self.outs.iter_mut().enumerate() {
-            *out = None;
-            if i >= n {
-                continue;
+        let mut slots = batch.filled_mut().take(n);
+        loop {
+            let mut jobs: [TunJob<'_>; CHUNK] = std::array::from_fn(|_| TunJob::default());
+            let mut count = 0;
+            for (job, (range, slot)) in jobs.iter_mut().zip(slots.by_ref()) {
+                *job = TunJob::new(slot, range);
+                count += 1;
             }
-            if let Some((range, slot)) = batch.get_mut(i) {
-                *out = engine.handle_tun(slot, range).ok();
+            let Some(jobs) = jobs.get_mut(..count).filter(|j| !j.is_empty()) else {
+                return;
+            };
+            engine.handle_tun_batch(&self.pool, jobs);
+            let sealed = jobs.iter().filter_map(|job| {
+                let out = job.result().as_ref().ok()?;
+                let to = sealed_to(out.route)?;
+                Some((to, job.slot().get(out.range.clone())?))
+            });
+            netio::sealed::send_sealed(&io.natt, &io.esp, &mut self.plan, sealed).await;
+            // Plain L2TP (1701): rare and only when allowed; one send each.
+            for job in jobs.iter() {
+                if let Ok(out) = job.result()
+                    && sealed_to(out.route).is_none()
+                    && let Some(bytes) = job.slot().get(out.range.clone())
+                {
+                    send_one(io, out, bytes).await;
+                }
             }
-        }
-        let outs = &self.outs[..n.min(self.outs.len())];
-        let sealed = outs.iter().enumerate().filter_map(|(i, out)| {
-            let out = out.as_ref()?;
-            let to = sealed_to(out.route)?;
-            Some((to, batch.slot(i)?.get(out.range.clone())?))
-        });
-        netio::sealed::send_sealed(&io.natt, &io.esp, &mut self.plan, sealed).await;
-        // Plain L2TP (1701): rare and only when allowed; one send each.
-        for (i, out) in outs.iter().enumerate() {
-            if let Some(out) = out
-                && sealed_to(out.route).is_none()
-                && let Some(bytes) = batch.slot(i).and_then(|s| s.get(out.range.clone()))
-            {
-                send_one(io, out, bytes).await;
+            if count < CHUNK {
+                return;
             }
         }
     }
 
     /// Feeds every datagram of a received batch (each GRO segment on its own) to the engine
-    /// in place and writes what is for the intranet to TUN.
+    /// in place, [`CHUNK`] at a time, and writes what is for the intranet to TUN.
     pub(super) async fn open_and_deliver(
         &mut self,
         io: &Io,
@@ -91,28 +101,36 @@ impl DataPath {
         n: usize,
         arrival: Arrival,
     ) {
-        for i in 0..n {
-            let Some((meta, slot)) = batch.get_mut(i) else {
-                continue;
-            };
-            if meta.truncated {
-                continue;
+        let mut datagrams = batch
+            .filled_mut()
+            .take(n)
+            .filter(|(meta, _)| !meta.truncated)
+            .flat_map(move |(meta, slot)| {
+                let from = meta.from;
+                let local = meta.local;
+                meta.datagrams_mut(slot).map(move |bytes| match arrival {
+                    Arrival::Udp(bound) => RxJob::udp(bytes, arrived_at(bound, local), from),
+                    Arrival::Esp => RxJob::esp(bytes, from.ip()),
+                })
+            });
+        loop {
+            let mut jobs: [RxJob<'_>; CHUNK] = std::array::from_fn(|_| RxJob::default());
+            let mut count = 0;
+            for (job, next) in jobs.iter_mut().zip(datagrams.by_ref()) {
+                *job = next;
+                count += 1;
             }
-            for datagram in meta.datagrams() {
-                let Some(bytes) = slot.get_mut(datagram.clone()) else {
-                    continue;
-                };
-                let result = match arrival {
-                    Arrival::Udp(bound) => {
-                        engine.handle_udp(now(), arrived_at(bound, meta.local), meta.from, bytes)
-                    }
-                    Arrival::Esp => engine.handle_esp(now(), meta.from.ip(), bytes),
-                };
-                if let Ok(Some(ip)) = result
-                    && let Some(packet) = slot.get(shift(ip, datagram.start))
-                {
+            let Some(jobs) = jobs.get_mut(..count).filter(|j| !j.is_empty()) else {
+                break;
+            };
+            engine.handle_rx_batch(now(), &self.pool, jobs);
+            for job in jobs.iter() {
+                if let Some(packet) = job.delivered() {
                     self.write(io, packet).await;
                 }
+            }
+            if count < CHUNK {
+                break;
             }
         }
         self.flush_tun(io).await;
@@ -148,10 +166,6 @@ fn sealed_to(route: Route) -> Option<Sealed> {
         Route::Esp { remote } => Some(Sealed::Esp(remote)),
         Route::Udp { .. } => None,
     }
-}
-
-fn shift(r: Range<usize>, by: usize) -> Range<usize> {
-    r.start + by..r.end + by
 }
 
 /// Sends one datagram the engine wrote into `buf` (control traffic, plain L2TP). IKE on port

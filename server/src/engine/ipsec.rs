@@ -109,6 +109,35 @@ struct Child {
     highest: u32,
 }
 
+/// What [`Engine::frame`] made of a datagram for a client.
+#[derive(Debug)]
+enum Framing {
+    /// Plain L2TP (allowed by configuration): nothing to encrypt.
+    Plain(Out),
+    /// Framed by an outbound SA, to be encrypted.
+    Esp(EspFrame),
+}
+
+/// An ESP packet framed in a caller's buffer, waiting for encryption.
+#[derive(Debug, Clone)]
+struct EspFrame {
+    spi: Spi,
+    framed: ike::esp::Framed,
+    route: Route,
+}
+
+impl EspFrame {
+    /// Encrypts the packet in `buf` with its SA (read-only: any thread may run this).
+    fn encrypt(&self, sadb: &SaDb, buf: &mut [u8]) -> Result<Out, Drop> {
+        let sa = sadb.outbound(self.spi).ok_or(Drop::NoSa)?;
+        let range = sa.encrypt(buf, &self.framed).map_err(|_| Drop::NoRoom)?;
+        Ok(Out {
+            route: self.route,
+            range,
+        })
+    }
+}
+
 /// The whole server engine below the driver.
 #[derive(Debug)]
 pub struct Engine<R> {
@@ -335,7 +364,30 @@ impl<R: CryptoRng> Engine<R> {
         from: SocketAddr,
         packet: &mut [u8],
     ) -> Result<Option<Range<usize>>, Drop> {
-        let (spi, opened) = self.sadb.open(packet).map_err(Drop::Esp)?;
+        let verdict = self.sadb.verify(packet);
+        self.esp_accept(now, from, packet, verdict)
+    }
+
+    /// Everything after the crypto of one ESP packet, in packet order: the replay window
+    /// (again) and the SA's counters, the peer's NAT mapping, the LNS. `verdict` is what
+    /// [`SaDb::verify`] said of `packet`.
+    fn esp_accept(
+        &mut self,
+        now: Instant,
+        from: SocketAddr,
+        packet: &mut [u8],
+        verdict: Result<(Spi, ike::esp::Verified), ike::esp::Discard>,
+    ) -> Result<Option<Range<usize>>, Drop> {
+        let (spi, opened) = match verdict {
+            Ok((spi, verified)) => (spi, self.sadb.accept(spi, Ok(verified)).map_err(Drop::Esp)?),
+            Err(discard) => {
+                // Counted by the SA it names, when there is one (as `SaDb::open` does).
+                if let Ok(spi) = SaDb::spi_of(packet) {
+                    let _ = self.sadb.accept(spi, Err(discard));
+                }
+                return Err(Drop::Esp(discard));
+            }
+        };
         self.stats.received(packet.len());
         let child = *self.children.get(&spi.0).ok_or(Drop::NoSa)?;
         // The peer's NAT mapping moved: ESP that verified and is the newest of its SA proves
@@ -393,19 +445,38 @@ impl<R: CryptoRng> Engine<R> {
 
     /// Wraps the inner L2TP datagram at `buf[l2tp]` in UDP and ESP for `peer`.
     fn seal(&mut self, peer: SocketAddr, buf: &mut [u8], l2tp: Range<usize>) -> Result<Out, Drop> {
+        match self.frame(peer, buf, l2tp)? {
+            Framing::Plain(out) => Ok(out),
+            Framing::Esp(esp) => {
+                let out = esp.encrypt(&self.sadb, buf)?;
+                self.stats.sent(out.range.len());
+                Ok(out)
+            }
+        }
+    }
+
+    /// The stateful half of [`Engine::seal`], in packet order: the UDP header, then the ESP
+    /// framing by the peer's newest outbound SA (sequence number, padding, CBC IV), or the
+    /// plain L2TP route. The encryption is left to [`EspFrame::encrypt`].
+    fn frame(
+        &mut self,
+        peer: SocketAddr,
+        buf: &mut [u8],
+        l2tp: Range<usize>,
+    ) -> Result<Framing, Drop> {
         if let Some(local) = self
             .plain_peers
             .get(&peer)
             .filter(|_| self.allow_plain_l2tp)
         {
-            return Ok(Out {
+            return Ok(Framing::Plain(Out {
                 route: Route::Udp {
                     local: *local,
                     remote: peer,
                     non_esp_marker: false,
                 },
                 range: l2tp,
-            });
+            }));
         }
         let spi = *self.newest.get(&peer).ok_or(Drop::NoSa)?;
         let child = *self.children.get(&spi).ok_or(Drop::NoSa)?;
@@ -424,10 +495,9 @@ impl<R: CryptoRng> Engine<R> {
             .sadb
             .outbound_mut(Spi(child.outbound))
             .ok_or(Drop::NoSa)?;
-        let sealed = sa
-            .seal(buf, start..l2tp.end, IpProtocol(17), &mut self.rng)
+        let framed = sa
+            .frame(buf, start..l2tp.end, IpProtocol(17), &mut self.rng)
             .map_err(|_| Drop::NoRoom)?;
-        self.stats.sent(sealed.len());
         let route = if child.encapsulated {
             Route::Udp {
                 local: child.path.local,
@@ -439,10 +509,11 @@ impl<R: CryptoRng> Engine<R> {
                 remote: child.path.remote.ip(),
             }
         };
-        Ok(Out {
+        Ok(Framing::Esp(EspFrame {
+            spi: Spi(child.outbound),
+            framed,
             route,
-            range: sealed,
-        })
+        }))
     }
 
     /// Writes the next control datagram (IKE, or L2TP/PPP control sealed in ESP) into `buf`.
@@ -703,7 +774,9 @@ impl<R: CryptoRng> Engine<R> {
 }
 
 pub mod admin;
+mod batch;
 mod index;
 mod observe;
+pub use batch::{RxJob, Serial, Spread, TunJob};
 #[cfg(test)]
 mod tests;

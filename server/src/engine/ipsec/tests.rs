@@ -97,10 +97,12 @@ const SERVER_IKE: &str = "2.2.2.2:500";
 
 impl Laptop {
     fn new(now: Instant, local: SocketAddr) -> Self {
-        let mut ike = Ike::new(
-            ike::endpoint::Config::new(PSK),
-            ChaCha20Rng::seed_from_u64(3),
-        );
+        Self::with_config(now, local, ike::endpoint::Config::new(PSK))
+    }
+
+    /// A laptop with its own IKE settings (the ESP transforms it proposes, say).
+    fn with_config(now: Instant, local: SocketAddr, config: ike::endpoint::Config) -> Self {
+        let mut ike = Ike::new(config, ChaCha20Rng::seed_from_u64(3));
         let ike_path = Path {
             local,
             remote: SERVER_IKE.parse().unwrap(),
@@ -534,3 +536,6 @@ mod metrics;
 
 #[path = "admin_tests.rs"]
 mod admin_tests;
+
+#[path = "batch_tests.rs"]
+mod batch_tests;
