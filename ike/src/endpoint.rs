@@ -252,6 +252,12 @@ type Cookies = (Cookie, Cookie);
 #[derive(Debug)]
 enum Half {
     AwaitKe(AwaitKe),
+    /// Message 3 received with no key pair ready: one is computed at the driver, then message 3
+    /// is answered.
+    AwaitKeyPair {
+        state: AwaitKe,
+        message3: (Path, Vec<u8>),
+    },
     /// Message 4 sent; the Diffie-Hellman agreement runs at the driver. A message 5 that
     /// arrives meanwhile waits here (the latest one) and is read when the keys exist.
     AwaitAgreement {
@@ -749,6 +755,18 @@ impl<R: CryptoRng> Endpoint<R> {
         key: Cookies,
         message: &[u8],
     ) -> Result<(), Discard> {
+        self.on_pending_with(now, path, key, message, false)
+    }
+
+    /// `token_taken`: message 3 already passed the DH rate limit (it waited for a key pair).
+    fn on_pending_with(
+        &mut self,
+        now: Instant,
+        path: Path,
+        key: Cookies,
+        message: &[u8],
+        token_taken: bool,
+    ) -> Result<(), Discard> {
         let Some(mut p) = self.pending.remove(&key) else {
             return Err(Discard::UnknownSa);
         };
@@ -764,10 +782,33 @@ impl<R: CryptoRng> Endpoint<R> {
             self.pending.insert(key, p);
             return Ok(());
         }
-        if matches!(p.state, Half::AwaitKe(_)) && !self.take_dh_token(now) {
+        if let Half::AwaitKeyPair { .. } = &p.state {
+            // Message 3 again while its key pair is computed: answered when it is ready.
+            self.pending.insert(key, p);
+            return Ok(());
+        }
+        if matches!(p.state, Half::AwaitKe(_)) && !token_taken && !self.take_dh_token(now) {
             self.pending.insert(key, p);
             self.stats.limited += 1;
             return Err(Discard::Limit);
+        }
+        // With the pool of this group empty, a worker computes the key pair: message 4 waits
+        // for it rather than the packet thread doing the work.
+        if self.config.dh_offload
+            && let Half::AwaitKe(s) = &p.state
+            && self.dh.ready(s.suite().group) == 0
+        {
+            let drawn = crate::crypto::DhKeyPair::draw(s.suite().group, &mut self.rng);
+            self.dh.key_pair_for(key, drawn);
+            p.state = match p.state {
+                Half::AwaitKe(state) => Half::AwaitKeyPair {
+                    state,
+                    message3: (path, message.to_vec()),
+                },
+                other => other,
+            };
+            self.pending.insert(key, p);
+            return Ok(());
         }
         let mut buf = [0u8; MAX_MESSAGE];
         let wall_clock = self.wall_clock_at(now);
@@ -785,7 +826,7 @@ impl<R: CryptoRng> Endpoint<R> {
                 .on_key_exchange(message, &mut self.rng, &mut buf)
                 .map(|(n, len)| Some((Half::AwaitAuth(Box::new(n)), len))),
             // Handled above.
-            Half::AwaitAgreement { .. } => Ok(None),
+            Half::AwaitAgreement { .. } | Half::AwaitKeyPair { .. } => Ok(None),
             Half::AwaitAuth(s) => match s.on_auth(message, &mut buf, wall_clock) {
                 Ok((sa, len)) => {
                     let out = buf[..len].to_vec();

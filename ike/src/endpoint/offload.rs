@@ -6,8 +6,9 @@
 //! endpoint does neither in line:
 //!
 //! - key pairs come from a small pool per group, filled ahead of time by
-//!   [`DhJob::Generate`] jobs (a group's pool starts filling the first time it is used; until
-//!   then, or when a burst empties it, a key pair is computed in line);
+//!   [`DhJob::Generate`] jobs (a group's pool starts filling the first time it is used); when
+//!   the pool is empty (the first use, a burst), message 3 waits for a [`DhJob::KeyPairFor`]
+//!   job ([`Half::AwaitKeyPair`]);
 //! - message 4 goes out at once with that key pair, and the agreement runs as a
 //!   [`DhJob::Agree`] job; message 5 is read once its result is back ([`Half::AwaitAgreement`]);
 //! - likewise a Quick Mode with PFS: message 2 goes out with a pooled key pair, the agreement
@@ -30,6 +31,13 @@ use std::time::Instant;
 pub enum DhJob {
     /// Compute a key pair for the pool.
     Generate(DrawnKey),
+    /// Compute the key pair that the exchange with these cookies waits for.
+    KeyPairFor {
+        /// The exchange.
+        cookies: Cookies,
+        /// Our private key, drawn.
+        drawn: DrawnKey,
+    },
     /// Compute the shared secret of the exchange with these cookies.
     Agree {
         /// The exchange.
@@ -58,6 +66,13 @@ pub enum DhDone {
         /// The pair, or why there is none.
         result: Result<DhKeyPair, DhError>,
     },
+    /// The key pair an exchange waits for.
+    KeyPairFor {
+        /// The exchange.
+        cookies: Cookies,
+        /// The pair, or why there is none.
+        result: Result<DhKeyPair, DhError>,
+    },
     /// The agreement of an exchange.
     Agreed {
         /// The exchange.
@@ -83,6 +98,10 @@ impl DhJob {
         match self {
             Self::Generate(drawn) => DhDone::Generated {
                 group: drawn.group(),
+                result: drawn.compute(),
+            },
+            Self::KeyPairFor { cookies, drawn } => DhDone::KeyPairFor {
+                cookies,
                 result: drawn.compute(),
             },
             Self::Agree { cookies, agreement } => DhDone::Agreed {
@@ -128,21 +147,29 @@ impl DhWork {
         group: DhGroup,
         rng: &mut R,
     ) -> Result<DhKeyPair, Refusal> {
-        let ready = match self.pools.iter_mut().find(|p| p.group == group) {
-            Some(pool) => pool.ready.pop(),
-            None => {
-                self.pools.push(Pool {
-                    group,
-                    ready: Vec::new(),
-                    generating: 0,
-                });
-                None
-            }
-        };
-        match ready {
+        match self.pool_of(group).ready.pop() {
             Some(pair) => Ok(pair),
             None => DhKeyPair::generate(group, rng).map_err(|_| Refusal::InvalidKeyInformation),
         }
+    }
+
+    pub(super) fn key_pair_for(&mut self, cookies: Cookies, drawn: DrawnKey) {
+        self.pool_of(drawn.group());
+        self.jobs.push_back(DhJob::KeyPairFor { cookies, drawn });
+    }
+
+    /// The pool of `group`, created (empty: it fills from then on) on first use.
+    fn pool_of(&mut self, group: DhGroup) -> &mut Pool {
+        if let Some(i) = self.pools.iter().position(|p| p.group == group) {
+            return &mut self.pools[i];
+        }
+        self.pools.push(Pool {
+            group,
+            ready: Vec::new(),
+            generating: 0,
+        });
+        let last = self.pools.len() - 1;
+        &mut self.pools[last]
     }
 
     pub(super) fn agree(&mut self, cookies: Cookies, agreement: Agreement) {
@@ -209,6 +236,7 @@ impl<R: CryptoRng> Endpoint<R> {
                     }
                 }
             }
+            DhDone::KeyPairFor { cookies, result } => self.key_pair_ready(now, cookies, result),
             DhDone::Agreed { cookies, result } => self.agreed(now, cookies, result),
             DhDone::AgreedQuick {
                 cookies,
@@ -217,6 +245,29 @@ impl<R: CryptoRng> Endpoint<R> {
             } => self.agreed_quick(now, cookies, message_id, result),
         }
         self.rearm_changed();
+    }
+
+    fn key_pair_ready(&mut self, now: Instant, key: Cookies, result: Result<DhKeyPair, DhError>) {
+        let Some(mut p) = self.pending.remove(&key) else {
+            return;
+        };
+        let Half::AwaitKeyPair { state, message3 } = p.state else {
+            self.pending.insert(key, p);
+            return;
+        };
+        let Ok(pair) = result else {
+            self.events.push_back(Event::Refused {
+                peer: p.path.remote,
+                refusal: Refusal::InvalidKeyInformation,
+            });
+            return;
+        };
+        // Through the pool, where the answer takes it from (the last in is the first out).
+        self.dh.pool_of(pair.group()).ready.push(pair);
+        p.state = Half::AwaitKe(state);
+        self.pending.insert(key, p);
+        let (path, message) = message3;
+        let _ = self.on_pending_with(now, path, key, &message, true);
     }
 
     fn agreed(&mut self, now: Instant, key: Cookies, result: Result<SharedSecret, DhError>) {

@@ -135,7 +135,12 @@ fn a_refused_agreement_ends_the_exchange_and_a_late_one_is_ignored() {
     let mut n = Net::with_configs(45, 0.0, Config::new(b"interop-test-psk"), offloading(1));
     n.dh_delay = Duration::from_secs(70);
     connect(&mut n);
-    assert!(n.drive(Duration::from_secs(5), |n| agreements(n) == 1));
+    // The pool is empty: message 3 waits for its key pair, which comes back too late.
+    assert!(n.drive(Duration::from_secs(5), |n| {
+        n.dh_queue
+            .iter()
+            .any(|(_, j)| matches!(j, DhJob::KeyPairFor { .. }))
+    }));
     n.drive(Duration::from_secs(90), |n| n.dh_queue.is_empty());
     assert!(n.dh_queue.is_empty(), "every job came back");
     assert_eq!(n.server.half_open(), 0);
@@ -241,4 +246,33 @@ fn a_refused_pfs_agreement_ends_only_that_quick_mode() {
     assert_eq!(n.server.established(), 1, "the ISAKMP SA stays");
     n.drive(Duration::from_secs(3), |_| false);
     assert!(child(&n.server_events).is_none());
+}
+
+#[test]
+fn with_the_pool_empty_message_4_waits_for_a_key_pair_from_the_driver() {
+    let mut n = Net::with_configs(49, 0.0, Config::new(b"interop-test-psk"), offloading(2));
+    n.dh_delay = Duration::from_millis(300);
+    connect(&mut n);
+    let waits = |n: &Net| {
+        n.dh_queue
+            .iter()
+            .any(|(_, j)| matches!(j, DhJob::KeyPairFor { .. }))
+    };
+    assert!(n.drive(Duration::from_secs(5), waits));
+    let asked = n.now;
+    // Nothing is in flight until the key pair comes back: no message 4 yet.
+    assert!(n.drive(Duration::from_millis(250), |n| n.in_flight.is_empty()));
+    assert_eq!(agreements(&n), 0, "no message 4, so no agreement yet");
+    assert!(n.drive(Duration::from_secs(1), |n| agreements(n) == 1));
+    assert!(
+        n.now - asked >= Duration::from_millis(300),
+        "message 4 waited for the job"
+    );
+    assert!(n.drive(Duration::from_secs(5), both_have_children));
+    assert_eq!(n.server.stats().dh_computations, 1);
+    let cookies = phase1_cookies(&n.server_events).unwrap();
+    assert_eq!(
+        n.client.isakmp_encryption_key(cookies).unwrap().expose(),
+        n.server.isakmp_encryption_key(cookies).unwrap().expose()
+    );
 }
