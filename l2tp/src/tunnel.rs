@@ -918,7 +918,8 @@ impl Tunnel {
             result_code: result_code(result.0, error),
         };
         if let Some(bytes) = self.encode(SessionId(0), &stop.into()) {
-            // The last message always finds room: unsent ones are dropped for it.
+            // The last message always finds room: after the waiting ones while there is
+            // room, in place of the unsent ones when the queue is full.
             let _ = self.reliable.queue_final(bytes);
         }
         self.enter_closing(now, reason);

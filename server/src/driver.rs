@@ -218,6 +218,15 @@ async fn serve(
                 data.open_and_deliver(io, engine, &mut l2tp_in, r?, Arrival::Udp(io.l2tp_addr)).await;
             }
             r = io.esp.recv_batch(&mut esp_in) => {
+                // IKE waiting on UDP 500 goes first: a client sends Quick Mode message 3 and
+                // at once its first ESP packet on another socket, and when both wait here that
+                // packet must find the SA message 3 installs (else it is dropped and its L2TP
+                // message comes again a second later). One batch per ESP batch: a flood on
+                // port 500 cannot starve ESP.
+                let ike = io.ike.try_recv_batch(&mut ike_in)?;
+                if ike > 0 {
+                    data.open_and_deliver(io, engine, &mut ike_in, ike, Arrival::Udp(io.ike_addr)).await;
+                }
                 data.open_and_deliver(io, engine, &mut esp_in, r?, Arrival::Esp).await;
             }
             r = io.tun.recv_batch(&mut tun_in) => {
