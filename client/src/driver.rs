@@ -236,6 +236,12 @@ async fn drive(
                 data.open_and_deliver(net.tun.as_ref(), engine, &mut natt_in, (r?, Arrival::Udp(natt_addr)), tracker).await;
             }
             r = io.esp.recv_batch(&mut esp_in) => {
+                // IKE waiting on UDP 500 first: the server's Quick Mode message 3 (a rekey it
+                // started) must install the SA its next ESP packets use (see the server's loop).
+                let ike = io.ike.try_recv_batch(&mut ike_in)?;
+                if ike > 0 {
+                    data.open_and_deliver(net.tun.as_ref(), engine, &mut ike_in, (ike, Arrival::Udp(ike_addr)), tracker).await;
+                }
                 data.open_and_deliver(net.tun.as_ref(), engine, &mut esp_in, (r?, Arrival::Esp), tracker).await;
             }
             r = tun_recv => {
