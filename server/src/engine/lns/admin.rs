@@ -196,8 +196,16 @@ impl<R: CryptoRng> Lns<R> {
     /// left without tunnels loses its IKE SA [`KICK_GRACE`] later. Returns how many sessions
     /// were told to end (sessions already ending are not counted again).
     pub fn kick(&mut self, now: Instant, target: &KickTarget) -> usize {
+        // Candidates from the indexes, each checked again below.
+        let candidates: Vec<_> = match target {
+            KickTarget::User(u) => self.index.by_user(u.as_bytes()),
+            KickTarget::Address(a) => self.by_address.get(a).copied().into_iter().collect(),
+        };
         let mut kicked = Vec::new();
-        for (key, link) in &mut self.links {
+        for key in candidates {
+            let Some(link) = self.links.get_mut(&key) else {
+                continue;
+            };
             let named = match target {
                 KickTarget::User(u) => link.user.as_deref() == Some(u.as_str()),
                 KickTarget::Address(a) => link.address == Some(*a),
@@ -209,7 +217,7 @@ impl<R: CryptoRng> Lns<R> {
             link.cause = Some(AcctTerminateCause::ADMIN_RESET);
             link.ppp.close(now);
             self.admin.kicked.insert(key.0);
-            kicked.push(*key);
+            kicked.push(key);
         }
         // Their PPP has a Terminate-Request to send and a new deadline.
         for key in &kicked {
