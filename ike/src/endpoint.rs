@@ -258,6 +258,13 @@ enum Half {
         state: AwaitKe,
         message3: (Path, Vec<u8>),
     },
+    /// Message 5 read and the initiator authenticated; our RSA signature for message 6 is
+    /// computed at the driver.
+    AwaitSignature {
+        state: Box<AwaitAuth>,
+        checked: Box<main_mode::AuthChecked>,
+        message5: (Path, Vec<u8>),
+    },
     /// Message 4 sent; the Diffie-Hellman agreement runs at the driver. A message 5 that
     /// arrives meanwhile waits here (the latest one) and is read when the keys exist.
     AwaitAgreement {
@@ -782,7 +789,7 @@ impl<R: CryptoRng> Endpoint<R> {
             self.pending.insert(key, p);
             return Ok(());
         }
-        if let Half::AwaitKeyPair { .. } = &p.state {
+        if let Half::AwaitKeyPair { .. } | Half::AwaitSignature { .. } = &p.state {
             // Message 3 again while its key pair is computed: answered when it is ready.
             self.pending.insert(key, p);
             return Ok(());
@@ -812,6 +819,26 @@ impl<R: CryptoRng> Endpoint<R> {
         }
         let mut buf = [0u8; MAX_MESSAGE];
         let wall_clock = self.wall_clock_at(now);
+        // With certificates, our signature (an RSA private-key operation) is computed at the
+        // driver; a message 5 that does not pass goes the usual way below and is refused there.
+        if self.config.dh_offload
+            && let Half::AwaitAuth(s) = &p.state
+            && s.signs()
+            && let Ok(checked) = s.check_auth(message, wall_clock)
+            && let Some(signing) = s.signing(&checked)
+        {
+            self.dh.sign(key, signing);
+            p.state = match p.state {
+                Half::AwaitAuth(state) => Half::AwaitSignature {
+                    state,
+                    checked: Box::new(checked),
+                    message5: (path, message.to_vec()),
+                },
+                other => other,
+            };
+            self.pending.insert(key, p);
+            return Ok(());
+        }
         let result: Result<Option<(Half, usize)>, Refusal> = match &mut p.state {
             Half::AwaitKe(s) if self.config.dh_offload => {
                 let pair = self.dh.key_pair(s.suite().group, &mut self.rng);
@@ -826,7 +853,9 @@ impl<R: CryptoRng> Endpoint<R> {
                 .on_key_exchange(message, &mut self.rng, &mut buf)
                 .map(|(n, len)| Some((Half::AwaitAuth(Box::new(n)), len))),
             // Handled above.
-            Half::AwaitAgreement { .. } | Half::AwaitKeyPair { .. } => Ok(None),
+            Half::AwaitAgreement { .. }
+            | Half::AwaitKeyPair { .. }
+            | Half::AwaitSignature { .. } => Ok(None),
             Half::AwaitAuth(s) => match s.on_auth(message, &mut buf, wall_clock) {
                 Ok((sa, len)) => {
                     let out = buf[..len].to_vec();

@@ -19,8 +19,9 @@
 //! agreement exists only for a half-open exchange (capped, and rate-limited by
 //! [`Config::max_dh_per_second`]), and each pool holds at most [`Config::dh_pool`] pairs.
 
-use super::{Config, Cookies, Endpoint, Event, Half, Quick, Refusal};
+use super::{Config, Cookies, Endpoint, Event, Half, MAX_MESSAGE, Quick, Refusal};
 use crate::crypto::{Agreement, DhError, DhGroup, DhKeyPair, DrawnKey, SharedSecret};
+use crate::ikev1::main_mode::Signing;
 use crate::wire::Header;
 use rand_core::CryptoRng;
 use std::collections::VecDeque;
@@ -44,6 +45,13 @@ pub enum DhJob {
         cookies: Cookies,
         /// Our private key and the peer's public value.
         agreement: Box<Agreement>,
+    },
+    /// Sign our HASH_R for message 6 (certificates: an RSA private-key operation).
+    Sign {
+        /// The exchange.
+        cookies: Cookies,
+        /// The hash and the key.
+        signing: Box<Signing>,
     },
     /// Compute the PFS secret of a Quick Mode we answer.
     AgreeQuick {
@@ -80,6 +88,13 @@ pub enum DhDone {
         /// `g^xy`, or why the peer's value was refused.
         result: Result<SharedSecret, DhError>,
     },
+    /// Our signature for message 6.
+    Signed {
+        /// The exchange.
+        cookies: Cookies,
+        /// The signature, or why there is none.
+        result: Result<Vec<u8>, Refusal>,
+    },
     /// The PFS agreement of a Quick Mode.
     AgreedQuick {
         /// Its ISAKMP SA.
@@ -107,6 +122,10 @@ impl DhJob {
             Self::Agree { cookies, agreement } => DhDone::Agreed {
                 cookies,
                 result: agreement.run(),
+            },
+            Self::Sign { cookies, signing } => DhDone::Signed {
+                cookies,
+                result: signing.run(),
             },
             Self::AgreeQuick {
                 cookies,
@@ -179,6 +198,13 @@ impl DhWork {
         });
     }
 
+    pub(super) fn sign(&mut self, cookies: Cookies, signing: Signing) {
+        self.jobs.push_back(DhJob::Sign {
+            cookies,
+            signing: Box::new(signing),
+        });
+    }
+
     pub(super) fn agree_quick(&mut self, cookies: Cookies, message_id: u32, agreement: Agreement) {
         self.jobs.push_back(DhJob::AgreeQuick {
             cookies,
@@ -238,6 +264,7 @@ impl<R: CryptoRng> Endpoint<R> {
             }
             DhDone::KeyPairFor { cookies, result } => self.key_pair_ready(now, cookies, result),
             DhDone::Agreed { cookies, result } => self.agreed(now, cookies, result),
+            DhDone::Signed { cookies, result } => self.signed(now, cookies, result),
             DhDone::AgreedQuick {
                 cookies,
                 message_id,
@@ -291,6 +318,40 @@ impl<R: CryptoRng> Endpoint<R> {
         if let Some((path, message)) = early {
             // Refusals were recorded as events; the driver sees them there.
             let _ = self.on_pending(now, path, key, &message);
+        }
+    }
+
+    fn signed(&mut self, now: Instant, key: Cookies, result: Result<Vec<u8>, Refusal>) {
+        let Some(p) = self.pending.remove(&key) else {
+            return;
+        };
+        let Half::AwaitSignature {
+            state,
+            checked,
+            message5: (path, message),
+        } = p.state
+        else {
+            self.pending.insert(key, p);
+            return;
+        };
+        let mut buf = [0u8; MAX_MESSAGE];
+        match result.and_then(|sig| state.answer_signed(*checked, sig, &mut buf)) {
+            Ok((sa, len)) => {
+                let out = buf.get(..len).unwrap_or_default().to_vec();
+                let path = if p.path.remote == path.remote {
+                    p.path
+                } else {
+                    path
+                };
+                self.send(path, &out);
+                self.establish(now, sa, path, message, out, None);
+            }
+            Err(refusal) => {
+                self.events.push_back(Event::Refused {
+                    peer: p.path.remote,
+                    refusal,
+                });
+            }
         }
     }
 

@@ -1096,6 +1096,25 @@ impl AwaitAuth {
         out: &mut [u8],
         wall_clock: SystemTime,
     ) -> Result<(Phase1Sa, usize), Refusal> {
+        let checked = self.check_auth(message, wall_clock)?;
+        let proof = match self.signing(&checked) {
+            Some(signing) => Proof::Signature(signing.run()?),
+            None => our_proof(&self.auth, checked.hash_r.clone())?,
+        };
+        self.answer_auth(checked, &proof, out)
+    }
+
+    /// First half of [`AwaitAuth::on_auth`]: decrypts and authenticates message 5 and computes
+    /// our HASH_R. With certificates, [`AwaitAuth::signing`] then gives the RSA signature to
+    /// compute wherever the caller likes, and [`AwaitAuth::answer_signed`] writes message 6.
+    ///
+    /// # Errors
+    /// As [`AwaitAuth::on_auth`].
+    pub fn check_auth(
+        &self,
+        message: &[u8],
+        wall_clock: SystemTime,
+    ) -> Result<AuthChecked, Refusal> {
         let h = header(message, Some(self.cky_i), Some(self.cky_r))?;
         let cipher = Cipher::new(self.suite.cipher, self.keys.encryption_key().expose())
             .map_err(|_| Refusal::Malformed)?;
@@ -1135,13 +1154,61 @@ impl AwaitAuth {
             sai_b: &self.sai_b,
             id_b: &idir,
         });
-        let proof = our_proof(&self.auth, hash_r)?;
+        Ok(AuthChecked {
+            iv6,
+            authenticated,
+            peer_id,
+            initial_contact,
+            idir,
+            hash_r,
+        })
+    }
+
+    /// Whether message 6 carries our RSA signature (we authenticate with certificates).
+    #[must_use]
+    pub const fn signs(&self) -> bool {
+        matches!(self.auth, Credential::Certificates(_))
+    }
+
+    /// The RSA signature message 6 needs, when we authenticate with certificates.
+    #[must_use]
+    pub fn signing(&self, checked: &AuthChecked) -> Option<Signing> {
+        match &self.auth {
+            Credential::Certificates(c) => Some(Signing {
+                certificates: Arc::clone(c),
+                hash: checked.hash_r.clone(),
+            }),
+            Credential::PreSharedKey { .. } => None,
+        }
+    }
+
+    /// Writes message 6 with the signature [`AwaitAuth::signing`] asked for.
+    ///
+    /// # Errors
+    /// [`Refusal::Malformed`] when message 6 cannot be written.
+    pub fn answer_signed(
+        &self,
+        checked: AuthChecked,
+        signature: Vec<u8>,
+        out: &mut [u8],
+    ) -> Result<(Phase1Sa, usize), Refusal> {
+        self.answer_auth(checked, &Proof::Signature(signature), out)
+    }
+
+    fn answer_auth(
+        &self,
+        checked: AuthChecked,
+        proof: &Proof,
+        out: &mut [u8],
+    ) -> Result<(Phase1Sa, usize), Refusal> {
+        let cipher = Cipher::new(self.suite.cipher, self.keys.encryption_key().expose())
+            .map_err(|_| Refusal::Malformed)?;
         let (len, last_block) = write_encrypted(
             out,
             (self.cky_i, self.cky_r),
             (&self.suite, &cipher),
-            &iv6,
-            |m| write_identity(m, &self.auth, &idir, &proof),
+            &checked.iv6,
+            |m| write_identity(m, &self.auth, &checked.idir, proof),
         )?;
         let sa = Phase1Sa {
             cky_i: self.cky_i,
@@ -1150,15 +1217,44 @@ impl AwaitAuth {
             lifetime: self.lifetime,
             keys: self.keys.clone(),
             last_block,
-            peer_id,
+            peer_id: checked.peer_id,
             nat: self.nat,
             peer_dpd: self.peer_dpd,
             peer_vendors: self.peer_vendors,
-            initial_contact,
+            initial_contact: checked.initial_contact,
             we_initiated: false,
-            authenticated,
+            authenticated: checked.authenticated,
         };
         Ok((sa, len))
+    }
+}
+
+/// Message 5 read and the initiator authenticated: what message 6 needs besides our proof.
+#[derive(Debug)]
+pub struct AuthChecked {
+    iv6: Vec<u8>,
+    authenticated: Authenticated,
+    peer_id: PeerId,
+    initial_contact: bool,
+    idir: Vec<u8>,
+    hash_r: Secret,
+}
+
+/// The RSA signature of our HASH_R (RFC 2409 §5.1): the private-key operation, about a
+/// millisecond, owning what it needs so it can run on any thread.
+#[derive(Debug)]
+pub struct Signing {
+    certificates: Arc<Certificates>,
+    hash: Secret,
+}
+
+impl Signing {
+    /// Signs.
+    ///
+    /// # Errors
+    /// [`Refusal::Malformed`] when the key cannot sign.
+    pub fn run(&self) -> Result<Vec<u8>, Refusal> {
+        self.certificates.sign(self.hash.expose())
     }
 }
 

@@ -276,3 +276,91 @@ fn with_the_pool_empty_message_4_waits_for_a_key_pair_from_the_driver() {
         n.server.isakmp_encryption_key(cookies).unwrap().expose()
     );
 }
+
+#[test]
+fn with_certificates_message_6_waits_for_the_signature_from_the_driver() {
+    use crate::ikev1::test_pki::{Pki, subject, wall_clock};
+    let pki = Pki::new();
+    let server = Config {
+        dh_offload: true,
+        dh_pool: 1,
+        ..Config::with_certificates(pki.server_credentials())
+    };
+    let mut n = Net::with_configs(
+        50,
+        0.0,
+        Config::with_certificates(pki.client_credentials()),
+        server,
+    );
+    n.client.set_wall_clock(n.now, wall_clock());
+    n.server.set_wall_clock(n.now, wall_clock());
+    n.dh_delay = Duration::from_millis(300);
+    connect(&mut n);
+    let signing = |n: &Net| {
+        n.dh_queue
+            .iter()
+            .any(|(_, j)| matches!(j, DhJob::Sign { .. }))
+    };
+    assert!(n.drive(Duration::from_secs(5), signing));
+    assert_eq!(
+        n.server.established(),
+        0,
+        "message 5 read, message 6 not written"
+    );
+    let asked = n.now;
+    assert!(
+        n.drive(Duration::from_secs(10), both_have_children),
+        "client {:?} / server {:?}",
+        n.client_events,
+        n.server_events
+    );
+    assert!(n.now - asked >= Duration::from_millis(300));
+    let peer = n.server_events.iter().find_map(|e| match e {
+        Event::Phase1Up { peer_id, .. } => Some(peer_id.clone()),
+        _ => None,
+    });
+    assert_eq!(peer.map(|p| p.data), Some(subject(&pki.client)));
+}
+
+#[test]
+fn a_failed_signature_ends_the_exchange() {
+    use crate::ikev1::test_pki::{Pki, wall_clock};
+    let pki = Pki::new();
+    let server = Config {
+        dh_offload: true,
+        ..Config::with_certificates(pki.server_credentials())
+    };
+    let mut n = Net::with_configs(
+        51,
+        0.0,
+        Config::with_certificates(pki.client_credentials()),
+        server,
+    );
+    n.client.set_wall_clock(n.now, wall_clock());
+    n.server.set_wall_clock(n.now, wall_clock());
+    n.dh_delay = Duration::from_secs(1);
+    connect(&mut n);
+    assert!(n.drive(Duration::from_secs(10), |n| {
+        n.dh_queue
+            .iter()
+            .any(|(_, j)| matches!(j, DhJob::Sign { .. }))
+    }));
+    let i = n
+        .dh_queue
+        .iter()
+        .position(|(_, j)| matches!(j, DhJob::Sign { .. }))
+        .unwrap();
+    let Some((_, DhJob::Sign { cookies, .. })) = n.dh_queue.remove(i) else {
+        unreachable!()
+    };
+    n.server.handle_dh_done(
+        n.now,
+        DhDone::Signed {
+            cookies,
+            result: Err(Refusal::Malformed),
+        },
+    );
+    n.collect();
+    assert_eq!(n.server.half_open(), 0);
+    assert_eq!(n.server.established(), 0);
+}
