@@ -12,10 +12,7 @@ fn offloading(pool: usize) -> Config {
 }
 
 fn agreements(n: &Net) -> usize {
-    n.dh_queue
-        .iter()
-        .filter(|(_, j)| matches!(j, DhJob::Agree { .. }))
-        .count()
+    n.dh_queue.iter().filter(|(_, j)| is_agree(j)).count()
 }
 
 fn ready(n: &Net) -> usize {
@@ -27,6 +24,33 @@ fn phase1_cookies(events: &[Event]) -> Option<Cookies> {
         Event::Phase1Up { cookies, .. } => Some(*cookies),
         _ => None,
     })
+}
+
+/// Whether a job of this kind is queued.
+fn queued(n: &Net, kind: fn(&DhJob) -> bool) -> bool {
+    n.dh_queue.iter().any(|(_, j)| kind(j))
+}
+
+/// Takes the first queued job of this kind out (to hand back a result of the test's choice).
+fn take(n: &mut Net, kind: fn(&DhJob) -> bool) -> DhJob {
+    let i = n.dh_queue.iter().position(|(_, j)| kind(j)).unwrap();
+    n.dh_queue.remove(i).unwrap().1
+}
+
+const fn is_key_pair_for(j: &DhJob) -> bool {
+    matches!(j, DhJob::KeyPairFor { .. })
+}
+
+const fn is_agree(j: &DhJob) -> bool {
+    matches!(j, DhJob::Agree { .. })
+}
+
+const fn is_agree_quick(j: &DhJob) -> bool {
+    matches!(j, DhJob::AgreeQuick { .. })
+}
+
+const fn is_sign(j: &DhJob) -> bool {
+    matches!(j, DhJob::Sign { .. })
 }
 
 #[test]
@@ -103,12 +127,7 @@ fn a_refused_agreement_ends_the_exchange_and_a_late_one_is_ignored() {
     connect(&mut n);
     assert!(n.drive(Duration::from_secs(5), |n| agreements(n) == 1));
     // The peer's value turns out not to be on the curve / in the group.
-    let i = n
-        .dh_queue
-        .iter()
-        .position(|(_, j)| matches!(j, DhJob::Agree { .. }))
-        .unwrap();
-    let Some((_, DhJob::Agree { cookies, .. })) = n.dh_queue.remove(i) else {
+    let DhJob::Agree { cookies, .. } = take(&mut n, is_agree) else {
         unreachable!()
     };
     assert_eq!(n.server.half_open(), 1);
@@ -136,11 +155,7 @@ fn a_refused_agreement_ends_the_exchange_and_a_late_one_is_ignored() {
     n.dh_delay = Duration::from_secs(70);
     connect(&mut n);
     // The pool is empty: message 3 waits for its key pair, which comes back too late.
-    assert!(n.drive(Duration::from_secs(5), |n| {
-        n.dh_queue
-            .iter()
-            .any(|(_, j)| matches!(j, DhJob::KeyPairFor { .. }))
-    }));
+    assert!(n.drive(Duration::from_secs(5), |n| queued(n, is_key_pair_for)));
     n.drive(Duration::from_secs(90), |n| n.dh_queue.is_empty());
     assert!(n.dh_queue.is_empty(), "every job came back");
     assert_eq!(n.server.half_open(), 0);
@@ -165,10 +180,7 @@ fn with_pfs() -> Config {
 }
 
 fn quick_agreements(n: &Net) -> usize {
-    n.dh_queue
-        .iter()
-        .filter(|(_, j)| matches!(j, DhJob::AgreeQuick { .. }))
-        .count()
+    n.dh_queue.iter().filter(|(_, j)| is_agree_quick(j)).count()
 }
 
 #[test]
@@ -211,19 +223,11 @@ fn a_refused_pfs_agreement_ends_only_that_quick_mode() {
     n.dh_delay = Duration::from_secs(1);
     connect(&mut n);
     assert!(n.drive(Duration::from_secs(5), |n| quick_agreements(n) == 1));
-    let i = n
-        .dh_queue
-        .iter()
-        .position(|(_, j)| matches!(j, DhJob::AgreeQuick { .. }))
-        .unwrap();
-    let Some((
-        _,
-        DhJob::AgreeQuick {
-            cookies,
-            message_id,
-            ..
-        },
-    )) = n.dh_queue.remove(i)
+    let DhJob::AgreeQuick {
+        cookies,
+        message_id,
+        ..
+    } = take(&mut n, is_agree_quick)
     else {
         unreachable!()
     };
@@ -253,12 +257,7 @@ fn with_the_pool_empty_message_4_waits_for_a_key_pair_from_the_driver() {
     let mut n = Net::with_configs(49, 0.0, Config::new(b"interop-test-psk"), offloading(2));
     n.dh_delay = Duration::from_millis(300);
     connect(&mut n);
-    let waits = |n: &Net| {
-        n.dh_queue
-            .iter()
-            .any(|(_, j)| matches!(j, DhJob::KeyPairFor { .. }))
-    };
-    assert!(n.drive(Duration::from_secs(5), waits));
+    assert!(n.drive(Duration::from_secs(5), |n| queued(n, is_key_pair_for)));
     let asked = n.now;
     // Nothing is in flight until the key pair comes back: no message 4 yet.
     assert!(n.drive(Duration::from_millis(250), |n| n.in_flight.is_empty()));
@@ -296,12 +295,7 @@ fn with_certificates_message_6_waits_for_the_signature_from_the_driver() {
     n.server.set_wall_clock(n.now, wall_clock());
     n.dh_delay = Duration::from_millis(300);
     connect(&mut n);
-    let signing = |n: &Net| {
-        n.dh_queue
-            .iter()
-            .any(|(_, j)| matches!(j, DhJob::Sign { .. }))
-    };
-    assert!(n.drive(Duration::from_secs(5), signing));
+    assert!(n.drive(Duration::from_secs(5), |n| queued(n, is_sign)));
     assert_eq!(
         n.server.established(),
         0,
@@ -340,17 +334,8 @@ fn a_failed_signature_ends_the_exchange() {
     n.server.set_wall_clock(n.now, wall_clock());
     n.dh_delay = Duration::from_secs(1);
     connect(&mut n);
-    assert!(n.drive(Duration::from_secs(10), |n| {
-        n.dh_queue
-            .iter()
-            .any(|(_, j)| matches!(j, DhJob::Sign { .. }))
-    }));
-    let i = n
-        .dh_queue
-        .iter()
-        .position(|(_, j)| matches!(j, DhJob::Sign { .. }))
-        .unwrap();
-    let Some((_, DhJob::Sign { cookies, .. })) = n.dh_queue.remove(i) else {
+    assert!(n.drive(Duration::from_secs(10), |n| queued(n, is_sign)));
+    let DhJob::Sign { cookies, .. } = take(&mut n, is_sign) else {
         unreachable!()
     };
     n.server.handle_dh_done(
