@@ -7,6 +7,7 @@ use crate::esp_socket::RawEsp;
 use crate::gso::GsoPlan;
 use crate::udp::UdpSocket;
 use std::net::{IpAddr, SocketAddr};
+use std::ops::Range;
 
 /// Where a sealed packet goes.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -44,5 +45,38 @@ where
         {
             tracing::debug!(%e, "ESP send failed");
         }
+    }
+}
+
+/// Bytes the non-ESP marker takes in front of IKE on port 4500 (RFC 3948 §2.2).
+pub const MARKER_ROOM: usize = 4;
+
+/// Writes the non-ESP marker into the [`MARKER_ROOM`] bytes before `datagram` and returns the
+/// range to send, marker included; `None` when there is no room before it or `datagram` is
+/// not inside `buf`.
+#[must_use]
+pub fn with_non_esp_marker(buf: &mut [u8], datagram: Range<usize>) -> Option<Range<usize>> {
+    let start = datagram.start.checked_sub(MARKER_ROOM)?;
+    buf.get(datagram.clone())?;
+    buf.get_mut(start..datagram.start)?.fill(0);
+    Some(start..datagram.end)
+}
+
+#[cfg(test)]
+mod marker_tests {
+    use super::*;
+
+    #[test]
+    fn the_marker_goes_in_the_room_before_the_datagram() {
+        let mut buf = [9u8; 12];
+        assert_eq!(with_non_esp_marker(&mut buf, 4..12), Some(0..12));
+        assert_eq!(buf[..4], [0; 4]);
+        assert_eq!(buf[4..], [9; 8], "the datagram is untouched");
+        assert_eq!(with_non_esp_marker(&mut buf, 3..12), None, "no room");
+        assert_eq!(
+            with_non_esp_marker(&mut buf, 8..14),
+            None,
+            "past the buffer"
+        );
     }
 }

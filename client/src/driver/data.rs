@@ -16,8 +16,7 @@ use rand_chacha::ChaCha20Rng;
 use std::net::SocketAddr;
 use std::ops::Range;
 
-/// Bytes the non-ESP marker takes (RFC 3948 §2.2).
-pub(super) const MARKER_ROOM: usize = 4;
+pub(super) use netio::sealed::MARKER_ROOM;
 /// Decapsulated packets written to TUN in one batch.
 const TUN_WRITE_BATCH: usize = 64;
 
@@ -182,13 +181,10 @@ pub(super) async fn send_control(io: &Io, out: &Out, buf: &mut [u8]) {
             non_esp_marker: true,
             ..
         } => {
-            let Some(start) = out.range.start.checked_sub(MARKER_ROOM) else {
+            let Some(range) = netio::sealed::with_non_esp_marker(buf, out.range.clone()) else {
                 return;
             };
-            if let Some(marker) = buf.get_mut(start..out.range.start) {
-                marker.fill(0);
-            }
-            start..out.range.end
+            range
         }
         Route::Udp { .. } | Route::Esp { .. } => out.range.clone(),
     };
