@@ -126,6 +126,9 @@ enum Command {
         size: usize,
         #[arg(long)]
         seconds: f64,
+        /// Packets per second (default: as fast as the sockets take them).
+        #[arg(long)]
+        rate: Option<f64>,
     },
     /// (internal) UDP traffic sink.
     #[command(hide = true)]
@@ -229,7 +232,8 @@ fn main() -> ExitCode {
             flows,
             size,
             seconds,
-        }) => traffic::blast(dst, flows, size, seconds),
+            rate,
+        }) => traffic::blast(dst, flows, size, seconds, rate),
         Some(Command::Sink { flows }) => traffic::sink(flows),
         Some(Command::Loadgen(args)) => control::loadgen(&args),
         None => bench(&cli.run),

@@ -31,15 +31,26 @@ const GSO_SEGMENTS: usize = 64;
 /// Most UDP payload one GSO send carries.
 const GSO_MAX_PAYLOAD: usize = 65_507;
 
-/// Sends `size`-byte IP packets to `dst` on `flows` ports, as fast as the sockets take them,
-/// for `seconds`; prints `sent <packets> <errors>` at the end. Each send carries up to 64
-/// datagrams as one UDP GSO buffer (the kernel cuts it into `size`-byte packets), so that the
-/// generator, not the path under test, is no longer the limit; plain one-datagram sends where
-/// the kernel refuses GSO.
+/// Sends `size`-byte IP packets to `dst` on `flows` ports for `seconds`, as fast as the sockets
+/// take them or, with `rate`, paced to that many packets per second; prints
+/// `sent <packets> <errors>` at the end. Each send carries up to 64 datagrams as one UDP GSO
+/// buffer (the kernel cuts it into `size`-byte packets), so that the generator, not the path
+/// under test, is no longer the limit; plain one-datagram sends where the kernel refuses GSO.
+///
+/// Pacing matters on a machine whose cores the path under test shares with the generator: an
+/// unpaced generator spins on a core of its own and whatever the path cannot take is dropped,
+/// CPU spent for nothing. Paced, the generator sleeps between sends (it is never late by more
+/// than one send: a missed slot is not made up in a burst).
 ///
 /// # Errors
 /// When a socket cannot be opened.
-pub fn blast(dst: Ipv4Addr, flows: u16, size: usize, seconds: f64) -> anyhow::Result<()> {
+pub fn blast(
+    dst: Ipv4Addr,
+    flows: u16,
+    size: usize,
+    seconds: f64,
+    rate: Option<f64>,
+) -> anyhow::Result<()> {
     let datagram = size.saturating_sub(IP_UDP_HEADERS).max(1);
     let sockets = (0..flows)
         .map(|i| {
@@ -58,16 +69,31 @@ pub fn blast(dst: Ipv4Addr, flows: u16, size: usize, seconds: f64) -> anyhow::Re
         1
     };
     let payload = vec![0xa5u8; datagram * per_send];
+    #[expect(clippy::cast_precision_loss, reason = "at most 64")]
+    let interval = rate
+        .filter(|r| r.is_finite() && *r > 0.0)
+        .map(|r| Duration::from_secs_f64(per_send as f64 / r));
     let per_send = per_send as u64;
-    let until = Instant::now() + Duration::from_secs_f64(seconds);
+    let start = Instant::now();
+    let until = start + Duration::from_secs_f64(seconds);
     let (mut sent, mut errors) = (0u64, 0u64);
+    let mut pacer = interval.map(|i| Pacer::new(start, i));
     'outer: loop {
         for _ in 0..64 {
             for s in &sockets {
+                if let Some(pacer) = &mut pacer {
+                    let wait = pacer.wait(Instant::now());
+                    if !wait.is_zero() {
+                        std::thread::sleep(wait);
+                    }
+                }
                 match s.send(&payload) {
                     Ok(_) => sent += per_send,
                     Err(_) => errors += 1,
                 }
+            }
+            if pacer.is_some() && Instant::now() >= until {
+                break 'outer;
             }
         }
         if Instant::now() >= until {
@@ -77,6 +103,35 @@ pub fn blast(dst: Ipv4Addr, flows: u16, size: usize, seconds: f64) -> anyhow::Re
     let mut out = std::io::stdout().lock();
     writeln!(out, "sent {sent} {errors}")?;
     Ok(())
+}
+
+/// When the next send of a paced blaster may go: one send every `interval`. A send a little
+/// late (by less than one interval, e.g. a sleep that overslept) is made up by the next one
+/// going at once; one later than that (the thread was descheduled) restarts the schedule from
+/// now, so that no burst follows.
+#[derive(Debug, Clone, Copy)]
+struct Pacer {
+    next: Instant,
+    interval: Duration,
+}
+
+impl Pacer {
+    const fn new(start: Instant, interval: Duration) -> Self {
+        Self {
+            next: start,
+            interval,
+        }
+    }
+
+    /// How long to wait before the send due next, at `now`; books that send.
+    fn wait(&mut self, now: Instant) -> Duration {
+        let wait = self.next.saturating_duration_since(now);
+        if now > self.next + self.interval {
+            self.next = now;
+        }
+        self.next += self.interval;
+        wait
+    }
 }
 
 /// Counts IP packets and bytes arriving on ports `BASE_PORT..BASE_PORT + flows`; answers
@@ -116,4 +171,39 @@ pub fn sink(flows: u16) -> anyhow::Result<()> {
         out.flush()?;
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_pacer_spaces_sends_by_its_interval() {
+        let t0 = Instant::now();
+        let ms = Duration::from_millis(1);
+        let mut p = Pacer::new(t0, ms);
+        assert_eq!(p.wait(t0), Duration::ZERO, "the first send goes at once");
+        assert_eq!(p.wait(t0), ms, "the second waits one interval");
+        // Sent on time at t0 + 1 ms: the third is due at t0 + 2 ms.
+        assert_eq!(p.wait(t0 + ms), ms);
+    }
+
+    #[test]
+    fn a_pacer_makes_up_a_short_delay_but_not_a_long_one() {
+        let t0 = Instant::now();
+        let ms = Duration::from_millis(1);
+        let mut p = Pacer::new(t0, ms);
+        assert_eq!(p.wait(t0), Duration::ZERO);
+        // Due at t0 + 1 ms, asked at t0 + 1.5 ms (overslept): goes at once, and the next is
+        // still due at t0 + 2 ms.
+        assert_eq!(p.wait(t0 + Duration::from_micros(1_500)), Duration::ZERO);
+        assert_eq!(
+            p.wait(t0 + Duration::from_micros(1_500)),
+            Duration::from_micros(500)
+        );
+        // Due at t0 + 3 ms, asked at t0 + 10 ms: goes at once and the schedule restarts, so
+        // the next waits a whole interval instead of seven sends going in a burst.
+        assert_eq!(p.wait(t0 + 10 * ms), Duration::ZERO);
+        assert_eq!(p.wait(t0 + 10 * ms), ms);
+    }
 }
