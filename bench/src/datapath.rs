@@ -380,7 +380,10 @@ fn add_rows(report: &mut Report, setup: &Setup<'_>, size: usize, flows: u16, cas
         case.crypto_pps.median(),
         &case.ratio_crypto,
     );
-    if suite.name == "aes128cbc-sha1" {
+    // The CBC target is about crypto being the wall, as it is for full-size packets; at 64 B
+    // the crypto limit is above the I/O limit itself (over 1.7 M against under 1 M pkt/s
+    // here), so no path could reach 0.8 × it and the ratio says nothing of l2sec.
+    if suite.name == "aes128cbc-sha1" && size >= 1000 {
         pps = pps.target_ratio(0.8);
     }
     report.add(pps);
