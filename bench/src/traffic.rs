@@ -105,10 +105,10 @@ pub fn blast(
     Ok(())
 }
 
-/// When the next send of a paced blaster may go: one send every `interval`. A send a little
-/// late (by less than one interval, e.g. a sleep that overslept) is made up by the next one
-/// going at once; one later than that (the thread was descheduled) restarts the schedule from
-/// now, so that no burst follows.
+/// When the next send of a paced blaster may go: one send every `interval`. Sends that fell
+/// behind (a sleep that overslept, the thread descheduled on a busy machine) are made up by
+/// going at once, up to [`Pacer::CATCH_UP`] intervals' worth; beyond that the schedule restarts
+/// from now, so that no long burst follows.
 #[derive(Debug, Clone, Copy)]
 struct Pacer {
     next: Instant,
@@ -116,6 +116,9 @@ struct Pacer {
 }
 
 impl Pacer {
+    /// Most intervals a late blaster makes up.
+    const CATCH_UP: u32 = 4;
+
     const fn new(start: Instant, interval: Duration) -> Self {
         Self {
             next: start,
@@ -126,7 +129,7 @@ impl Pacer {
     /// How long to wait before the send due next, at `now`; books that send.
     fn wait(&mut self, now: Instant) -> Duration {
         let wait = self.next.saturating_duration_since(now);
-        if now > self.next + self.interval {
+        if now > self.next + self.interval * Self::CATCH_UP {
             self.next = now;
         }
         self.next += self.interval;
@@ -194,16 +197,17 @@ mod tests {
         let ms = Duration::from_millis(1);
         let mut p = Pacer::new(t0, ms);
         assert_eq!(p.wait(t0), Duration::ZERO);
-        // Due at t0 + 1 ms, asked at t0 + 1.5 ms (overslept): goes at once, and the next is
-        // still due at t0 + 2 ms.
-        assert_eq!(p.wait(t0 + Duration::from_micros(1_500)), Duration::ZERO);
-        assert_eq!(
-            p.wait(t0 + Duration::from_micros(1_500)),
-            Duration::from_micros(500)
-        );
-        // Due at t0 + 3 ms, asked at t0 + 10 ms: goes at once and the schedule restarts, so
-        // the next waits a whole interval instead of seven sends going in a burst.
-        assert_eq!(p.wait(t0 + 10 * ms), Duration::ZERO);
-        assert_eq!(p.wait(t0 + 10 * ms), ms);
+        // Due at t0 + 1 ms, asked at t0 + 3.5 ms (2.5 intervals late): that send and the two
+        // that fell behind go at once, and the next is still due at t0 + 4 ms.
+        let late = t0 + Duration::from_micros(3_500);
+        for _ in 0..3 {
+            assert_eq!(p.wait(late), Duration::ZERO);
+        }
+        assert_eq!(p.wait(late), Duration::from_micros(500));
+        // Due at t0 + 5 ms, asked at t0 + 20 ms (15 intervals late, more than the pacer makes
+        // up): goes at once and the schedule restarts, so the next waits a whole interval
+        // instead of fifteen sends going in a burst.
+        assert_eq!(p.wait(t0 + 20 * ms), Duration::ZERO);
+        assert_eq!(p.wait(t0 + 20 * ms), ms);
     }
 }
