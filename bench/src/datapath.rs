@@ -89,7 +89,8 @@ struct Bench<'a> {
 
 impl Bench<'_> {
     /// The highest rate the path delivers, found the way RFC 2544 finds a device's throughput:
-    /// by offering loads and keeping the one that gets the most through. First unpaced (which
+    /// by offering loads and keeping the one that gets the most through, in probes of a quarter
+    /// of `--seconds`. First unpaced (which
     /// on a machine whose cores the blaster shares with the path costs the path the core the
     /// blaster spins on), then paced from 1.15 × what that delivered, up by 15 % while the path
     /// delivers at least 97 % of what the blaster sent. The load that delivered most is measured
@@ -104,7 +105,7 @@ impl Bench<'_> {
     ) -> anyhow::Result<(Sample, Sample)> {
         /// Paced probes after the unpaced one.
         const PROBES: usize = 5;
-        let probe = (self.settings.seconds / 2.0).max(0.05);
+        let probe = (self.settings.seconds / 4.0).max(0.05);
         let unpaced = self.measure(dst, size, flows, pids, None, probe)?;
         let (mut best, mut best_rate) = (unpaced.pps, None);
         let mut rate = unpaced.pps * 1.15;

@@ -78,7 +78,7 @@ struct RunArgs {
     #[arg(long = "flows", value_delimiter = ',')]
     flows: Vec<u16>,
     /// The server's `[server] crypto_threads` for the data path, side by side (0: one per
-    /// core; default: 1,0; with --quick: 0).
+    /// core; default: 1, the server's default; `1,0` for both; with --quick: 0).
     #[arg(long = "crypto-threads", value_delimiter = ',')]
     crypto_threads: Vec<usize>,
     /// Connects for the latency figure (real binaries, one after another).
@@ -194,7 +194,7 @@ fn settings(args: &RunArgs) -> anyhow::Result<Settings> {
             } else if q {
                 vec![0]
             } else {
-                vec![1, 0]
+                vec![1]
             },
             connects: args.connects.unwrap_or(if q { 2 } else { 20 }).max(1),
             load_connects: args
