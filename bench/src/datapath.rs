@@ -404,26 +404,14 @@ fn add_rows(report: &mut Report, setup: &Setup<'_>, size: usize, flows: u16, cas
     );
     // How the figures above were found: the load offered in the measurement that counts,
     // and what the unpaced first probe delivered.
-    report.add(Row::new(
-        format!("{p}/offered_packets"),
-        "pkt/s",
-        &case.vpn_offered,
-    ));
-    report.add(Row::new(
-        format!("{p}/unpaced_packets"),
-        "pkt/s",
-        &case.vpn_unpaced_pps,
-    ));
-    report.add(Row::new(
-        format!("{p}/io_limit_offered_packets"),
-        "pkt/s",
-        &case.io_offered,
-    ));
-    report.add(Row::new(
-        format!("{p}/io_limit_unpaced_packets"),
-        "pkt/s",
-        &case.io_unpaced_pps,
-    ));
+    for (name, samples) in [
+        ("offered_packets", &case.vpn_offered),
+        ("unpaced_packets", &case.vpn_unpaced_pps),
+        ("io_limit_offered_packets", &case.io_offered),
+        ("io_limit_unpaced_packets", &case.io_unpaced_pps),
+    ] {
+        report.add(Row::new(format!("{p}/{name}"), "pkt/s", samples));
+    }
     report.add(
         Row::new(format!("{p}/cpu_per_packet"), "ns", &case.process_ns).limit(
             "crypto ns/pkt",
