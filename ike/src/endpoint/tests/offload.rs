@@ -405,6 +405,7 @@ fn with_the_pool_empty_a_pfs_quick_mode_answers_when_its_key_pair_is_back() {
     let asked = n.now;
     // Message 1 is read; message 2 waits for the key pair and nothing goes out meanwhile.
     while queued(&n, is_quick_key_pair_for) {
+        assert!(n.now < asked + Duration::from_secs(1), "the job came back");
         assert!(!server_sent(&n), "message 2 went out before its key pair");
         assert_eq!(quick_agreements(&n), 0);
         assert!(n.step());
@@ -526,7 +527,9 @@ fn with_the_pool_filled_a_pfs_quick_mode_queues_no_key_pair_job() {
     n.dh_delay = Duration::from_secs(3);
     n.client.start_quick(n.now, cookies).unwrap();
     let mut lowest = usize::MAX;
+    let end = n.now + Duration::from_secs(10);
     while server_children(&n).len() < 2 {
+        assert!(n.now < end, "the second Quick Mode completes");
         assert!(
             !queued(&n, is_key_pair_for),
             "no key pair is computed for it"
