@@ -203,44 +203,71 @@ impl Pair {
     }
 
     fn deliver_to_server(&mut self, route: Route, bytes: Vec<u8>) {
-        let mut bytes = bytes;
         match route {
             Route::Udp {
                 local,
                 remote,
                 non_esp_marker,
             } => {
-                if non_esp_marker {
-                    bytes.splice(0..0, [0u8; 4]);
-                }
+                let mut bytes = with_marker(bytes, non_esp_marker);
                 let from = self.outside(local);
                 let _ = self.server.handle_udp(self.now, remote, from, &mut bytes);
             }
             Route::Esp { .. } => {
+                let mut bytes = bytes;
                 let _ = self.server.handle_esp(self.now, LAPTOP_IP, &mut bytes);
             }
         }
     }
 
     fn deliver_to_client(&mut self, route: ServerRoute, bytes: Vec<u8>) {
-        let mut bytes = bytes;
-        match route {
+        let marker = matches!(
+            route,
             ServerRoute::Udp {
-                local,
-                remote,
-                non_esp_marker,
-            } => {
-                if non_esp_marker {
-                    bytes.splice(0..0, [0u8; 4]);
-                }
-                let to = self.inside(remote);
-                let _ = self.client.handle_udp(self.now, to, local, &mut bytes);
+                non_esp_marker: true,
+                ..
             }
-            ServerRoute::Esp { .. } => {
-                let _ = self.client.handle_esp(self.now, SERVER_IP, &mut bytes);
-            }
-        }
+        );
+        let _ = self.hand_to_client(route, &mut with_marker(bytes, marker));
     }
+
+    /// Hands the client what the server sent on `route`; the range of what came out for TUN.
+    fn hand_to_client(&mut self, route: ServerRoute, datagram: &mut [u8]) -> Option<Range<usize>> {
+        let got = match route {
+            ServerRoute::Udp { local, remote, .. } => {
+                let to = self.inside(remote);
+                self.client.handle_udp(self.now, to, local, datagram)
+            }
+            ServerRoute::Esp { .. } => self.client.handle_esp(self.now, SERVER_IP, datagram),
+        };
+        got.ok().flatten()
+    }
+}
+
+/// A control datagram as it goes out on port 4500: behind the non-ESP marker (RFC 3948 §2.2).
+fn with_marker(mut bytes: Vec<u8>, non_esp_marker: bool) -> Vec<u8> {
+    if non_esp_marker {
+        bytes.splice(0..0, [0u8; 4]);
+    }
+    bytes
+}
+
+/// A client and server connected through a NAT or not, and the traffic both tests send: sizes
+/// from a bare header to what the 1400-byte MTU leaves, and the sizes that need ESP padding of
+/// every length.
+fn connected_with_traffic(nat: bool) -> (Pair, Vec<Vec<u8>>, Vec<Vec<u8>>) {
+    let pair = Pair::connect(nat);
+    let address = pair.address.unwrap();
+    let sizes = [28, 64, 200, 577, 1000, 1279, 1280, 1300];
+    let up = sizes
+        .iter()
+        .map(|&len| udp_packet(address, INTRANET, len))
+        .collect();
+    let down = sizes
+        .iter()
+        .map(|&len| udp_packet(INTRANET, address, len))
+        .collect();
+    (pair, up, down)
 }
 
 /// An IPv4/UDP packet of `len` bytes from `src` to `dst`, its payload numbered `n`.
@@ -266,6 +293,17 @@ struct Tally {
     up: usize,
     down: usize,
     wrong: usize,
+}
+
+impl Tally {
+    /// `n` packets each way, all intact.
+    const fn intact(n: usize) -> Self {
+        Self {
+            up: n,
+            down: n,
+            wrong: 0,
+        }
+    }
 }
 
 /// Packets the client seals per batch (as one TUN batch in the driver).
@@ -386,15 +424,8 @@ fn run(
                 continue;
             };
             let datagram = &mut slot[out.range];
-            let got = match out.route {
-                ServerRoute::Udp { local, remote, .. } => {
-                    pair.client
-                        .handle_udp(now, pair.inside(remote), local, datagram)
-                }
-                ServerRoute::Esp { .. } => pair.client.handle_esp(now, SERVER_IP, datagram),
-            };
-            match got {
-                Ok(Some(r)) if datagram.get(r.clone()) == Some(packet.as_slice()) => {
+            match pair.hand_to_client(out.route, datagram) {
+                Some(r) if datagram.get(r.clone()) == Some(packet.as_slice()) => {
                     tally.down += 1;
                 }
                 _ => tally.wrong += 1,
@@ -435,44 +466,17 @@ fn deliver_up(
 }
 
 fn no_allocation_on_the_data_path(nat: bool) {
-    let mut pair = Pair::connect(nat);
-    let address = pair.address.unwrap();
-    // Sizes from a bare header to what the 1400-byte MTU leaves, and the sizes that need
-    // ESP padding of every length.
-    let sizes = [28, 64, 200, 577, 1000, 1279, 1280, 1300];
-    let up: Vec<Vec<u8>> = sizes
-        .iter()
-        .map(|&len| udp_packet(address, INTRANET, len))
-        .collect();
-    let down: Vec<Vec<u8>> = sizes
-        .iter()
-        .map(|&len| udp_packet(INTRANET, address, len))
-        .collect();
+    let (mut pair, up, down) = connected_with_traffic(nat);
     assert!(SERVER_HEADROOM <= HEADROOM.max(SERVER_HEADROOM));
     assert!(1300 + HEADROOM.max(SERVER_HEADROOM) + TAILROOM.max(SERVER_TAILROOM) <= SLOT);
     // Warm up: first-packet work (learning the client's inner port, …) happens here.
     let mut scratch = Scratch::new();
     let mut warm = Tally::default();
     run(&mut pair, &mut scratch, 1000, (&up, &down), &mut warm);
-    assert_eq!(
-        warm,
-        Tally {
-            up: 1000,
-            down: 1000,
-            wrong: 0
-        }
-    );
+    assert_eq!(warm, Tally::intact(1000));
     let mut tally = Tally::default();
     let count = allocations(|| run(&mut pair, &mut scratch, PACKETS, (&up, &down), &mut tally));
-    assert_eq!(
-        tally,
-        Tally {
-            up: PACKETS,
-            down: PACKETS,
-            wrong: 0
-        },
-        "every packet arrives intact"
-    );
+    assert_eq!(tally, Tally::intact(PACKETS), "every packet arrives intact");
     assert_eq!(
         count, 0,
         "allocations while {PACKETS} packets went each way"
@@ -566,16 +570,10 @@ fn run_server_batches(
             };
             datagram[..bytes.len()].copy_from_slice(bytes);
             let datagram = &mut datagram[..bytes.len()];
-            let got = match out.route {
-                ServerRoute::Udp { local, remote, .. } => {
-                    pair.client
-                        .handle_udp(now, pair.inside(remote), local, datagram)
-                }
-                ServerRoute::Esp { .. } => pair.client.handle_esp(now, SERVER_IP, datagram),
-            };
+            let got = pair.hand_to_client(out.route, datagram);
             let packet = &down[(n + k) % down.len()];
             opened[k] =
-                matches!(got, Ok(Some(r)) if datagram.get(r.clone()) == Some(packet.as_slice()));
+                matches!(got, Some(r) if datagram.get(r.clone()) == Some(packet.as_slice()));
         }
         for ok in opened {
             if ok {
@@ -588,31 +586,14 @@ fn run_server_batches(
 }
 
 fn no_allocation_on_the_servers_batch_path(nat: bool) {
-    let mut pair = Pair::connect(nat);
-    let address = pair.address.unwrap();
-    let sizes = [28, 64, 200, 577, 1000, 1279, 1280, 1300];
-    let up: Vec<Vec<u8>> = sizes
-        .iter()
-        .map(|&len| udp_packet(address, INTRANET, len))
-        .collect();
-    let down: Vec<Vec<u8>> = sizes
-        .iter()
-        .map(|&len| udp_packet(INTRANET, address, len))
-        .collect();
+    let (mut pair, up, down) = connected_with_traffic(nat);
     // Two crypto threads (this one and one more), every batch spread.
     let pool = CryptoPool::new(2).unwrap().with_min_batch(2);
     assert_eq!(pool.threads(), 2);
     let mut slots = vec![vec![0u8; SLOT]; SERVER_BATCH];
     let mut warm = Tally::default();
     run_server_batches(&mut pair, &pool, &mut slots, 1024, (&up, &down), &mut warm);
-    assert_eq!(
-        warm,
-        Tally {
-            up: 1024,
-            down: 1024,
-            wrong: 0
-        }
-    );
+    assert_eq!(warm, Tally::intact(1024));
     let mut tally = Tally::default();
     let count = allocations(|| {
         run_server_batches(
@@ -625,15 +606,7 @@ fn no_allocation_on_the_servers_batch_path(nat: bool) {
         );
     });
     let packets = PACKETS / SERVER_BATCH * SERVER_BATCH;
-    assert_eq!(
-        tally,
-        Tally {
-            up: packets,
-            down: packets,
-            wrong: 0
-        },
-        "every packet arrives intact"
-    );
+    assert_eq!(tally, Tally::intact(packets), "every packet arrives intact");
     assert_eq!(
         count, 0,
         "allocations while {packets} packets went each way in batches of {SERVER_BATCH}"
