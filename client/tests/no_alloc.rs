@@ -20,15 +20,12 @@ use l2sec_server::engine::ipsec::{
     Engine as Server, HEADROOM as SERVER_HEADROOM, Route as ServerRoute, RxJob,
     TAILROOM as SERVER_TAILROOM, TunJob,
 };
-use l2sec_server::engine::lns::{Lns, LnsConfig};
-use l2sec_server::engine::policy::{Policy, Proto, Rule};
-use l2sec_server::engine::pool::Pool;
 use l2sec_server::parallel::CryptoPool;
-use l2sec_server::users::Users;
+use l2sec_server::testing::{ServerSetup, reference_server, udp_packet};
 use netio::RecvMeta;
 use netio::gso::GsoPlan;
 use netio::tun::TunWriter;
-use ppp::auth::{Method, Password};
+use ppp::auth::Password;
 use rand_chacha::ChaCha20Rng;
 use rand_core::SeedableRng;
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
@@ -59,47 +56,13 @@ fn t0() -> Instant {
     Instant::now()
 }
 
+/// The reference server, with this test's pre-shared key.
 fn server() -> Server<ChaCha20Rng> {
-    let lns_config = LnsConfig {
-        l2tp: Arc::new(l2tp::Config::default()),
-        ppp: Arc::new(ppp::ServerConfig {
-            methods: vec![Method::Pap],
-            ..ppp::ServerConfig::default()
-        }),
-        local: Ipv4Addr::new(172, 16, 1, 1),
-        dns: [Some(INTRANET), None],
+    let setup = ServerSetup {
+        ike: ike::endpoint::Config::new(PSK),
+        ..ServerSetup::default()
     };
-    let users = Users::parse(
-        "users.toml",
-        "[[user]]\nname = \"hb@hb\"\npassword = \"admin@123\"\n",
-    )
-    .unwrap();
-    let pool = Pool::new(
-        Ipv4Addr::new(172, 16, 1, 2),
-        Ipv4Addr::new(172, 16, 1, 100),
-        &[],
-        &[],
-    )
-    .unwrap();
-    let policy = Policy::new(vec![Rule {
-        from: vec!["172.16.1.0/24".parse().unwrap()],
-        to: vec!["192.168.1.0/24".parse().unwrap()],
-        proto: Proto::Any,
-        ports: None,
-    }]);
-    let lns = Lns::new(
-        lns_config,
-        pool,
-        users,
-        policy,
-        ChaCha20Rng::seed_from_u64(1),
-    );
-    Server::new(
-        ike::endpoint::Config::new(PSK),
-        lns,
-        1024,
-        ChaCha20Rng::seed_from_u64(2),
-    )
+    reference_server(setup, 1)
 }
 
 /// A connected client and server, in memory.
@@ -261,30 +224,13 @@ fn connected_with_traffic(nat: bool) -> (Pair, Vec<Vec<u8>>, Vec<Vec<u8>>) {
     let sizes = [28, 64, 200, 577, 1000, 1279, 1280, 1300];
     let up = sizes
         .iter()
-        .map(|&len| udp_packet(address, INTRANET, len))
+        .map(|&len| udp_packet(address, INTRANET, len, 0))
         .collect();
     let down = sizes
         .iter()
-        .map(|&len| udp_packet(INTRANET, address, len))
+        .map(|&len| udp_packet(INTRANET, address, len, 0))
         .collect();
     (pair, up, down)
-}
-
-/// An IPv4/UDP packet of `len` bytes from `src` to `dst`, its payload numbered `n`.
-fn udp_packet(src: Ipv4Addr, dst: Ipv4Addr, len: usize) -> Vec<u8> {
-    let mut p = vec![0u8; len];
-    let total = u16::try_from(len).unwrap();
-    p[..12].copy_from_slice(&[0x45, 0, 0, 0, 0, 1, 0, 0, 64, 17, 0, 0]);
-    p[2..4].copy_from_slice(&total.to_be_bytes());
-    p[12..16].copy_from_slice(&src.octets());
-    p[16..20].copy_from_slice(&dst.octets());
-    p[20..22].copy_from_slice(&5000u16.to_be_bytes());
-    p[22..24].copy_from_slice(&6000u16.to_be_bytes());
-    p[24..26].copy_from_slice(&(total - 20).to_be_bytes());
-    for (i, b) in p[28..].iter_mut().enumerate() {
-        *b = u8::try_from(i % 251).unwrap();
-    }
-    p
 }
 
 /// Counts of packets that made it each way, and the bytes that came out wrong.
