@@ -540,3 +540,20 @@ fn with_the_pool_filled_a_pfs_quick_mode_queues_no_key_pair_job() {
     assert_eq!(lowest, 1, "it took a pair from the pool");
     assert_eq!(n.server.stats().dh_computations, 3, "phase 1 and two PFS");
 }
+
+#[test]
+fn without_offload_a_pfs_quick_mode_hands_out_no_job() {
+    let mut n = Net::with_configs(56, 0.0, with_pfs(), Config::new(b"interop-test-psk"));
+    connect(&mut n);
+    assert!(n.drive(Duration::from_secs(5), both_have_children));
+    assert_eq!(
+        n.dh_runs, 0,
+        "the key pair and the agreement were computed in line"
+    );
+    assert!(n.server.poll_dh_job().is_none());
+    let (c, s) = (
+        child(&n.client_events).unwrap(),
+        child(&n.server_events).unwrap(),
+    );
+    assert_eq!(c.outbound_keys().encryption, s.inbound_keys().encryption);
+}
