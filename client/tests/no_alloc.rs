@@ -20,15 +20,12 @@ use l2sec_server::engine::ipsec::{
     Engine as Server, HEADROOM as SERVER_HEADROOM, Route as ServerRoute, RxJob,
     TAILROOM as SERVER_TAILROOM, TunJob,
 };
-use l2sec_server::engine::lns::{Lns, LnsConfig};
-use l2sec_server::engine::policy::{Policy, Proto, Rule};
-use l2sec_server::engine::pool::Pool;
 use l2sec_server::parallel::CryptoPool;
-use l2sec_server::users::Users;
+use l2sec_server::testing::{ServerSetup, reference_server, udp_packet};
 use netio::RecvMeta;
 use netio::gso::GsoPlan;
 use netio::tun::TunWriter;
-use ppp::auth::{Method, Password};
+use ppp::auth::Password;
 use rand_chacha::ChaCha20Rng;
 use rand_core::SeedableRng;
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
@@ -59,47 +56,13 @@ fn t0() -> Instant {
     Instant::now()
 }
 
+/// The reference server, with this test's pre-shared key.
 fn server() -> Server<ChaCha20Rng> {
-    let lns_config = LnsConfig {
-        l2tp: Arc::new(l2tp::Config::default()),
-        ppp: Arc::new(ppp::ServerConfig {
-            methods: vec![Method::Pap],
-            ..ppp::ServerConfig::default()
-        }),
-        local: Ipv4Addr::new(172, 16, 1, 1),
-        dns: [Some(INTRANET), None],
+    let setup = ServerSetup {
+        ike: ike::endpoint::Config::new(PSK),
+        ..ServerSetup::default()
     };
-    let users = Users::parse(
-        "users.toml",
-        "[[user]]\nname = \"hb@hb\"\npassword = \"admin@123\"\n",
-    )
-    .unwrap();
-    let pool = Pool::new(
-        Ipv4Addr::new(172, 16, 1, 2),
-        Ipv4Addr::new(172, 16, 1, 100),
-        &[],
-        &[],
-    )
-    .unwrap();
-    let policy = Policy::new(vec![Rule {
-        from: vec!["172.16.1.0/24".parse().unwrap()],
-        to: vec!["192.168.1.0/24".parse().unwrap()],
-        proto: Proto::Any,
-        ports: None,
-    }]);
-    let lns = Lns::new(
-        lns_config,
-        pool,
-        users,
-        policy,
-        ChaCha20Rng::seed_from_u64(1),
-    );
-    Server::new(
-        ike::endpoint::Config::new(PSK),
-        lns,
-        1024,
-        ChaCha20Rng::seed_from_u64(2),
-    )
+    reference_server(setup, 1)
 }
 
 /// A connected client and server, in memory.
@@ -203,61 +166,71 @@ impl Pair {
     }
 
     fn deliver_to_server(&mut self, route: Route, bytes: Vec<u8>) {
-        let mut bytes = bytes;
         match route {
             Route::Udp {
                 local,
                 remote,
                 non_esp_marker,
             } => {
-                if non_esp_marker {
-                    bytes.splice(0..0, [0u8; 4]);
-                }
+                let mut bytes = with_marker(bytes, non_esp_marker);
                 let from = self.outside(local);
                 let _ = self.server.handle_udp(self.now, remote, from, &mut bytes);
             }
             Route::Esp { .. } => {
+                let mut bytes = bytes;
                 let _ = self.server.handle_esp(self.now, LAPTOP_IP, &mut bytes);
             }
         }
     }
 
     fn deliver_to_client(&mut self, route: ServerRoute, bytes: Vec<u8>) {
-        let mut bytes = bytes;
-        match route {
+        let marker = matches!(
+            route,
             ServerRoute::Udp {
-                local,
-                remote,
-                non_esp_marker,
-            } => {
-                if non_esp_marker {
-                    bytes.splice(0..0, [0u8; 4]);
-                }
+                non_esp_marker: true,
+                ..
+            }
+        );
+        let _ = self.hand_to_client(route, &mut with_marker(bytes, marker));
+    }
+
+    /// Hands the client what the server sent on `route`; the range of what came out for TUN.
+    fn hand_to_client(&mut self, route: ServerRoute, datagram: &mut [u8]) -> Option<Range<usize>> {
+        let got = match route {
+            ServerRoute::Udp { local, remote, .. } => {
                 let to = self.inside(remote);
-                let _ = self.client.handle_udp(self.now, to, local, &mut bytes);
+                self.client.handle_udp(self.now, to, local, datagram)
             }
-            ServerRoute::Esp { .. } => {
-                let _ = self.client.handle_esp(self.now, SERVER_IP, &mut bytes);
-            }
-        }
+            ServerRoute::Esp { .. } => self.client.handle_esp(self.now, SERVER_IP, datagram),
+        };
+        got.ok().flatten()
     }
 }
 
-/// An IPv4/UDP packet of `len` bytes from `src` to `dst`, its payload numbered `n`.
-fn udp_packet(src: Ipv4Addr, dst: Ipv4Addr, len: usize) -> Vec<u8> {
-    let mut p = vec![0u8; len];
-    let total = u16::try_from(len).unwrap();
-    p[..12].copy_from_slice(&[0x45, 0, 0, 0, 0, 1, 0, 0, 64, 17, 0, 0]);
-    p[2..4].copy_from_slice(&total.to_be_bytes());
-    p[12..16].copy_from_slice(&src.octets());
-    p[16..20].copy_from_slice(&dst.octets());
-    p[20..22].copy_from_slice(&5000u16.to_be_bytes());
-    p[22..24].copy_from_slice(&6000u16.to_be_bytes());
-    p[24..26].copy_from_slice(&(total - 20).to_be_bytes());
-    for (i, b) in p[28..].iter_mut().enumerate() {
-        *b = u8::try_from(i % 251).unwrap();
+/// A control datagram as it goes out on port 4500: behind the non-ESP marker (RFC 3948 §2.2).
+fn with_marker(mut bytes: Vec<u8>, non_esp_marker: bool) -> Vec<u8> {
+    if non_esp_marker {
+        bytes.splice(0..0, [0u8; 4]);
     }
-    p
+    bytes
+}
+
+/// A client and server connected through a NAT or not, and the traffic both tests send: sizes
+/// from a bare header to what the 1400-byte MTU leaves, and the sizes that need ESP padding of
+/// every length.
+fn connected_with_traffic(nat: bool) -> (Pair, Vec<Vec<u8>>, Vec<Vec<u8>>) {
+    let pair = Pair::connect(nat);
+    let address = pair.address.unwrap();
+    let sizes = [28, 64, 200, 577, 1000, 1279, 1280, 1300];
+    let up = sizes
+        .iter()
+        .map(|&len| udp_packet(address, INTRANET, len, 0))
+        .collect();
+    let down = sizes
+        .iter()
+        .map(|&len| udp_packet(INTRANET, address, len, 0))
+        .collect();
+    (pair, up, down)
 }
 
 /// Counts of packets that made it each way, and the bytes that came out wrong.
@@ -266,6 +239,17 @@ struct Tally {
     up: usize,
     down: usize,
     wrong: usize,
+}
+
+impl Tally {
+    /// `n` packets each way, all intact.
+    const fn intact(n: usize) -> Self {
+        Self {
+            up: n,
+            down: n,
+            wrong: 0,
+        }
+    }
 }
 
 /// Packets the client seals per batch (as one TUN batch in the driver).
@@ -386,15 +370,8 @@ fn run(
                 continue;
             };
             let datagram = &mut slot[out.range];
-            let got = match out.route {
-                ServerRoute::Udp { local, remote, .. } => {
-                    pair.client
-                        .handle_udp(now, pair.inside(remote), local, datagram)
-                }
-                ServerRoute::Esp { .. } => pair.client.handle_esp(now, SERVER_IP, datagram),
-            };
-            match got {
-                Ok(Some(r)) if datagram.get(r.clone()) == Some(packet.as_slice()) => {
+            match pair.hand_to_client(out.route, datagram) {
+                Some(r) if datagram.get(r.clone()) == Some(packet.as_slice()) => {
                     tally.down += 1;
                 }
                 _ => tally.wrong += 1,
@@ -435,44 +412,17 @@ fn deliver_up(
 }
 
 fn no_allocation_on_the_data_path(nat: bool) {
-    let mut pair = Pair::connect(nat);
-    let address = pair.address.unwrap();
-    // Sizes from a bare header to what the 1400-byte MTU leaves, and the sizes that need
-    // ESP padding of every length.
-    let sizes = [28, 64, 200, 577, 1000, 1279, 1280, 1300];
-    let up: Vec<Vec<u8>> = sizes
-        .iter()
-        .map(|&len| udp_packet(address, INTRANET, len))
-        .collect();
-    let down: Vec<Vec<u8>> = sizes
-        .iter()
-        .map(|&len| udp_packet(INTRANET, address, len))
-        .collect();
+    let (mut pair, up, down) = connected_with_traffic(nat);
     assert!(SERVER_HEADROOM <= HEADROOM.max(SERVER_HEADROOM));
     assert!(1300 + HEADROOM.max(SERVER_HEADROOM) + TAILROOM.max(SERVER_TAILROOM) <= SLOT);
     // Warm up: first-packet work (learning the client's inner port, …) happens here.
     let mut scratch = Scratch::new();
     let mut warm = Tally::default();
     run(&mut pair, &mut scratch, 1000, (&up, &down), &mut warm);
-    assert_eq!(
-        warm,
-        Tally {
-            up: 1000,
-            down: 1000,
-            wrong: 0
-        }
-    );
+    assert_eq!(warm, Tally::intact(1000));
     let mut tally = Tally::default();
     let count = allocations(|| run(&mut pair, &mut scratch, PACKETS, (&up, &down), &mut tally));
-    assert_eq!(
-        tally,
-        Tally {
-            up: PACKETS,
-            down: PACKETS,
-            wrong: 0
-        },
-        "every packet arrives intact"
-    );
+    assert_eq!(tally, Tally::intact(PACKETS), "every packet arrives intact");
     assert_eq!(
         count, 0,
         "allocations while {PACKETS} packets went each way"
@@ -566,16 +516,10 @@ fn run_server_batches(
             };
             datagram[..bytes.len()].copy_from_slice(bytes);
             let datagram = &mut datagram[..bytes.len()];
-            let got = match out.route {
-                ServerRoute::Udp { local, remote, .. } => {
-                    pair.client
-                        .handle_udp(now, pair.inside(remote), local, datagram)
-                }
-                ServerRoute::Esp { .. } => pair.client.handle_esp(now, SERVER_IP, datagram),
-            };
+            let got = pair.hand_to_client(out.route, datagram);
             let packet = &down[(n + k) % down.len()];
             opened[k] =
-                matches!(got, Ok(Some(r)) if datagram.get(r.clone()) == Some(packet.as_slice()));
+                matches!(got, Some(r) if datagram.get(r.clone()) == Some(packet.as_slice()));
         }
         for ok in opened {
             if ok {
@@ -588,31 +532,14 @@ fn run_server_batches(
 }
 
 fn no_allocation_on_the_servers_batch_path(nat: bool) {
-    let mut pair = Pair::connect(nat);
-    let address = pair.address.unwrap();
-    let sizes = [28, 64, 200, 577, 1000, 1279, 1280, 1300];
-    let up: Vec<Vec<u8>> = sizes
-        .iter()
-        .map(|&len| udp_packet(address, INTRANET, len))
-        .collect();
-    let down: Vec<Vec<u8>> = sizes
-        .iter()
-        .map(|&len| udp_packet(INTRANET, address, len))
-        .collect();
+    let (mut pair, up, down) = connected_with_traffic(nat);
     // Two crypto threads (this one and one more), every batch spread.
     let pool = CryptoPool::new(2).unwrap().with_min_batch(2);
     assert_eq!(pool.threads(), 2);
     let mut slots = vec![vec![0u8; SLOT]; SERVER_BATCH];
     let mut warm = Tally::default();
     run_server_batches(&mut pair, &pool, &mut slots, 1024, (&up, &down), &mut warm);
-    assert_eq!(
-        warm,
-        Tally {
-            up: 1024,
-            down: 1024,
-            wrong: 0
-        }
-    );
+    assert_eq!(warm, Tally::intact(1024));
     let mut tally = Tally::default();
     let count = allocations(|| {
         run_server_batches(
@@ -625,15 +552,7 @@ fn no_allocation_on_the_servers_batch_path(nat: bool) {
         );
     });
     let packets = PACKETS / SERVER_BATCH * SERVER_BATCH;
-    assert_eq!(
-        tally,
-        Tally {
-            up: packets,
-            down: packets,
-            wrong: 0
-        },
-        "every packet arrives intact"
-    );
+    assert_eq!(tally, Tally::intact(packets), "every packet arrives intact");
     assert_eq!(
         count, 0,
         "allocations while {packets} packets went each way in batches of {SERVER_BATCH}"

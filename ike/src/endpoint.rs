@@ -32,7 +32,7 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 use timer::TimerQueue;
 use tracked::Tracked;
 
-pub use offload::{DhDone, DhJob};
+pub use offload::{DhDone, DhJob, KeyPairTarget};
 
 /// Endpoint settings.
 #[derive(Debug, Clone)]
@@ -297,6 +297,9 @@ struct Pending {
 enum Quick {
     Responder(Box<QuickResponder>),
     Initiator(Box<QuickInitiator>),
+    /// We answer with PFS and the pool of the group is empty: a key pair is computed at the
+    /// driver, then message 1 (kept in `early`) is answered. Nothing is sent until then.
+    AwaitKeyPair,
     /// We initiated and sent message 3: kept until it expires so a repeated message 2 (our
     /// message 3 was lost) gets message 3 again.
     Done,
@@ -310,7 +313,8 @@ struct QuickPending {
     expires: Instant,
     resend_at: Option<Instant>,
     resends: u8,
-    /// Message 3 that came while our PFS agreement ran at the driver: read when it is back.
+    /// The message that waits for the driver's work, read when it is back: message 3 that
+    /// came while our PFS agreement ran, or message 1 while our key pair is computed.
     early: Option<(Path, Vec<u8>)>,
 }
 
@@ -806,7 +810,7 @@ impl<R: CryptoRng> Endpoint<R> {
             && self.dh.ready(s.suite().group) == 0
         {
             let drawn = crate::crypto::DhKeyPair::draw(s.suite().group, &mut self.rng);
-            self.dh.key_pair_for(key, drawn);
+            self.dh.key_pair_for(KeyPairTarget::MainMode(key), drawn);
             p.state = match p.state {
                 Half::AwaitKe(state) => Half::AwaitKeyPair {
                     state,
@@ -841,8 +845,10 @@ impl<R: CryptoRng> Endpoint<R> {
         }
         let result: Result<Option<(Half, usize)>, Refusal> = match &mut p.state {
             Half::AwaitKe(s) if self.config.dh_offload => {
-                let pair = self.dh.key_pair(s.suite().group, &mut self.rng);
-                pair.and_then(|pair| s.answer_key_exchange(message, pair, &mut self.rng, &mut buf))
+                // Not empty: message 3 waited for a key pair above if it was.
+                let pair = self.dh.pooled(s.suite().group);
+                pair.ok_or(Refusal::InvalidKeyInformation)
+                    .and_then(|pair| s.answer_key_exchange(message, pair, &mut self.rng, &mut buf))
                     .map(|(state, agreement, len)| {
                         self.dh.agree(key, agreement);
                         let state = Box::new(state);
@@ -1163,6 +1169,11 @@ impl<R: CryptoRng> Endpoint<R> {
             }
             ExchangeType::QUICK_MODE => {
                 if let Some(q) = e.quick.get_mut(&mid.0) {
+                    if matches!(q.state, Quick::AwaitKeyPair) {
+                        // Message 1 again while our key pair is computed: answered when it is
+                        // ready.
+                        return Ok(());
+                    }
                     if q.last_in == message {
                         let out = q.last_out.clone();
                         let p = e.path;
@@ -1181,7 +1192,7 @@ impl<R: CryptoRng> Endpoint<R> {
                         Quick::Initiator(i) => i
                             .on_reply(&e.sa, message, &mut buf)
                             .map(|(c, n)| (c, Some(n))),
-                        Quick::Done => return Err(Discard::UnknownSa),
+                        Quick::Done | Quick::AwaitKeyPair => return Err(Discard::UnknownSa),
                     };
                     let (child, reply) = result.map_err(Discard::Refused)?;
                     let we_initiated = reply.is_some();
@@ -1226,16 +1237,48 @@ impl<R: CryptoRng> Endpoint<R> {
                 e.last_out = Vec::new();
                 let answered = if self.config.dh_offload {
                     let dh = &mut self.dh;
-                    quick_mode::respond_with(
+                    // With PFS and the pool of the group empty, `respond_with` stops at the
+                    // key pair (message 1 has been verified by then) and `missing` says so.
+                    let mut missing = None;
+                    let answered = quick_mode::respond_with(
                         &e.sa,
                         &self.config.phase2.for_peer(e.path.remote.ip()),
                         message,
                         spi,
-                        &mut |group, rng| dh.key_pair(group, rng),
+                        &mut |group, _| {
+                            dh.pooled(group).ok_or_else(|| {
+                                missing = Some(group);
+                                Refusal::InvalidKeyInformation
+                            })
+                        },
                         &mut self.rng,
                         &mut buf,
-                    )
-                    .map(|(state, agreement, n)| {
+                    );
+                    if let Some(group) = missing {
+                        let drawn = crate::crypto::DhKeyPair::draw(group, &mut self.rng);
+                        let target = KeyPairTarget::QuickMode {
+                            cookies: key,
+                            message_id: mid.0,
+                        };
+                        dh.key_pair_for(target, drawn);
+                        // Counted against MAX_QUICK and expiring like any Quick Mode.
+                        e.quick.insert(
+                            mid.0,
+                            QuickPending {
+                                state: Quick::AwaitKeyPair,
+                                last_in: Vec::new(),
+                                last_out: Vec::new(),
+                                expires: now + self.config.exchange_timeout,
+                                resend_at: None,
+                                resends: 0,
+                                early: Some((path, message.to_vec())),
+                            },
+                        );
+                        e.last_heard = now;
+                        self.follow(key, path);
+                        return Ok(());
+                    }
+                    answered.map(|(state, agreement, n)| {
                         if let Some(agreement) = agreement {
                             dh.agree_quick(key, mid.0, agreement);
                         }

@@ -18,5 +18,8 @@ pub mod parallel;
 pub mod privileges;
 pub mod setup;
 pub mod state;
+#[cfg(any(test, feature = "testing"))]
+#[doc(hidden)]
+pub mod testing;
 pub mod users;
 pub mod users_cli;

@@ -8,10 +8,8 @@ use l2sec_server::engine::ipsec::{
     Engine as Server, HEADROOM as SERVER_HEADROOM, Route as ServerRoute,
     TAILROOM as SERVER_TAILROOM,
 };
-use l2sec_server::engine::lns::{Lns, LnsConfig};
-use l2sec_server::engine::policy::{Policy, Proto, Rule};
 use l2sec_server::engine::pool::Pool;
-use l2sec_server::users::Users;
+use l2sec_server::testing::{ServerSetup, reference_server as server};
 use rand_core::Rng;
 
 #[expect(
@@ -28,55 +26,6 @@ const INTRANET: Ipv4Addr = Ipv4Addr::new(192, 168, 1, 1);
 
 fn server_ike() -> SocketAddr {
     SocketAddr::new(SERVER_IP, 500)
-}
-
-/// How the server is built for a test.
-struct ServerSetup {
-    methods: Vec<Method>,
-    pool_last: Ipv4Addr,
-    ike: ike::endpoint::Config,
-}
-
-impl Default for ServerSetup {
-    fn default() -> Self {
-        Self {
-            methods: vec![Method::Pap],
-            pool_last: Ipv4Addr::new(172, 16, 1, 100),
-            ike: ike::endpoint::Config::new(PSK),
-        }
-    }
-}
-
-fn server(setup: ServerSetup, seed: u64) -> Server<ChaCha20Rng> {
-    let lns_config = LnsConfig {
-        l2tp: Arc::new(l2tp::Config::default()),
-        ppp: Arc::new(ppp::ServerConfig {
-            methods: setup.methods,
-            ..ppp::ServerConfig::default()
-        }),
-        local: Ipv4Addr::new(172, 16, 1, 1),
-        dns: [Some(INTRANET), None],
-    };
-    let users = Users::parse(
-        "users.toml",
-        "[[user]]\nname = \"hb@hb\"\npassword = \"admin@123\"\n",
-    )
-    .unwrap();
-    let pool = Pool::new(Ipv4Addr::new(172, 16, 1, 2), setup.pool_last, &[], &[]).unwrap();
-    let policy = Policy::new(vec![Rule {
-        from: vec!["172.16.1.0/24".parse().unwrap()],
-        to: vec!["192.168.1.0/24".parse().unwrap()],
-        proto: Proto::Any,
-        ports: None,
-    }]);
-    let lns = Lns::new(
-        lns_config,
-        pool,
-        users,
-        policy,
-        ChaCha20Rng::seed_from_u64(seed),
-    );
-    Server::new(setup.ike, lns, 1024, ChaCha20Rng::seed_from_u64(seed + 1))
 }
 
 /// One laptop: its engine, its address and the NAT in front of it, if any.
@@ -718,9 +667,11 @@ fn wrong_password_is_a_ppp_authentication_failure_and_everything_is_released() {
 
 #[test]
 fn no_address_when_the_pool_of_one_is_taken() {
+    let only = Ipv4Addr::new(172, 16, 1, 2);
+    let pool = Pool::new(only, only, &[], &[]).unwrap();
     let mut w = World::new(
         ServerSetup {
-            pool_last: Ipv4Addr::new(172, 16, 1, 2),
+            pool,
             ..ServerSetup::default()
         },
         9,

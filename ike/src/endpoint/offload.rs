@@ -11,8 +11,9 @@
 //!   job ([`Half::AwaitKeyPair`]);
 //! - message 4 goes out at once with that key pair, and the agreement runs as a
 //!   [`DhJob::Agree`] job; message 5 is read once its result is back ([`Half::AwaitAgreement`]);
-//! - likewise a Quick Mode with PFS: message 2 goes out with a pooled key pair, the agreement
-//!   is a [`DhJob::AgreeQuick`] job, and message 3 is read once it is back.
+//! - likewise a Quick Mode with PFS: message 2 goes out with a pooled key pair (with the pool
+//!   empty, message 1 waits for a [`DhJob::KeyPairFor`] job, [`KeyPairTarget::QuickMode`]), the
+//!   agreement is a [`DhJob::AgreeQuick`] job, and message 3 is read once it is back.
 //!
 //! The private exponents are drawn from the endpoint's RNG (so seeded tests stay
 //! deterministic); a job owns its key material and wipes it when dropped. Work is bounded: an
@@ -27,15 +28,29 @@ use rand_core::CryptoRng;
 use std::collections::VecDeque;
 use std::time::Instant;
 
+/// The exchange that waits for a [`DhJob::KeyPairFor`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum KeyPairTarget {
+    /// The Main Mode with these cookies: message 4 waits.
+    MainMode(Cookies),
+    /// A Quick Mode with PFS that we answer: message 2 waits.
+    QuickMode {
+        /// Its ISAKMP SA.
+        cookies: Cookies,
+        /// Its message ID.
+        message_id: u32,
+    },
+}
+
 /// Diffie-Hellman work for the driver: self-contained, to run on any thread.
 #[derive(Debug)]
 pub enum DhJob {
     /// Compute a key pair for the pool.
     Generate(DrawnKey),
-    /// Compute the key pair that the exchange with these cookies waits for.
+    /// Compute the key pair that an exchange waits for.
     KeyPairFor {
         /// The exchange.
-        cookies: Cookies,
+        target: KeyPairTarget,
         /// Our private key, drawn.
         drawn: DrawnKey,
     },
@@ -77,7 +92,7 @@ pub enum DhDone {
     /// The key pair an exchange waits for.
     KeyPairFor {
         /// The exchange.
-        cookies: Cookies,
+        target: KeyPairTarget,
         /// The pair, or why there is none.
         result: Result<DhKeyPair, DhError>,
     },
@@ -115,8 +130,8 @@ impl DhJob {
                 group: drawn.group(),
                 result: drawn.compute(),
             },
-            Self::KeyPairFor { cookies, drawn } => DhDone::KeyPairFor {
-                cookies,
+            Self::KeyPairFor { target, drawn } => DhDone::KeyPairFor {
+                target,
                 result: drawn.compute(),
             },
             Self::Agree { cookies, agreement } => DhDone::Agreed {
@@ -159,22 +174,15 @@ pub(super) struct DhWork {
 }
 
 impl DhWork {
-    /// A key pair for an exchange of `group`: from the pool, else computed now (and the
-    /// group's pool starts filling).
-    pub(super) fn key_pair<R: CryptoRng>(
-        &mut self,
-        group: DhGroup,
-        rng: &mut R,
-    ) -> Result<DhKeyPair, Refusal> {
-        match self.pool_of(group).ready.pop() {
-            Some(pair) => Ok(pair),
-            None => DhKeyPair::generate(group, rng).map_err(|_| Refusal::InvalidKeyInformation),
-        }
+    /// A key pair of `group` from the pool (whose filling starts with the first use), or
+    /// `None`: nothing is computed here, the caller asks [`DhWork::key_pair_for`] and waits.
+    pub(super) fn pooled(&mut self, group: DhGroup) -> Option<DhKeyPair> {
+        self.pool_of(group).ready.pop()
     }
 
-    pub(super) fn key_pair_for(&mut self, cookies: Cookies, drawn: DrawnKey) {
+    pub(super) fn key_pair_for(&mut self, target: KeyPairTarget, drawn: DrawnKey) {
         self.pool_of(drawn.group());
-        self.jobs.push_back(DhJob::KeyPairFor { cookies, drawn });
+        self.jobs.push_back(DhJob::KeyPairFor { target, drawn });
     }
 
     /// The pool of `group`, created (empty: it fills from then on) on first use.
@@ -262,7 +270,18 @@ impl<R: CryptoRng> Endpoint<R> {
                     }
                 }
             }
-            DhDone::KeyPairFor { cookies, result } => self.key_pair_ready(now, cookies, result),
+            DhDone::KeyPairFor {
+                target: KeyPairTarget::MainMode(cookies),
+                result,
+            } => self.key_pair_ready(now, cookies, result),
+            DhDone::KeyPairFor {
+                target:
+                    KeyPairTarget::QuickMode {
+                        cookies,
+                        message_id,
+                    },
+                result,
+            } => self.quick_key_pair_ready(now, cookies, message_id, result),
             DhDone::Agreed { cookies, result } => self.agreed(now, cookies, result),
             DhDone::Signed { cookies, result } => self.signed(now, cookies, result),
             DhDone::AgreedQuick {
@@ -295,6 +314,46 @@ impl<R: CryptoRng> Endpoint<R> {
         self.pending.insert(key, p);
         let (path, message) = message3;
         let _ = self.on_pending_with(now, path, key, &message, true);
+    }
+
+    /// The key pair a Quick Mode responder waits for: message 1 is answered now (the pair goes
+    /// through the pool, where the answer takes it from), or the exchange ends if there is none.
+    fn quick_key_pair_ready(
+        &mut self,
+        now: Instant,
+        key: Cookies,
+        message_id: u32,
+        result: Result<DhKeyPair, DhError>,
+    ) {
+        let Some(e) = self.established.get_mut(&key) else {
+            return;
+        };
+        if !e
+            .quick
+            .get(&message_id)
+            .is_some_and(|q| matches!(q.state, Quick::AwaitKeyPair))
+        {
+            return;
+        }
+        let Some(q) = e.quick.remove(&message_id) else {
+            return;
+        };
+        super::release_if_empty(&mut e.quick);
+        let Ok(pair) = result else {
+            let peer = e.path.remote;
+            self.events.push_back(Event::Refused {
+                peer,
+                refusal: Refusal::InvalidKeyInformation,
+            });
+            return;
+        };
+        self.dh.pool_of(pair.group()).ready.push(pair);
+        if let Some((path, message)) = q.early
+            && let Ok(h) = Header::new_checked(message.as_slice())
+        {
+            // Refusals were recorded as events; the driver sees them there.
+            let _ = self.on_established(now, path, key, &h, &message);
+        }
     }
 
     fn agreed(&mut self, now: Instant, key: Cookies, result: Result<SharedSecret, DhError>) {

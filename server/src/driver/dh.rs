@@ -135,4 +135,37 @@ mod tests {
         );
         drop(workers);
     }
+
+    #[tokio::test]
+    async fn a_key_pair_comes_back_to_the_exchange_that_waits_for_it() {
+        use ike::endpoint::KeyPairTarget;
+        let mut workers = DhWorkers::start(2).unwrap();
+        let mut rng = ChaCha20Rng::seed_from_u64(2);
+        let cookies = (ike::wire::Cookie([1; 8]), ike::wire::Cookie([2; 8]));
+        let targets = [
+            KeyPairTarget::MainMode(cookies),
+            KeyPairTarget::QuickMode {
+                cookies,
+                message_id: 7,
+            },
+        ];
+        for target in targets {
+            workers.submit(DhJob::KeyPairFor {
+                target,
+                drawn: DhKeyPair::draw(DhGroup::Modp1024, &mut rng),
+            });
+        }
+        let mut back = Vec::new();
+        for _ in targets {
+            match workers.recv().await {
+                Some(DhDone::KeyPairFor { target, result }) => {
+                    assert_eq!(result.unwrap().group(), DhGroup::Modp1024);
+                    back.push(target);
+                }
+                other => panic!("{other:?}"),
+            }
+        }
+        back.sort_by_key(|t| matches!(t, KeyPairTarget::QuickMode { .. }));
+        assert_eq!(back, targets);
+    }
 }

@@ -772,7 +772,7 @@ impl<R: CryptoRng> Lns<R> {
                         cause: None,
                     }),
                 );
-                (self.index).insert((up.tunnel, up.session), up.peer.ip(), acct_session_id);
+                (self.index).insert((up.tunnel, up.session), up.peer, acct_session_id);
                 self.touch((up.tunnel, up.session));
             }
             l2tp::Event::SessionDown {
@@ -871,7 +871,7 @@ impl<R: CryptoRng> Lns<R> {
         let peer = link.peer;
         self.timers.remove(key);
         let (acct, user) = (link.acct_session_id.as_ref(), link.user.as_deref());
-        self.index.remove(key, peer.ip(), acct, user);
+        self.index.remove(key, peer, acct, user);
         if let (Some(r), Some((id, _))) = (self.radius.as_mut(), link.pending.take().map(|p| *p)) {
             r.client.cancel(now, id);
             r.auth.remove(&id);

@@ -349,3 +349,211 @@ fn a_failed_signature_ends_the_exchange() {
     assert_eq!(n.server.half_open(), 0);
     assert_eq!(n.server.established(), 0);
 }
+
+const fn is_quick_key_pair_for(j: &DhJob) -> bool {
+    matches!(
+        j,
+        DhJob::KeyPairFor {
+            target: KeyPairTarget::QuickMode { .. },
+            ..
+        }
+    )
+}
+
+fn quick_key_pairs(n: &Net) -> usize {
+    n.dh_queue
+        .iter()
+        .filter(|(_, j)| is_quick_key_pair_for(j))
+        .count()
+}
+
+/// Whether a datagram from the server to the client is on the way.
+fn server_sent(n: &Net) -> bool {
+    n.in_flight.iter().any(|(_, to_server, _, _)| !to_server)
+}
+
+/// The message IDs of the server's Quick Modes under `cookies`.
+fn server_quick_modes(n: &Net, cookies: Cookies) -> Vec<u32> {
+    n.server
+        .established
+        .get(&cookies)
+        .map(|e| e.quick.keys().copied().collect())
+        .unwrap_or_default()
+}
+
+fn server_children(n: &Net) -> Vec<u32> {
+    n.server_events
+        .iter()
+        .filter_map(|e| match e {
+            Event::ChildSaUp { child, .. } => Some(child.message_id.0),
+            _ => None,
+        })
+        .collect()
+}
+
+// Phase 1 uses MODP-1024 (the client's first suite) and PFS MODP-2048: the first Quick Mode
+// finds the PFS group's pool empty.
+
+#[test]
+fn with_the_pool_empty_a_pfs_quick_mode_answers_when_its_key_pair_is_back() {
+    let mut n = Net::with_configs(52, 0.0, with_pfs(), offloading(2));
+    n.dh_delay = Duration::from_millis(300);
+    connect(&mut n);
+    assert!(n.drive(Duration::from_secs(5), |n| queued(n, is_quick_key_pair_for)));
+    assert_eq!(n.server.dh_ready(DhGroup::Modp2048), 0);
+    assert_eq!(n.server.stats().dh_computations, 1, "phase 1 only");
+    let asked = n.now;
+    // Message 1 is read; message 2 waits for the key pair and nothing goes out meanwhile.
+    while queued(&n, is_quick_key_pair_for) {
+        assert!(n.now < asked + Duration::from_secs(1), "the job came back");
+        assert!(!server_sent(&n), "message 2 went out before its key pair");
+        assert_eq!(quick_agreements(&n), 0);
+        assert!(n.step());
+    }
+    assert!(n.now - asked >= Duration::from_millis(300));
+    assert!(
+        server_sent(&n),
+        "message 2 leaves when the key pair is back"
+    );
+    assert_eq!(quick_agreements(&n), 1, "and its agreement is a job too");
+    assert!(n.drive(Duration::from_secs(5), both_have_children));
+    assert_eq!(n.server.stats().dh_computations, 2, "phase 1 and PFS");
+    let (c, s) = (
+        child(&n.client_events).unwrap(),
+        child(&n.server_events).unwrap(),
+    );
+    assert_eq!(c.outbound_spi, s.inbound_spi);
+    assert_eq!(c.outbound_keys().encryption, s.inbound_keys().encryption);
+    assert_eq!(c.inbound_keys().encryption, s.outbound_keys().encryption);
+    // Traffic passes both ways.
+    let mut rng = ChaCha8Rng::seed_from_u64(52);
+    let (mut client, mut server) = (EspSide::default(), EspSide::default());
+    let (mut seen_c, mut seen_s) = (0, 0);
+    client.apply(&n.client_events, &mut seen_c, &mut rng);
+    server.apply(&n.server_events, &mut seen_s, &mut rng);
+    let payload = b"an L2TP datagram".to_vec();
+    let packet = client.seal(&payload, &mut rng);
+    server.open(packet, &payload);
+    let packet = server.seal(&payload, &mut rng);
+    client.open(packet, &payload);
+    assert_eq!((client.opened, server.opened), (1, 1));
+}
+
+#[test]
+fn a_failed_pfs_key_pair_ends_only_that_quick_mode() {
+    let mut n = Net::with_configs(53, 0.0, with_pfs(), offloading(2));
+    n.dh_delay = Duration::from_secs(1);
+    connect(&mut n);
+    assert!(n.drive(Duration::from_secs(10), |n| queued(
+        n,
+        is_quick_key_pair_for
+    )));
+    let cookies = phase1_cookies(&n.server_events).unwrap();
+    // A second Quick Mode under the same ISAKMP SA also waits for a key pair.
+    n.client.start_quick(n.now, cookies).unwrap();
+    assert!(n.drive(Duration::from_secs(1), |n| quick_key_pairs(n) == 2));
+    assert_eq!(server_quick_modes(&n, cookies).len(), 2);
+    let DhJob::KeyPairFor {
+        target: target @ KeyPairTarget::QuickMode { message_id, .. },
+        ..
+    } = take(&mut n, is_quick_key_pair_for)
+    else {
+        unreachable!()
+    };
+    n.server.handle_dh_done(
+        n.now,
+        DhDone::KeyPairFor {
+            target,
+            result: Err(DhError::InvalidPublicValue),
+        },
+    );
+    let mut buf = [0u8; MAX_MESSAGE];
+    assert!(
+        n.server.poll_transmit(&mut buf).is_none(),
+        "nothing is sent"
+    );
+    n.dh_delay = Duration::from_millis(100);
+    n.collect();
+    assert!(n.server_events.iter().any(|e| matches!(
+        e,
+        Event::Refused {
+            refusal: Refusal::InvalidKeyInformation,
+            ..
+        }
+    )));
+    let left = server_quick_modes(&n, cookies);
+    assert_eq!(left.len(), 1, "the other Quick Mode waits on");
+    assert!(!left.contains(&message_id), "the failed one is gone");
+    assert_eq!(n.server.established(), 1, "the ISAKMP SA stays");
+    // The other one completes (before the client repeats the failed one's message 1).
+    assert!(n.drive(Duration::from_secs(2), |n| !server_children(n).is_empty()));
+    assert_eq!(server_children(&n), left);
+    assert_eq!(n.server.established(), 1);
+}
+
+#[test]
+fn a_pfs_key_pair_back_after_its_quick_mode_expired_changes_nothing() {
+    let mut n = Net::with_configs(54, 0.0, with_pfs(), offloading(2));
+    n.dh_delay = Duration::from_millis(100);
+    connect(&mut n);
+    assert!(n.drive(Duration::from_secs(5), |n| queued(n, is_quick_key_pair_for)));
+    let cookies = phase1_cookies(&n.server_events).unwrap();
+    let job = take(&mut n, is_quick_key_pair_for);
+    // The client repeats message 1 meanwhile (ignored while the pair is computed) and gives up.
+    n.drive(Duration::from_secs(70), |_| false);
+    assert!(server_quick_modes(&n, cookies).is_empty(), "expired");
+    let ready = n.server.dh_ready(DhGroup::Modp2048);
+    n.server.handle_dh_done(n.now, job.run());
+    let mut buf = [0u8; MAX_MESSAGE];
+    assert!(
+        n.server.poll_transmit(&mut buf).is_none(),
+        "nothing is sent"
+    );
+    assert!(server_quick_modes(&n, cookies).is_empty());
+    assert_eq!(n.server.dh_ready(DhGroup::Modp2048), ready);
+    assert!(child(&n.server_events).is_none());
+    assert_eq!(n.server.established(), 1);
+}
+
+#[test]
+fn with_the_pool_filled_a_pfs_quick_mode_queues_no_key_pair_job() {
+    let mut n = Net::with_configs(55, 0.0, with_pfs(), offloading(2));
+    connect(&mut n);
+    assert!(n.drive(Duration::from_secs(5), both_have_children));
+    assert!(n.drive(Duration::from_secs(5), |n| n.dh_queue.is_empty()));
+    assert_eq!(n.server.dh_ready(DhGroup::Modp2048), 2);
+    let cookies = phase1_cookies(&n.server_events).unwrap();
+    // Refills take long now: the next Quick Mode must use a pair from the pool.
+    n.dh_delay = Duration::from_secs(3);
+    n.client.start_quick(n.now, cookies).unwrap();
+    let mut lowest = usize::MAX;
+    let end = n.now + Duration::from_secs(10);
+    while server_children(&n).len() < 2 {
+        assert!(n.now < end, "the second Quick Mode completes");
+        assert!(
+            !queued(&n, is_key_pair_for),
+            "no key pair is computed for it"
+        );
+        lowest = lowest.min(n.server.dh_ready(DhGroup::Modp2048));
+        assert!(n.step());
+    }
+    assert_eq!(lowest, 1, "it took a pair from the pool");
+    assert_eq!(n.server.stats().dh_computations, 3, "phase 1 and two PFS");
+}
+
+#[test]
+fn without_offload_a_pfs_quick_mode_hands_out_no_job() {
+    let mut n = Net::with_configs(56, 0.0, with_pfs(), Config::new(b"interop-test-psk"));
+    connect(&mut n);
+    assert!(n.drive(Duration::from_secs(5), both_have_children));
+    assert_eq!(
+        n.dh_runs, 0,
+        "the key pair and the agreement were computed in line"
+    );
+    assert!(n.server.poll_dh_job().is_none());
+    let (c, s) = (
+        child(&n.client_events).unwrap(),
+        child(&n.server_events).unwrap(),
+    );
+    assert_eq!(c.outbound_keys().encryption, s.inbound_keys().encryption);
+}

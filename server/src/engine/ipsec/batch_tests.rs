@@ -5,6 +5,7 @@
 use super::*;
 use crate::engine::ipsec::{RxJob, TunJob};
 use crate::parallel::CryptoPool;
+use crate::testing::udp_packet;
 use ike::crypto::{CipherAlgorithm, IntegrityAlgorithm};
 use ike::esp::Transform;
 
@@ -31,23 +32,6 @@ fn cbc_sha1() -> Transform {
     .unwrap()
 }
 
-/// An IPv4/UDP packet of `len` bytes, its payload numbered from `n`.
-fn udp(src: Ipv4Addr, dst: Ipv4Addr, len: usize, n: usize) -> Vec<u8> {
-    let mut p = vec![0u8; len];
-    let total = u16::try_from(len).unwrap();
-    p[..12].copy_from_slice(&[0x45, 0, 0, 0, 0, 1, 0, 0, 64, 17, 0, 0]);
-    p[2..4].copy_from_slice(&total.to_be_bytes());
-    p[12..16].copy_from_slice(&src.octets());
-    p[16..20].copy_from_slice(&dst.octets());
-    p[20..22].copy_from_slice(&5000u16.to_be_bytes());
-    p[22..24].copy_from_slice(&6000u16.to_be_bytes());
-    p[24..26].copy_from_slice(&(total - 20).to_be_bytes());
-    for (i, b) in p[28..].iter_mut().enumerate() {
-        *b = u8::try_from((i + n) % 251).unwrap();
-    }
-    p
-}
-
 const INTRANET: Ipv4Addr = Ipv4Addr::new(192, 168, 1, 1);
 const SIZES: [usize; 8] = [28, 64, 200, 577, 1000, 1279, 1300, 1400];
 
@@ -63,7 +47,7 @@ fn tun_packets(to: Ipv4Addr, count: usize) -> Vec<Vec<u8>> {
             } else {
                 to
             };
-            udp(INTRANET, dst, SIZES[n % SIZES.len()], n)
+            udp_packet(INTRANET, dst, SIZES[n % SIZES.len()], n)
         })
         .collect()
 }
@@ -207,7 +191,7 @@ fn serial_and_parallel_agree_byte_for_byte(transform: Transform) {
         );
 
         let up: Vec<Vec<u8>> = (0..count)
-            .map(|n| udp(address, INTRANET, SIZES[n % SIZES.len()], n + round))
+            .map(|n| udp_packet(address, INTRANET, SIZES[n % SIZES.len()], n + round))
             .collect();
         let datagrams = laptop_esp(&mut serial, &up);
         let way = if round % 2 == 0 { Way::Esp } else { Way::NatT };
@@ -243,7 +227,9 @@ fn two_copies_of_a_packet_in_one_batch_are_accepted_once() {
         let mut w = connected(transform);
         let address = w.laptop.ipv4().unwrap();
         let pool = CryptoPool::new(2).unwrap().with_min_batch(2);
-        let up: Vec<Vec<u8>> = (0..6).map(|n| udp(address, INTRANET, 300, n)).collect();
+        let up: Vec<Vec<u8>> = (0..6)
+            .map(|n| udp_packet(address, INTRANET, 300, n))
+            .collect();
         let esp = laptop_esp(&mut w, &up);
         // 0 1 2 1 3 4 5 1: the second and third copies of packet 1 are replays.
         let batch: Vec<Vec<u8>> = [0, 1, 2, 1, 3, 4, 5, 1]
@@ -280,7 +266,7 @@ fn a_corrupted_packet_in_a_batch_is_dropped_and_counted_and_the_rest_delivered_i
         let address = w.laptop.ipv4().unwrap();
         let pool = CryptoPool::new(2).unwrap().with_min_batch(2);
         let up: Vec<Vec<u8>> = (0..8)
-            .map(|n| udp(address, INTRANET, 100 + 150 * n, n))
+            .map(|n| udp_packet(address, INTRANET, 100 + 150 * n, n))
             .collect();
         let mut batch = laptop_esp(&mut w, &up);
         let middle = batch[3].len() / 2;

@@ -2,15 +2,16 @@
 //! Mode and Quick Mode, ESP (plain and UDP-encapsulated), L2TP, PPP, a ping through TUN.
 
 use super::*;
-use crate::engine::lns::{HEADROOM as LNS_HEADROOM, LnsConfig};
-use crate::engine::policy::{Policy, Proto, Rule};
+use crate::engine::lns::HEADROOM as LNS_HEADROOM;
 use crate::engine::pool::Pool;
-use crate::users::Users;
+use crate::testing::{
+    ServerSetup, reference_policy, reference_pool, reference_server, reference_users,
+};
 use ike::ikev1::main_mode::Path;
 use l2tp::Received;
-use ppp::auth::{Method, Password};
+use ppp::auth::Password;
 use ppp::wire::Protocol;
-use ppp::{ClientConfig, ServerConfig, Session};
+use ppp::{ClientConfig, Session};
 use std::net::Ipv4Addr;
 use std::sync::Arc;
 use std::time::Duration;
@@ -35,48 +36,13 @@ fn server() -> Engine<ChaCha20Rng> {
 
 /// The reference server with its IKE settings, the user's password and the pool replaced.
 fn server_with(ike: ike::endpoint::Config, password: &str, pool: Pool) -> Engine<ChaCha20Rng> {
-    let lns_config = LnsConfig {
-        l2tp: Arc::new(l2tp::Config::default()),
-        ppp: Arc::new(ServerConfig {
-            methods: vec![Method::Pap],
-            ..ServerConfig::default()
-        }),
-        local: Ipv4Addr::new(172, 16, 1, 1),
-        dns: [Some(Ipv4Addr::new(192, 168, 1, 1)), None],
-    };
-    let lns = Lns::new(
-        lns_config,
+    let setup = ServerSetup {
+        ike,
+        password: password.to_owned(),
         pool,
-        reference_users(password),
-        reference_policy(),
-        ChaCha20Rng::seed_from_u64(1),
-    );
-    Engine::new(ike, lns, 1024, ChaCha20Rng::seed_from_u64(2))
-}
-
-/// hb@hb with `password`.
-fn reference_users(password: &str) -> Users {
-    Users::parse(
-        "users.toml",
-        &format!("[[user]]\nname = \"hb@hb\"\npassword = \"{password}\"\n"),
-    )
-    .unwrap()
-}
-
-/// 172.16.1.2–172.16.1.100.
-fn reference_pool() -> Pool {
-    let a = Ipv4Addr::new(172, 16, 1, 2);
-    Pool::new(a, Ipv4Addr::new(172, 16, 1, 100), &[], &[]).unwrap()
-}
-
-/// The pool reaches 192.168.1.0/24.
-fn reference_policy() -> Policy {
-    Policy::new(vec![Rule {
-        from: vec!["172.16.1.0/24".parse().unwrap()],
-        to: vec!["192.168.1.0/24".parse().unwrap()],
-        proto: Proto::Any,
-        ports: None,
-    }])
+        ..ServerSetup::default()
+    };
+    reference_server(setup, 1)
 }
 
 /// The laptop: IKE initiator, ESP, LAC, PPP client.

@@ -17,9 +17,11 @@ use super::{
     AcctTerminateCause, Authentic, Instant, Ipv4Addr, Lns, Method, Policy, Pool, SocketAddr,
     StopCcnResult, TunnelId, Users,
 };
+use l2tp::SessionId;
 use rand_core::CryptoRng;
 use std::collections::BTreeSet;
 use std::time::Duration;
+use timer::TimerQueue;
 
 /// How long a kicked peer's StopCCN has to be acknowledged (through the still-living ESP SA)
 /// before its IKE SA is deleted; as at a clean stop of the server.
@@ -30,8 +32,9 @@ pub const KICK_GRACE: Duration = Duration::from_secs(1);
 pub(super) struct Admin {
     /// Tunnels with a kicked session: closed with StopCCN once their last session is gone.
     kicked: BTreeSet<TunnelId>,
-    /// Peers whose last tunnel was kicked, and when their IKE SAs are deleted.
-    ike_close: Vec<(SocketAddr, Instant)>,
+    /// Peers whose last tunnel was kicked, and when their IKE SAs are deleted (one entry per
+    /// peer).
+    ike_close: TimerQueue<SocketAddr, Instant>,
     /// Peers whose IKE SAs are due for deletion, for the IPsec layer.
     ike_due: Vec<SocketAddr>,
 }
@@ -283,45 +286,52 @@ impl<R: CryptoRng> Lns<R> {
     }
 
     /// After a session is released: a kicked tunnel left without calls gets StopCCN, and a
-    /// peer left without sessions has its IKE SA deleted [`KICK_GRACE`] later.
+    /// peer left without sessions has its IKE SA deleted [`KICK_GRACE`] later. O(log n): the
+    /// session table is ordered by tunnel, and the peer index answers for the peer.
     pub(super) fn after_release(&mut self, now: Instant, tunnel: TunnelId, peer: SocketAddr) {
-        if !self.admin.kicked.contains(&tunnel) || self.links.keys().any(|k| k.0 == tunnel) {
+        if !self.admin.kicked.contains(&tunnel) || self.has_sessions(tunnel) {
             return;
         }
         self.admin.kicked.remove(&tunnel);
         let _ = self
             .l2tp
             .close_tunnel(now, tunnel, StopCcnResult::GENERAL_REQUEST, None);
-        if !self.links.values().any(|l| l.peer == peer)
-            && !self.admin.ike_close.iter().any(|(p, _)| *p == peer)
-        {
-            self.admin.ike_close.push((peer, now + KICK_GRACE));
+        if !self.index.has_peer(peer) && self.admin.ike_close.get(peer).is_none() {
+            self.admin.ike_close.set(peer, Some(now + KICK_GRACE));
         }
+    }
+
+    /// Whether `tunnel` has a call left.
+    fn has_sessions(&self, tunnel: TunnelId) -> bool {
+        self.links
+            .range((tunnel, SessionId(0))..=(tunnel, SessionId(u16::MAX)))
+            .next()
+            .is_some()
+    }
+
+    /// Peers waiting for their IKE SAs to be deleted.
+    #[cfg(test)]
+    pub(super) fn closing_peers(&self) -> usize {
+        self.admin.ike_close.len()
     }
 
     /// The earliest kick deadline.
     pub(super) fn admin_deadline(&self) -> Option<Instant> {
-        self.admin.ike_close.iter().map(|(_, t)| *t).min()
+        self.admin.ike_close.earliest()
     }
 
     /// Moves kicked peers whose grace is over to the IPsec layer's list.
     pub(super) fn admin_timeout(&mut self, now: Instant) {
-        let admin = &mut self.admin;
-        admin.ike_close.retain(|(peer, at)| {
-            if *at <= now {
-                admin.ike_due.push(*peer);
-                false
-            } else {
-                true
-            }
-        });
+        while let Some(peer) = self.admin.ike_close.pop_due(&now) {
+            self.admin.ike_due.push(peer);
+        }
     }
 
     /// The next kicked peer whose IKE SAs the IPsec layer must delete now: one that has not
     /// come back (no new session) meanwhile.
     pub(crate) fn next_kicked_peer(&mut self) -> Option<SocketAddr> {
         while let Some(peer) = self.admin.ike_due.pop() {
-            if !self.links.values().any(|l| l.peer == peer) {
+            if !self.index.has_peer(peer) {
                 return Some(peer);
             }
         }
@@ -331,7 +341,7 @@ impl<R: CryptoRng> Lns<R> {
     /// A kicked peer negotiated a new IKE SA (it reconnected): its pending IKE deletion is
     /// cancelled, so that the new SA is not deleted with the old one.
     pub(crate) fn forget_kicked_peer(&mut self, peer: SocketAddr) {
-        self.admin.ike_close.retain(|(p, _)| *p != peer);
+        self.admin.ike_close.remove(peer);
         self.admin.ike_due.retain(|p| *p != peer);
     }
 }

@@ -308,3 +308,98 @@ fn reload_keeps_the_session_applies_policy_adds_users_grows_the_pool_and_refuses
         |_, c| c[0].ipv4().is_some()
     ));
 }
+
+#[test]
+fn a_kicked_tunnel_closes_with_its_last_call_and_its_peer_loses_ike_once_with_its_last_session() {
+    let mut now = t0();
+    let mut lns = new_lns(vec![Method::Pap], Ipv4Addr::new(172, 16, 1, 100));
+    // Two tunnels from one peer (address and port).
+    let mut clients = vec![
+        Client::new(1, "hb@hb", "admin@123", now),
+        Client::new(2, "hb@hb", "admin@123", now),
+    ];
+    clients[1].addr = clients[0].addr;
+    let peer = clients[0].addr;
+    connect(&mut lns, &mut clients, &mut now, None);
+    assert_eq!(lns.tunnels(), 2);
+    // A second call in the first tunnel (without PPP: the client hangs it up below).
+    let tunnel = clients[0].tunnel.unwrap();
+    let call = clients[0].l2tp.place_call(now, tunnel).unwrap();
+    clients[0].extra_calls.push(call);
+    assert!(run(
+        &mut lns,
+        &mut clients,
+        &mut now,
+        Duration::from_secs(5),
+        |l, _| l.sessions() == 3
+    ));
+    // The first tunnel's PPP session is kicked: its call ends, its tunnel stays for the other.
+    let first = clients[0].ipv4().unwrap();
+    assert_eq!(lns.kick(now, &KickTarget::Address(first)), 1);
+    assert!(run(
+        &mut lns,
+        &mut clients,
+        &mut now,
+        Duration::ZERO,
+        |l, _| l.sessions() == 2
+    ));
+    run(
+        &mut lns,
+        &mut clients,
+        &mut now,
+        Duration::from_secs(5),
+        |_, _| false,
+    );
+    assert_eq!(lns.sessions(), 2);
+    assert_eq!(lns.tunnels(), 2, "the kicked tunnel has a call left");
+    assert_eq!(clients[0].l2tp.tunnel_count(), 1, "no StopCCN");
+    assert_eq!(lns.admin_deadline(), None);
+    // Its last call ends: now the kicked tunnel is closed. The peer still has a session in
+    // its other tunnel, so its IKE SA stays.
+    clients[0]
+        .l2tp
+        .close_session(now, tunnel, call, CdnResult::ADMINISTRATIVE, None)
+        .unwrap();
+    assert!(run(
+        &mut lns,
+        &mut clients,
+        &mut now,
+        Duration::from_secs(40),
+        |l, c| l.sessions() == 1 && l.tunnels() == 1 && c[0].l2tp.tunnel_count() == 0
+    ));
+    assert_eq!(clients[1].l2tp.tunnel_count(), 1, "the other tunnel lives");
+    assert_eq!(lns.admin_deadline(), None, "the peer has a session left");
+    assert_eq!(lns.closing_peers(), 0);
+    // The peer's last session is kicked: its IKE SA goes KICK_GRACE later.
+    let second = clients[1].ipv4().unwrap();
+    let t = now;
+    assert_eq!(lns.kick(now, &KickTarget::Address(second)), 1);
+    assert!(run(
+        &mut lns,
+        &mut clients,
+        &mut now,
+        Duration::ZERO,
+        |l, _| l.sessions() == 0
+    ));
+    assert_eq!(lns.admin_deadline(), Some(t + KICK_GRACE));
+    assert_eq!(lns.closing_peers(), 1);
+    // It comes back within the grace and is kicked again: still one entry, the first deadline.
+    now += KICK_GRACE / 2;
+    let mut again = vec![Client::new(3, "hb@hb", "admin@123", now)];
+    again[0].addr = peer;
+    connect(&mut lns, &mut again, &mut now, None);
+    assert!(now < t + KICK_GRACE);
+    assert_eq!(lns.kick(now, &KickTarget::User("hb@hb".into())), 1);
+    assert!(run(
+        &mut lns,
+        &mut again,
+        &mut now,
+        Duration::ZERO,
+        |l, _| l.sessions() == 0
+    ));
+    assert_eq!(lns.closing_peers(), 1, "queued once per peer");
+    assert_eq!(lns.admin_deadline(), Some(t + KICK_GRACE));
+    lns.handle_timeout(t + KICK_GRACE);
+    assert_eq!(lns.next_kicked_peer(), Some(peer));
+    assert_eq!(lns.next_kicked_peer(), None);
+}

@@ -6,12 +6,15 @@
 //! to sessions, and NAS-Port is the tunnel and session IDs, i.e. the session's key. The other
 //! session identification attributes each get one here: User-Name, Acct-Session-Id and
 //! Calling-Station-Id (the peer's IP address, as text).
+//!
+//! The peer index also serves the operator's kick: whether a peer (address and port) still
+//! has a session is one range lookup.
 
 use super::Key;
 use l2tp::{SessionId, TunnelId};
 use radius::AcctSessionId;
 use std::collections::{BTreeMap, BTreeSet};
-use std::net::IpAddr;
+use std::net::{IpAddr, SocketAddr};
 
 const FIRST: Key = (TunnelId(0), SessionId(0));
 const LAST: Key = (TunnelId(u16::MAX), SessionId(u16::MAX));
@@ -24,14 +27,15 @@ pub(super) struct SessionIndex {
     by_user: BTreeSet<(String, Key)>,
     /// Acct-Session-Ids are unique per session.
     by_acct_session_id: BTreeMap<AcctSessionId, Key>,
-    /// (peer IP address, session); several sessions can come from one address.
-    by_peer: BTreeSet<(IpAddr, Key)>,
+    /// (peer IP address, peer port, session); several sessions can come from one address,
+    /// and from one address and port (several tunnels, several calls in a tunnel).
+    by_peer: BTreeSet<(IpAddr, u16, Key)>,
 }
 
 impl SessionIndex {
     /// A new session from `peer`, with its Acct-Session-Id when RADIUS accounts.
-    pub(super) fn insert(&mut self, key: Key, peer: IpAddr, acct: Option<AcctSessionId>) {
-        self.by_peer.insert((peer, key));
+    pub(super) fn insert(&mut self, key: Key, peer: SocketAddr, acct: Option<AcctSessionId>) {
+        self.by_peer.insert((peer.ip(), peer.port(), key));
         if let Some(id) = acct {
             self.by_acct_session_id.insert(id, key);
         }
@@ -52,11 +56,11 @@ impl SessionIndex {
     pub(super) fn remove(
         &mut self,
         key: Key,
-        peer: IpAddr,
+        peer: SocketAddr,
         acct: Option<&AcctSessionId>,
         user: Option<&str>,
     ) {
-        self.by_peer.remove(&(peer, key));
+        self.by_peer.remove(&(peer.ip(), peer.port(), key));
         if let Some(id) = acct {
             self.by_acct_session_id.remove(id);
         }
@@ -93,9 +97,18 @@ impl SessionIndex {
             return Vec::new();
         };
         self.by_peer
-            .range((address, FIRST)..=(address, LAST))
-            .map(|(_, key)| *key)
+            .range((address, 0, FIRST)..=(address, u16::MAX, LAST))
+            .map(|(_, _, key)| *key)
             .collect()
+    }
+
+    /// Whether `peer` (address and port) has a session. O(log n).
+    pub(super) fn has_peer(&self, peer: SocketAddr) -> bool {
+        let (ip, port) = (peer.ip(), peer.port());
+        self.by_peer
+            .range((ip, port, FIRST)..=(ip, port, LAST))
+            .next()
+            .is_some()
     }
 
     /// Entries in all indexes, for tests that check nothing outlives its session.

@@ -67,6 +67,8 @@ struct Client {
     tunnel: Option<TunnelId>,
     /// The Result Code of the CDN the LNS ended the call with.
     cdn: Option<CdnResult>,
+    /// Calls the test placed in the tunnel besides the first: they have no PPP here.
+    extra_calls: Vec<SessionId>,
 }
 
 impl Client {
@@ -86,6 +88,7 @@ impl Client {
             down: None,
             tunnel: None,
             cdn: None,
+            extra_calls: Vec::new(),
         }
     }
 
@@ -145,7 +148,9 @@ fn run_with(
                     {
                         c.cdn = Some(result);
                     }
-                    if let l2tp::Event::SessionUp(up) = e {
+                    if let l2tp::Event::SessionUp(up) = e
+                        && !c.extra_calls.contains(&up.session)
+                    {
                         c.tunnel = Some(up.tunnel);
                         c.data = c.l2tp.data_path(up.tunnel, up.session);
                         c.ppp_rng = ChaCha20Rng::seed_from_u64(99);
@@ -168,19 +173,31 @@ fn run_with(
             }
             while let Some((peer, n)) = lns.poll_transmit(*now, &mut buf) {
                 progress = true;
-                let Some(c) = clients.iter_mut().find(|c| c.addr == peer) else {
-                    continue;
-                };
-                let mut datagram = buf[..n].to_vec();
-                if let Ok(Received::Data(d)) =
-                    c.l2tp
-                        .handle_datagram(*now, SERVER.parse().unwrap(), &mut datagram)
-                    && let Some(ppp) = c.ppp.as_mut()
-                {
+                // Clients may share an address (and port): the one that owns the tunnel takes it.
+                let datagram = buf[..n].to_vec();
+                for c in clients.iter_mut().filter(|c| c.addr == peer) {
+                    let mut datagram = datagram.clone();
+                    let received =
+                        c.l2tp
+                            .handle_datagram(*now, SERVER.parse().unwrap(), &mut datagram);
+                    if let Err(l2tp::Discard::UnknownTunnel(_)) = received {
+                        continue;
+                    }
+                    let Ok(Received::Data(d)) = received else {
+                        break;
+                    };
+                    let Some(ppp) = c
+                        .ppp
+                        .as_mut()
+                        .filter(|_| !c.extra_calls.contains(&d.session))
+                    else {
+                        break;
+                    };
                     if let Some(r) = radius.as_mut() {
                         r.frames.push(datagram[d.frame.clone()].to_vec());
                     }
                     let _ = ppp.handle_frame(*now, &mut c.ppp_rng, &datagram[d.frame]);
+                    break;
                 }
             }
         }
