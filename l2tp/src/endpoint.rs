@@ -18,7 +18,7 @@ use crate::{Seq, SessionId, TunnelId};
 use core::cmp::Ordering;
 use core::ops::Range;
 use rand_core::CryptoRng;
-use std::collections::{BTreeMap, VecDeque};
+use std::collections::{BTreeMap, BTreeSet, VecDeque};
 use std::net::{IpAddr, SocketAddr};
 use std::sync::Arc;
 use std::time::Instant;
@@ -123,6 +123,9 @@ pub struct Endpoint<R> {
     by_sccrq: BTreeMap<(SocketAddr, u16), u16>,
     /// Live tunnels per peer IP address; bounded by `limits.max_tunnels_per_address`.
     per_address: BTreeMap<IpAddr, usize>,
+    /// Our LAC tunnels (those we opened) by peer IP address, for the Tie Breaker check of an
+    /// arriving SCCRQ: O(log n) instead of a scan of every tunnel. One entry per LAC tunnel.
+    lac_by_address: BTreeSet<(IpAddr, u16)>,
     /// StopCCNs to SCCRQs we refused without creating state; bounded by
     /// `limits.max_stateless_replies`.
     stateless: VecDeque<(SocketAddr, Vec<u8>)>,
@@ -150,6 +153,7 @@ impl<R: CryptoRng> Endpoint<R> {
             tunnels: BTreeMap::new(),
             by_sccrq: BTreeMap::new(),
             per_address: BTreeMap::new(),
+            lac_by_address: BTreeSet::new(),
             stateless: VecDeque::new(),
             events: VecDeque::new(),
             timers: TimerQueue::new(),
@@ -314,12 +318,14 @@ impl<R: CryptoRng> Endpoint<R> {
             }
         }
         if let Some(theirs) = sccrq.tie_breaker {
-            let ours = self.tunnels.iter().find_map(|(id, t)| {
-                let same_pair = t.role() == Role::Lac && t.peer().ip() == peer.ip();
-                same_pair
-                    .then(|| t.pending_tie_breaker().map(|tb| (*id, tb)))
-                    .flatten()
-            });
+            let ip = peer.ip();
+            let ours = self
+                .lac_by_address
+                .range((ip, 0)..=(ip, u16::MAX))
+                .find_map(|&(_, id)| {
+                    let tb = self.tunnels.get(&id)?.pending_tie_breaker()?;
+                    Some((id, tb))
+                });
             if let Some((ours_id, ours)) = ours {
                 // RFC 2661 §4.4.3: between two SCCRQs of the same pair the lower Tie Breaker
                 // wins; equal values make both sides give up.
@@ -414,6 +420,9 @@ impl<R: CryptoRng> Endpoint<R> {
     fn insert(&mut self, tunnel: Tunnel) {
         *self.per_address.entry(tunnel.peer().ip()).or_insert(0) += 1;
         let id = tunnel.local_id().0;
+        if tunnel.role() == Role::Lac {
+            self.lac_by_address.insert((tunnel.peer().ip(), id));
+        }
         self.timers.set(id, tunnel.poll_timeout());
         self.sending.push(id);
         self.tunnels.insert(id, Box::new(tunnel));
@@ -440,6 +449,7 @@ impl<R: CryptoRng> Endpoint<R> {
         }
         let peer = tunnel.peer();
         let key = (peer, tunnel.peer_id().0);
+        self.lac_by_address.remove(&(peer.ip(), id));
         self.tunnels.remove(&id);
         self.timers.remove(id);
         if self.by_sccrq.get(&key) == Some(&id) {

@@ -903,6 +903,32 @@ fn tie_breaker_lower_value_wins_and_equal_values_lose_both() {
 }
 
 #[test]
+fn the_tie_breaker_index_holds_our_lac_tunnels_only_while_they_live() {
+    let t0 = t0();
+    let mut ep = lns(Config::default());
+    // A tunnel the peer opened: not ours, never looked at for a tie break.
+    let mut bytes = build(0, 0, 0, 0, sccrq(5, None, Some([0x11; 8])).into());
+    ep.handle_datagram(t0, lns_addr(), &mut bytes).unwrap();
+    drain(&mut ep, t0);
+    assert_eq!(ep.tunnel_count(), 1);
+    assert!(ep.lac_by_address.is_empty());
+    // One we open to the same address: indexed.
+    let (ours_id, _) = ep.connect(t0, lns_addr()).unwrap();
+    drain(&mut ep, t0);
+    assert_eq!(
+        ep.lac_by_address.iter().copied().collect::<Vec<_>>(),
+        [(lns_addr().ip(), ours_id.0)]
+    );
+    // It loses the tie break to the peer's next SCCRQ: gone, from the index too.
+    let mut bytes = build(0, 0, 0, 0, sccrq(6, None, Some([0x00; 8])).into());
+    ep.handle_datagram(t0, lns_addr(), &mut bytes).unwrap();
+    drain(&mut ep, t0);
+    assert!(ep.tunnel(ours_id).is_none());
+    assert!(ep.lac_by_address.is_empty());
+    assert_eq!(ep.tunnel_count(), 2);
+}
+
+#[test]
 fn the_seed_scenario_message_by_message() {
     let t0 = t0();
     // Our LAC draws tunnel 1 and session 81; the LNS draws tunnel 0x4a21 and session 77.
@@ -1146,7 +1172,7 @@ fn five_hundred_peers_and_two_hundred_ports_of_one_address_at_once() {
     assert_eq!(open_from(&mut ep, t0, &distinct), 500);
     assert_eq!(open_from(&mut ep, t0, &one_address), 200);
     assert_eq!(ep.tunnel_count(), 700);
-    let ids: std::collections::BTreeSet<u16> = ep.tunnels.keys().copied().collect();
+    let ids: BTreeSet<u16> = ep.tunnels.keys().copied().collect();
     assert_eq!(ids.len(), 700);
     assert!(!ids.contains(&0));
 }
