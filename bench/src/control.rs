@@ -634,9 +634,13 @@ pub fn scale(settings: &Settings, report: &mut Report) -> anyhow::Result<()> {
             "conn/s",
             connected / s.seconds,
         ));
-        report.add(
-            Row::single(format!("scale/{n}/rss_per_session"), "KiB", per_session).target_max(8.0),
-        );
+        // Issue 8's memory target is stated for 50,000 sessions (fixed costs weigh more
+        // per session below that).
+        let mut rss = Row::single(format!("scale/{n}/rss_per_session"), "KiB", per_session);
+        if n >= 50_000 {
+            rss = rss.target_max(8.0);
+        }
+        report.add(rss);
         report.add(Row::single(format!("scale/{n}/server_rss"), "MiB", {
             #[expect(clippy::cast_precision_loss, reason = "bytes")]
             let mib = rss1 as f64 / 1048576.0;

@@ -87,7 +87,7 @@ struct RunArgs {
     /// Connects the load generator makes per group for connects per second.
     #[arg(long)]
     load_connects: Option<usize>,
-    /// Sessions held for the scale figures (repeatable, e.g. 10000,50000).
+    /// Sessions held for the scale figures (default: 10000,50000; with --quick: 50).
     #[arg(long = "sessions", value_delimiter = ',')]
     sessions: Vec<usize>,
     /// Seconds the scale section holds the sessions while measuring CPU.
@@ -201,7 +201,7 @@ fn settings(args: &RunArgs) -> anyhow::Result<Settings> {
                 .load_connects
                 .unwrap_or(if q { 20 } else { 2000 })
                 .max(1),
-            sessions: or(&args.sessions, &[50], &[1000, 10_000]),
+            sessions: or(&args.sessions, &[50], &[10_000, 50_000]),
             hold_seconds: args.hold_seconds.unwrap_or(if q { 1.0 } else { 10.0 }),
             bins: procs::bin_dir(args.bin_dir.as_deref()),
         })
