@@ -865,13 +865,7 @@ impl<R: CryptoRng> Endpoint<R> {
             Half::AwaitAuth(s) => match s.on_auth(message, &mut buf, wall_clock) {
                 Ok((sa, len)) => {
                     let out = buf[..len].to_vec();
-                    let path = if p.path.remote == path.remote {
-                        p.path
-                    } else {
-                        path
-                    };
-                    self.send(path, &out);
-                    self.establish(now, sa, path, message.to_vec(), out, None);
+                    self.answer_message5(now, sa, (p.path, path), message.to_vec(), out);
                     return Ok(());
                 }
                 Err(e) => Err(e),
@@ -955,6 +949,25 @@ impl<R: CryptoRng> Endpoint<R> {
                 Err(self.refuse(peer, e))
             }
         }
+    }
+
+    /// As responder: sends message 6 and establishes the SA. It goes back the way message 5
+    /// came (`known`, the exchange's path, unless the peer's address moved, then `arrived`).
+    fn answer_message5(
+        &mut self,
+        now: Instant,
+        sa: Phase1Sa,
+        (known, arrived): (Path, Path),
+        message5: Vec<u8>,
+        message6: Vec<u8>,
+    ) {
+        let path = if known.remote == arrived.remote {
+            known
+        } else {
+            arrived
+        };
+        self.send(path, &message6);
+        self.establish(now, sa, path, message5, message6, None);
     }
 
     fn establish(

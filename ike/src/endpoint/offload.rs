@@ -397,13 +397,7 @@ impl<R: CryptoRng> Endpoint<R> {
         match result.and_then(|sig| state.answer_signed(*checked, sig, &mut buf)) {
             Ok((sa, len)) => {
                 let out = buf.get(..len).unwrap_or_default().to_vec();
-                let path = if p.path.remote == path.remote {
-                    p.path
-                } else {
-                    path
-                };
-                self.send(path, &out);
-                self.establish(now, sa, path, message, out, None);
+                self.answer_message5(now, sa, (p.path, path), message, out);
             }
             Err(refusal) => {
                 self.events.push_back(Event::Refused {
