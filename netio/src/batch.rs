@@ -52,6 +52,10 @@ impl RecvMeta {
 pub struct Datagram<'a> {
     /// Destination (the port is ignored on raw sockets).
     pub to: SocketAddr,
+    /// The local address to send from (`IP_PKTINFO`): on a socket bound to the wildcard
+    /// address, a reply must leave from the address its request was sent to, which the
+    /// kernel's route lookup does not know. `None`: the kernel's choice.
+    pub from: Option<IpAddr>,
     /// The datagram.
     pub bytes: &'a [u8],
 }
@@ -83,17 +87,25 @@ impl<'a> Outbox<'a> {
                     std::net::Ipv4Addr::UNSPECIFIED,
                     0,
                 )),
+                from: None,
                 bytes: &[],
             }; sys::MAX_BATCH],
             len: 0,
         }
     }
 
-    /// Adds a datagram; returns whether there was room.
+    /// Adds a datagram sent from the kernel's choice of address; returns whether there was
+    /// room.
     pub fn push(&mut self, to: SocketAddr, bytes: &'a [u8]) -> bool {
+        self.push_from(None, to, bytes)
+    }
+
+    /// Adds a datagram sent from `from` (see [`Datagram::from`]); returns whether there was
+    /// room.
+    pub fn push_from(&mut self, from: Option<IpAddr>, to: SocketAddr, bytes: &'a [u8]) -> bool {
         match self.items.get_mut(self.len) {
             Some(item) => {
-                *item = Datagram { to, bytes };
+                *item = Datagram { to, from, bytes };
                 self.len += 1;
                 true
             }
@@ -334,6 +346,7 @@ impl SendBatch {
     pub(crate) fn send_to_fd(&mut self, fd: std::os::fd::RawFd) -> std::io::Result<usize> {
         let mut out = [sys::Outgoing {
             to: SocketAddr::from(([0, 0, 0, 0], 0)),
+            from: None,
             bytes: &[],
         }; sys::MAX_BATCH];
         let n = self.queued.len().min(sys::MAX_BATCH);
@@ -341,6 +354,7 @@ impl SendBatch {
             let start = i * self.slot_len;
             out[i] = sys::Outgoing {
                 to: *to,
+                from: None,
                 bytes: &self.storage[start + range.start..start + range.end],
             };
         }

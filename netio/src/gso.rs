@@ -7,7 +7,7 @@
 //! [`MAX_SEGMENTS`] of them and [`MAX_PAYLOAD`] bytes in all. A GRO buffer is the same shape: its
 //! datagrams are `segment_size` bytes each, the last possibly shorter.
 
-use std::net::SocketAddr;
+use std::net::{IpAddr, SocketAddr};
 use std::ops::Range;
 
 /// Most datagrams one GSO send may carry (the kernel allows 64 on older releases, 128 now).
@@ -21,6 +21,8 @@ pub const MAX_PAYLOAD: usize = 65_535 - 20 - 8;
 pub struct Run {
     /// Destination of every datagram in the run.
     pub to: SocketAddr,
+    /// The local address every datagram of the run leaves from (`None`: the kernel's choice).
+    pub from: Option<IpAddr>,
     /// Index of the run's first datagram in the queue.
     pub first: usize,
     /// How many datagrams (1 means a plain send).
@@ -33,7 +35,7 @@ pub struct Run {
 /// allocated once.
 #[derive(Debug, Clone)]
 pub struct GsoPlan {
-    queued: Vec<(SocketAddr, usize)>,
+    queued: Vec<(Option<IpAddr>, SocketAddr, usize)>,
     runs: Vec<Run>,
 }
 
@@ -74,16 +76,23 @@ impl GsoPlan {
 
     /// Queues a datagram of `len` bytes for `to`; returns whether there was room.
     pub fn push(&mut self, to: SocketAddr, len: usize) -> bool {
+        self.push_from(None, to, len)
+    }
+
+    /// Queues a datagram of `len` bytes from `from` (`None`: the kernel's choice) to `to`;
+    /// returns whether there was room. A run has one source, as it has one destination.
+    pub fn push_from(&mut self, from: Option<IpAddr>, to: SocketAddr, len: usize) -> bool {
         if self.is_full() {
             return false;
         }
-        self.queued.push((to, len));
+        self.queued.push((from, to, len));
         let extends = self.runs.last().is_some_and(|run| {
             let last_len = self
                 .queued
                 .get(run.first + run.count - 1)
-                .map_or(0, |q| q.1);
+                .map_or(0, |q| q.2);
             run.to == to
+                && run.from == from
                 // Only the last datagram of a run may be shorter than the segment size.
                 && last_len == run.segment_size
                 && len <= run.segment_size
@@ -95,6 +104,7 @@ impl GsoPlan {
             Some(run) if extends => run.count += 1,
             _ => self.runs.push(Run {
                 to,
+                from,
                 first: self.queued.len() - 1,
                 count: 1,
                 segment_size: len,
@@ -162,6 +172,20 @@ mod tests {
                 (1, 4, 1, 200)
             ]
         );
+    }
+
+    #[test]
+    fn another_source_address_starts_a_new_run() {
+        let mut plan = GsoPlan::new(16);
+        let (a, b) = (
+            Some(IpAddr::from([192, 0, 2, 10])),
+            Some(IpAddr::from([192, 0, 2, 11])),
+        );
+        for from in [a, a, b, b, None] {
+            assert!(plan.push_from(from, addr(1), 1400));
+        }
+        let sources: Vec<_> = plan.runs().iter().map(|r| (r.from, r.count)).collect();
+        assert_eq!(sources, [(a, 2), (b, 2), (None, 1)]);
     }
 
     #[test]

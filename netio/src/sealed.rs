@@ -18,21 +18,22 @@ pub enum Sealed {
     Esp(IpAddr),
 }
 
-/// Sends `packets` (each borrowed from its own batch slot), batched per socket. Send errors
-/// are logged at debug level and the rest of the batch still goes: a datagram lost here is
-/// a datagram lost on the path.
+/// Sends `packets` (each borrowed from its own batch slot, with the local address it leaves
+/// from, `None` for the kernel's choice), batched per socket. Send errors are logged at debug
+/// level and the rest of the batch still goes: a datagram lost here is a datagram lost on the
+/// path.
 pub async fn send_sealed<'a, I>(natt: &UdpSocket, esp: &RawEsp, plan: &mut GsoPlan, packets: I)
 where
-    I: IntoIterator<Item = (Sealed, &'a [u8])>,
+    I: IntoIterator<Item = (Sealed, Option<IpAddr>, &'a [u8])>,
 {
     let mut packets = packets.into_iter().peekable();
     while packets.peek().is_some() {
         let mut to_natt = Outbox::new();
         let mut to_esp = Outbox::new();
-        for (to, bytes) in packets.by_ref().take(Outbox::CAPACITY) {
+        for (to, from, bytes) in packets.by_ref().take(Outbox::CAPACITY) {
             match to {
-                Sealed::NatT(remote) => to_natt.push(remote, bytes),
-                Sealed::Esp(remote) => to_esp.push(SocketAddr::new(remote, 0), bytes),
+                Sealed::NatT(remote) => to_natt.push_from(from, remote, bytes),
+                Sealed::Esp(remote) => to_esp.push_from(from, SocketAddr::new(remote, 0), bytes),
             };
         }
         if !to_natt.is_empty()

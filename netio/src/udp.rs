@@ -1,7 +1,7 @@
 //! UDP sockets with batched receive and send.
 
 use std::io;
-use std::net::SocketAddr;
+use std::net::{IpAddr, SocketAddr};
 use std::os::fd::AsRawFd;
 use std::sync::atomic::{AtomicBool, Ordering};
 
@@ -90,7 +90,7 @@ impl UdpSocket {
     ) -> io::Result<usize> {
         plan.clear();
         for d in datagrams {
-            if !plan.push(d.to, d.bytes.len()) {
+            if !plan.push_from(d.from, d.to, d.bytes.len()) {
                 break;
             }
         }
@@ -202,6 +202,35 @@ impl UdpSocket {
     /// Sends one datagram.
     pub async fn send_to(&self, datagram: &[u8], to: SocketAddr) -> io::Result<usize> {
         self.inner.send_to(datagram, to).await
+    }
+
+    /// Sends one datagram from the local address `from` (`IP_PKTINFO`; `None`: the kernel's
+    /// choice). On a socket bound to the wildcard address this is how a reply leaves from the
+    /// address its request arrived at (see [`crate::RecvMeta::local`]).
+    pub async fn send_from(
+        &self,
+        datagram: &[u8],
+        from: Option<IpAddr>,
+        to: SocketAddr,
+    ) -> io::Result<usize> {
+        if from.is_none() {
+            return self.send_to(datagram, to).await;
+        }
+        let one = [Datagram {
+            to,
+            from,
+            bytes: datagram,
+        }];
+        loop {
+            self.inner.writable().await?;
+            match self.inner.try_io(Interest::WRITABLE, || {
+                sys::send_batch(self.inner.as_raw_fd(), &one)
+            }) {
+                Ok(_) => return Ok(datagram.len()),
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => {}
+                Err(e) => return Err(e),
+            }
+        }
     }
 }
 
@@ -342,5 +371,70 @@ mod tests {
         let lens = [1400, 1400, 1400, 700, 64];
         let (_, coalesced) = round_trip(false, &lens).await;
         assert_eq!(coalesced, 0, "nothing was sent as one GSO buffer");
+    }
+
+    /// Receives until `count` datagrams are in, as (sender, bytes).
+    async fn receive(b: &UdpSocket, count: usize) -> Vec<(SocketAddr, Vec<u8>)> {
+        let mut batch = RecvBatch::new(8, 65_536 + 64, 64);
+        let mut seen = Vec::new();
+        while seen.len() < count {
+            let n = b.recv_batch(&mut batch).await.unwrap();
+            for i in 0..n {
+                let (meta, slot) = batch.get_mut(i).unwrap();
+                for d in meta.datagrams() {
+                    seen.push((meta.from, slot[d].to_vec()));
+                }
+            }
+        }
+        seen
+    }
+
+    #[tokio::test]
+    async fn a_wildcard_socket_sends_from_the_source_address_it_is_given() {
+        // Every 127/8 address is local on lo: a socket bound to the wildcard can answer from
+        // any of them, as a multi-homed server answers from the address a request came to.
+        let a = UdpSocket::bind("0.0.0.0:0".parse().unwrap()).unwrap();
+        let port = a.local_addr().unwrap().port();
+        let b = UdpSocket::bind("127.0.0.1:0".parse().unwrap()).unwrap();
+        assert!(b.enable_gro());
+        let to = b.local_addr().unwrap();
+        let (x, y) = (
+            "127.0.0.7".parse::<IpAddr>().unwrap(),
+            "127.0.0.8".parse::<IpAddr>().unwrap(),
+        );
+        a.send_from(b"one", Some(x), to).await.unwrap();
+        a.send_from(b"two", None, to).await.unwrap();
+        let got = receive(&b, 2).await;
+        assert_eq!(got[0], (SocketAddr::new(x, port), b"one".to_vec()));
+        assert_eq!(
+            got[1].0.ip(),
+            "127.0.0.1".parse::<IpAddr>().unwrap(),
+            "without a source the route's own"
+        );
+
+        // Batched, with GSO runs (which must not mix sources) and without.
+        for gso in [true, false] {
+            if !gso {
+                a.disable_gso();
+            }
+            let payloads = [[1u8; 100], [2; 100], [3; 100], [4; 100]];
+            let froms = [Some(x), Some(x), Some(y), None];
+            let mut outbox = crate::Outbox::new();
+            for (p, from) in payloads.iter().zip(froms) {
+                assert!(outbox.push_from(from, to, p));
+            }
+            let mut plan = GsoPlan::new(64);
+            let sent = a
+                .send_datagrams(outbox.as_slice(), &mut plan)
+                .await
+                .unwrap();
+            assert_eq!(sent, 4);
+            let got = receive(&b, 4).await;
+            let sources: Vec<IpAddr> = got.iter().map(|(f, _)| f.ip()).collect();
+            let local = "127.0.0.1".parse().unwrap();
+            assert_eq!(sources, [x, x, y, local], "gso {gso}");
+            let bytes: Vec<Vec<u8>> = got.into_iter().map(|(_, d)| d).collect();
+            assert_eq!(bytes, payloads.map(|p| p.to_vec()), "gso {gso}");
+        }
     }
 }

@@ -67,6 +67,9 @@ pub struct Options<'a> {
     pub config: &'a str,
     /// The server's listen address (default: its public address 2.2.2.2).
     pub listen: Option<&'a str>,
+    /// The address the laptop dials (default 2.2.2.2). Another one is added to the LNS's
+    /// public interface as a secondary address first (2.2.2.2 stays its primary).
+    pub dial: Option<&'a str>,
 }
 
 /// A running reference scenario.
@@ -78,6 +81,8 @@ pub struct Scenario {
     pub state: PathBuf,
     prefix: String,
     server: Option<Child>,
+    /// The address the laptop dials.
+    dial: String,
 }
 
 impl Scenario {
@@ -114,6 +119,21 @@ impl Scenario {
             Topology::reference(&prefix)
         }
         .unwrap();
+        let dial = options.dial.unwrap_or("2.2.2.2");
+        if dial != "2.2.2.2" {
+            // The LNS's end of the link to the laptop (or to the NAT).
+            let dev = format!("{prefix}{}b", if options.nat { "o" } else { "m" });
+            crate::netns::ip(&[
+                "-n",
+                &topo.ns("lns"),
+                "addr",
+                "add",
+                &format!("{dial}/24"),
+                "dev",
+                &dev,
+            ])
+            .unwrap();
+        }
         let state = std::env::temp_dir().join(format!("{prefix}-state"));
         let _ = std::fs::remove_dir_all(&state);
         std::fs::create_dir_all(&state).unwrap();
@@ -141,6 +161,7 @@ impl Scenario {
             state,
             prefix,
             server: None,
+            dial: dial.to_owned(),
         }
     }
 
@@ -209,7 +230,7 @@ impl Scenario {
             .args([
                 "connect",
                 "--server",
-                "2.2.2.2",
+                &self.dial,
                 "--user",
                 user,
                 "--route",

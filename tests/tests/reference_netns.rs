@@ -237,6 +237,46 @@ fn listening_on_every_address_still_sees_there_is_no_nat_and_uses_plain_esp() {
 }
 
 #[test]
+fn a_wildcard_server_answers_from_the_address_the_laptop_dialled() {
+    if !available() {
+        eprintln!("SKIPPED: needs root and iproute2 to create network namespaces");
+        return;
+    }
+    // The LNS has a second public address, 2.2.2.40, beside its primary 2.2.2.2, and listens
+    // on the wildcard (the default). The kernel's route lookup would answer from 2.2.2.2, and
+    // the laptop, which talks to 2.2.2.40, would drop every answer. Plain ESP and NAT-T.
+    for nat in [false, true] {
+        let mut s = Scenario::with(
+            if nat { "v" } else { "u" },
+            &Options {
+                auth: "mschapv2",
+                listen: Some("0.0.0.0"),
+                dial: Some("2.2.2.40"),
+                nat,
+                ..Options::default()
+            },
+        );
+        let Connected {
+            up,
+            ping,
+            client_log,
+            server_log,
+        } = s.connect_and_ping("admin@123");
+        assert!(
+            up,
+            "nat {nat}: no address\nclient:\n{client_log}\nserver:\n{server_log}"
+        );
+        assert!(ping, "nat {nat}: ping failed\n{client_log}");
+        let encapsulation = if nat { "udp" } else { "esp" };
+        assert!(
+            server_log.contains(&format!("nat={nat}"))
+                && server_log.contains(&format!("encapsulation=\"{encapsulation}")),
+            "nat {nat}: {encapsulation}\n{server_log}"
+        );
+    }
+}
+
+#[test]
 fn a_server_that_stops_tells_the_laptop_with_stopccn_and_ike_delete() {
     if !available() {
         eprintln!("SKIPPED: needs root and iproute2 to create network namespaces");

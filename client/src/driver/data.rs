@@ -79,7 +79,8 @@ impl DataPath {
         let sealed = outs.iter().enumerate().filter_map(|(i, out)| {
             let out = out.as_ref()?;
             let to = sealed_to(out.route)?;
-            Some((to, batch.slot(i)?.get(out.range.clone())?))
+            // The client's sockets are its own: the kernel picks the source by route.
+            Some((to, None, batch.slot(i)?.get(out.range.clone())?))
         });
         netio::sealed::send_sealed(&io.natt, &io.esp, &mut self.plan, sealed).await;
         // IKE-port UDP: not data; one send each.

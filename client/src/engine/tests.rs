@@ -270,7 +270,7 @@ impl World {
                         laptop.tun.push(bytes[r].to_vec());
                     }
                 }
-                ServerRoute::Esp { remote } => {
+                ServerRoute::Esp { remote, .. } => {
                     let Some(laptop) = self.laptops.iter_mut().find(|l| l.seen_ip() == remote)
                     else {
                         return;

@@ -126,6 +126,7 @@ pub(crate) fn send_batch(fd: RawFd, msgs: &[Outgoing<'_>]) -> io::Result<usize> 
     let mut names: [libc::sockaddr_storage; MAX_BATCH] = unsafe { mem::zeroed() };
     // SAFETY: as above.
     let mut hdrs: [libc::mmsghdr; MAX_BATCH] = unsafe { mem::zeroed() };
+    let mut cmsgs = [CmsgBuf([0; CMSG_LEN]); MAX_BATCH];
     for (i, m) in msgs.iter().take(n).enumerate() {
         iov[i].write(libc::iovec {
             iov_base: m.bytes.as_ptr().cast_mut().cast(),
@@ -137,6 +138,11 @@ pub(crate) fn send_batch(fd: RawFd, msgs: &[Outgoing<'_>]) -> io::Result<usize> 
         h.msg_namelen = len;
         h.msg_iov = iov[i].as_mut_ptr();
         h.msg_iovlen = 1;
+        if let Some(from) = m.from {
+            h.msg_control = cmsgs[i].0.as_mut_ptr().cast();
+            h.msg_controllen = CMSG_LEN;
+            h.msg_controllen = write_pktinfo(h, from);
+        }
     }
     // SAFETY: `hdrs[..n]` point at `iov` and `names` entries on this stack frame and at caller
     // slices borrowed for the duration of the call; sendmsg only reads through iov_base.
@@ -223,20 +229,32 @@ pub(crate) fn send_runs(
         h.msg_namelen = len;
         h.msg_iov = iov[used].as_mut_ptr();
         h.msg_iovlen = datagrams.len();
-        if datagrams.len() > 1 {
-            let size = u16::try_from(run.segment_size).unwrap_or(u16::MAX);
+        if datagrams.len() > 1 || run.from.is_some() {
             h.msg_control = cmsgs[i].0.as_mut_ptr().cast();
-            // SAFETY: CMSG_SPACE is a pure size computation.
-            h.msg_controllen = unsafe { libc::CMSG_SPACE(2) } as usize;
-            // SAFETY: msg_control points at an aligned, zeroed CMSG_LEN buffer on this frame,
-            // larger than CMSG_SPACE(2), so the first header and its 2-byte payload fit.
-            unsafe {
-                let c = libc::CMSG_FIRSTHDR(h);
-                (*c).cmsg_level = libc::SOL_UDP;
-                (*c).cmsg_type = libc::UDP_SEGMENT;
-                (*c).cmsg_len = libc::CMSG_LEN(2) as usize;
-                std::ptr::write_unaligned(libc::CMSG_DATA(c).cast::<u16>(), size);
+            h.msg_controllen = CMSG_LEN;
+            let mut filled = 0;
+            if let Some(from) = run.from {
+                filled = write_pktinfo(h, from);
             }
+            if datagrams.len() > 1 {
+                let size = u16::try_from(run.segment_size).unwrap_or(u16::MAX);
+                // SAFETY: msg_control points at an aligned, zeroed CMSG_LEN buffer on this
+                // frame; the UDP_SEGMENT header goes `filled` bytes in (0, or the PKTINFO
+                // message's CMSG_SPACE, at most 40), and CMSG_SPACE(2) more fits in CMSG_LEN.
+                unsafe {
+                    let c = h
+                        .msg_control
+                        .cast::<u8>()
+                        .add(filled)
+                        .cast::<libc::cmsghdr>();
+                    (*c).cmsg_level = libc::SOL_UDP;
+                    (*c).cmsg_type = libc::UDP_SEGMENT;
+                    (*c).cmsg_len = libc::CMSG_LEN(2) as usize;
+                    std::ptr::write_unaligned(libc::CMSG_DATA(c).cast::<u16>(), size);
+                    filled += libc::CMSG_SPACE(2) as usize;
+                }
+            }
+            h.msg_controllen = filled;
         }
         used += datagrams.len();
         built += 1;
@@ -252,6 +270,50 @@ pub(crate) fn send_runs(
         return Err(io::Error::last_os_error());
     }
     Ok(usize::try_from(sent).unwrap_or(0))
+}
+
+/// Writes an `IP_PKTINFO` (or `IPV6_PKTINFO`) control message asking to send from `from` at
+/// the start of `h`'s control buffer (at least [`CMSG_LEN`] bytes, aligned, zeroed) and returns
+/// the bytes it takes (`CMSG_SPACE` of the payload).
+fn write_pktinfo(h: &mut libc::msghdr, from: IpAddr) -> usize {
+    // SAFETY: msg_control points at an aligned, zeroed buffer of CMSG_LEN (96) bytes, more than
+    // CMSG_SPACE of either payload (12 or 20 bytes), and msg_controllen says so, so
+    // CMSG_FIRSTHDR returns its start and the header and payload fit. The payloads are plain
+    // C structs written unaligned.
+    unsafe {
+        let c = libc::CMSG_FIRSTHDR(h);
+        match from {
+            IpAddr::V4(a) => {
+                let size = c_len::<libc::in_pktinfo>();
+                (*c).cmsg_level = libc::IPPROTO_IP;
+                (*c).cmsg_type = libc::IP_PKTINFO;
+                (*c).cmsg_len = libc::CMSG_LEN(size) as usize;
+                let info = libc::in_pktinfo {
+                    ipi_ifindex: 0,
+                    ipi_spec_dst: libc::in_addr {
+                        s_addr: u32::from(a).to_be(),
+                    },
+                    ipi_addr: libc::in_addr { s_addr: 0 },
+                };
+                std::ptr::write_unaligned(libc::CMSG_DATA(c).cast(), info);
+                libc::CMSG_SPACE(size) as usize
+            }
+            IpAddr::V6(a) => {
+                let size = c_len::<libc::in6_pktinfo>();
+                (*c).cmsg_level = libc::IPPROTO_IPV6;
+                (*c).cmsg_type = libc::IPV6_PKTINFO;
+                (*c).cmsg_len = libc::CMSG_LEN(size) as usize;
+                let info = libc::in6_pktinfo {
+                    ipi6_addr: libc::in6_addr {
+                        s6_addr: a.octets(),
+                    },
+                    ipi6_ifindex: 0,
+                };
+                std::ptr::write_unaligned(libc::CMSG_DATA(c).cast(), info);
+                libc::CMSG_SPACE(size) as usize
+            }
+        }
+    }
 }
 
 /// Makes every send on `fd` a UDP GSO send cut into `size`-byte datagrams (`UDP_SEGMENT` as a
@@ -279,6 +341,11 @@ const _: () =
 
 fn c_count(n: usize) -> libc::c_uint {
     libc::c_uint::try_from(n).unwrap_or(libc::c_uint::MAX)
+}
+
+/// A C struct's size as the `CMSG_*` macros take it.
+fn c_len<T>() -> libc::c_uint {
+    libc::c_uint::try_from(size_of::<T>()).unwrap_or(libc::c_uint::MAX)
 }
 
 fn socklen_of<T>() -> libc::socklen_t {

@@ -72,7 +72,11 @@ impl DataPath {
             let sealed = jobs.iter().filter_map(|job| {
                 let out = job.result().as_ref().ok()?;
                 let to = sealed_to(out.route)?;
-                Some((to, job.slot().get(out.range.clone())?))
+                Some((
+                    to,
+                    source(io, out.route),
+                    job.slot().get(out.range.clone())?,
+                ))
             });
             netio::sealed::send_sealed(&io.natt, &io.esp, &mut self.plan, sealed).await;
             // Plain L2TP (1701): rare and only when allowed; one send each.
@@ -162,9 +166,21 @@ impl DataPath {
 fn sealed_to(route: Route) -> Option<Sealed> {
     match route {
         Route::Udp { local, remote, .. } if local.port() == 4500 => Some(Sealed::NatT(remote)),
-        Route::Esp { remote } => Some(Sealed::Esp(remote)),
+        Route::Esp { remote, .. } => Some(Sealed::Esp(remote)),
         Route::Udp { .. } => None,
     }
+}
+
+/// The address a datagram must leave from: on sockets bound to the wildcard address, ours as
+/// the peer knows it (the kernel's route lookup would pick the outgoing interface's primary
+/// address, and a peer that talks to another of ours drops what comes from it); `None` when
+/// the sockets are bound to one address, which is then the source anyway.
+fn source(io: &Io, route: Route) -> Option<std::net::IpAddr> {
+    let local = match route {
+        Route::Udp { local, .. } => local.ip(),
+        Route::Esp { local, .. } => local,
+    };
+    (io.ike_addr.ip().is_unspecified() && !local.is_unspecified()).then_some(local)
 }
 
 /// Sends one datagram the engine wrote into `buf` (control traffic, plain L2TP). IKE on port
@@ -189,6 +205,7 @@ pub(super) async fn send_control(io: &Io, out: &Out, buf: &mut [u8]) {
 }
 
 async fn send_one(io: &Io, out: &Out, bytes: &[u8]) {
+    let from = source(io, out.route);
     let result = match out.route {
         Route::Udp { local, remote, .. } => {
             let socket = match (local.port(), &io.l2tp) {
@@ -196,11 +213,11 @@ async fn send_one(io: &Io, out: &Out, bytes: &[u8]) {
                 (1701, Some(l2tp)) => l2tp,
                 _ => &io.ike,
             };
-            socket.send_to(bytes, remote).await
+            socket.send_from(bytes, from, remote).await
         }
-        Route::Esp { remote } => {
+        Route::Esp { remote, .. } => {
             let mut one = Outbox::new();
-            one.push(SocketAddr::new(remote, 0), bytes);
+            one.push_from(from, SocketAddr::new(remote, 0), bytes);
             io.esp.send_datagrams(one.as_slice()).await
         }
     };

@@ -50,6 +50,8 @@ pub enum Route {
     },
     /// As an IP protocol 50 packet.
     Esp {
+        /// Our address: the one the peer sends to (a wildcard-bound server must send from it).
+        local: IpAddr,
         /// Destination.
         remote: IpAddr,
     },
@@ -506,6 +508,7 @@ impl<R: CryptoRng> Engine<R> {
             }
         } else {
             Route::Esp {
+                local: child.path.local.ip(),
                 remote: child.path.remote.ip(),
             }
         };

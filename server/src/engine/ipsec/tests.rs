@@ -406,9 +406,10 @@ fn reference_scenario_in_memory_ike_esp_l2tp_ppp_and_a_ping() {
     assert_eq!(
         out.route,
         Route::Esp {
+            local: "2.2.2.2".parse().unwrap(),
             remote: "203.0.113.5".parse().unwrap()
         },
-        "plain ESP without NAT"
+        "plain ESP without NAT, from the address the IKE SA was made on"
     );
     let mut esp = buf[out.range].to_vec();
     let (_, opened) = w.laptop.sadb.open(&mut esp).unwrap();
