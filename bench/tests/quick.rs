@@ -101,4 +101,19 @@ fn quick_run_writes_the_issue_schema() {
         );
     }
     assert!(!stdout.contains("note: "), "a section failed:\n{stdout}");
+    // The load generator connected every session it was asked for, and held them.
+    let counts: Vec<_> = results
+        .iter()
+        .filter(|r| {
+            let name = r["name"].as_str().unwrap();
+            name.starts_with("control/connects_completed/") || name.ends_with("/sessions_held")
+        })
+        .collect();
+    assert_eq!(counts.len(), 3, "two groups and one scale size:\n{stdout}");
+    for r in counts {
+        assert!(
+            r["value"].as_f64().unwrap() > 0.0 && r["value"] == r["limit"],
+            "{r:?}"
+        );
+    }
 }
