@@ -50,6 +50,11 @@ impl RawEsp {
             let mut guard = self.inner.readable().await?;
             match guard.try_io(|fd| batch.recv_from_fd(fd.as_raw_fd())) {
                 Ok(Ok(n)) => {
+                    // Room to spare: the queue is empty, so the next call waits for the
+                    // reactor instead of hearing EAGAIN first (as `UdpSocket::recv_batch`).
+                    if n < batch.capacity() {
+                        guard.clear_ready();
+                    }
                     batch.strip_ipv4_headers();
                     return Ok(n);
                 }

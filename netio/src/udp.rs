@@ -157,13 +157,28 @@ impl UdpSocket {
     }
 
     /// Waits until at least one datagram is there, then receives as many as fit in `batch`.
+    ///
+    /// A batch that came back with room to spare emptied the socket's queue, so the socket is
+    /// marked not ready at once: the next call waits for the reactor instead of first asking
+    /// the kernel again only to hear `EAGAIN` (one system call saved per wake-up).
     pub async fn recv_batch(&self, batch: &mut RecvBatch) -> io::Result<usize> {
         loop {
             self.inner.readable().await?;
+            let mut drained = 0;
             match self.inner.try_io(Interest::READABLE, || {
-                batch.recv_from_fd(self.inner.as_raw_fd())
+                let n = batch.recv_from_fd(self.inner.as_raw_fd())?;
+                if n < batch.capacity() {
+                    // Reported as "would block" so that tokio clears the readiness; a
+                    // datagram that arrives after this read raises it again.
+                    drained = n;
+                    return Err(io::ErrorKind::WouldBlock.into());
+                }
+                Ok(n)
             }) {
                 Ok(n) => return Ok(n),
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock && drained > 0 => {
+                    return Ok(drained);
+                }
                 Err(e) if e.kind() == io::ErrorKind::WouldBlock => {}
                 Err(e) => return Err(e),
             }
@@ -256,6 +271,40 @@ mod tests {
         // The waiting receive still works after a try that consumed the queue.
         a.send_to(b"three", to).await.unwrap();
         assert_eq!(b.recv_batch(&mut batch).await.unwrap(), 1);
+    }
+
+    #[tokio::test]
+    async fn a_short_batch_clears_readiness_without_losing_the_next_datagram() {
+        let a = UdpSocket::bind("127.0.0.1:0".parse().unwrap()).unwrap();
+        let b = UdpSocket::bind("127.0.0.1:0".parse().unwrap()).unwrap();
+        let to = b.local_addr().unwrap();
+        let mut batch = RecvBatch::new(8, 256, 0);
+        let wait = std::time::Duration::from_secs(5);
+        for i in 0..200u8 {
+            // One or two datagrams, then a full batch now and then: each receive comes back
+            // short (readiness cleared) or full (kept), and the next datagram must still wake.
+            let count = if i % 10 == 9 {
+                9
+            } else {
+                1 + usize::from(i % 2)
+            };
+            for _ in 0..count {
+                a.send_to(&[i], to).await.unwrap();
+            }
+            let mut got = 0;
+            while got < count {
+                let n = tokio::time::timeout(wait, b.recv_batch(&mut batch))
+                    .await
+                    .expect("a datagram that arrived after a short batch was not seen")
+                    .unwrap();
+                for k in 0..n {
+                    let (meta, slot) = batch.get_mut(k).unwrap();
+                    assert_eq!(slot[meta.range], [i]);
+                }
+                got += n;
+            }
+            assert_eq!(got, count);
+        }
     }
 
     #[tokio::test]
