@@ -90,7 +90,8 @@ struct RunArgs {
     /// Sessions held for the scale figures (default: 10000,50000; with --quick: 50).
     #[arg(long = "sessions", value_delimiter = ',')]
     sessions: Vec<usize>,
-    /// Seconds the scale section holds the sessions while measuring CPU.
+    /// Seconds the scale section holds the sessions while measuring CPU (default 30: one period
+    /// of the 30-s DPD and LCP echo of every session when the fill took less).
     #[arg(long)]
     hold_seconds: Option<f64>,
 }
@@ -202,7 +203,7 @@ fn settings(args: &RunArgs) -> anyhow::Result<Settings> {
                 .unwrap_or(if q { 20 } else { 2000 })
                 .max(1),
             sessions: or(&args.sessions, &[50], &[10_000, 50_000]),
-            hold_seconds: args.hold_seconds.unwrap_or(if q { 1.0 } else { 10.0 }),
+            hold_seconds: args.hold_seconds.unwrap_or(if q { 1.0 } else { 30.0 }),
             bins: procs::bin_dir(args.bin_dir.as_deref()),
         })
     }
