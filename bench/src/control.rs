@@ -231,6 +231,16 @@ impl Fleet {
         self.ready.push(i);
     }
 
+    /// Hands the `n` datagrams of `batch` (from the NAT-T socket when `natt`) to their sessions.
+    fn deliver_batch(&mut self, natt: bool, batch: &mut RecvBatch, n: usize) {
+        let now = Instant::now();
+        for (meta, slot) in batch.filled_mut().take(n) {
+            if let Some(bytes) = slot.get_mut(meta.range.clone()) {
+                self.deliver(now, natt, meta, bytes);
+            }
+        }
+    }
+
     /// Lets session `i` send what it has (flushing `out` when full), counts its events, and
     /// re-arms its timer; a session that went down is dropped.
     async fn service(
@@ -358,24 +368,8 @@ async fn drive(
         };
         let wake = fleet.timers.earliest().map_or(limit, |t| t.min(limit));
         tokio::select! {
-            r = ike.recv_batch(&mut ike_in) => {
-                let n = r?;
-                let now = Instant::now();
-                for (meta, slot) in ike_in.filled_mut().take(n) {
-                    if let Some(bytes) = slot.get_mut(meta.range.clone()) {
-                        fleet.deliver(now, false, meta, bytes);
-                    }
-                }
-            }
-            r = natt.recv_batch(&mut natt_in) => {
-                let n = r?;
-                let now = Instant::now();
-                for (meta, slot) in natt_in.filled_mut().take(n) {
-                    if let Some(bytes) = slot.get_mut(meta.range.clone()) {
-                        fleet.deliver(now, true, meta, bytes);
-                    }
-                }
-            }
+            r = ike.recv_batch(&mut ike_in) => fleet.deliver_batch(false, &mut ike_in, r?),
+            r = natt.recv_batch(&mut natt_in) => fleet.deliver_batch(true, &mut natt_in, r?),
             () = tokio::time::sleep_until(tokio::time::Instant::from_std(wake)) => {}
         }
     }
