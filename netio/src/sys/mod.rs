@@ -126,7 +126,9 @@ pub(crate) fn send_batch(fd: RawFd, msgs: &[Outgoing<'_>]) -> io::Result<usize> 
     let mut names: [libc::sockaddr_storage; MAX_BATCH] = unsafe { mem::zeroed() };
     // SAFETY: as above.
     let mut hdrs: [libc::mmsghdr; MAX_BATCH] = unsafe { mem::zeroed() };
-    let mut cmsgs = [CmsgBuf([0; CMSG_LEN]); MAX_BATCH];
+    // Control buffers are zeroed only for the messages that carry one (a source address):
+    // most sends have none, and 64 × 96 bytes cleared per call would be work for nothing.
+    let mut cmsgs: [MaybeUninit<CmsgBuf>; MAX_BATCH] = [const { MaybeUninit::uninit() }; MAX_BATCH];
     for (i, m) in msgs.iter().take(n).enumerate() {
         iov[i].write(libc::iovec {
             iov_base: m.bytes.as_ptr().cast_mut().cast(),
@@ -139,13 +141,14 @@ pub(crate) fn send_batch(fd: RawFd, msgs: &[Outgoing<'_>]) -> io::Result<usize> 
         h.msg_iov = iov[i].as_mut_ptr();
         h.msg_iovlen = 1;
         if let Some(from) = m.from {
-            h.msg_control = cmsgs[i].0.as_mut_ptr().cast();
+            h.msg_control = cmsgs[i].write(CmsgBuf([0; CMSG_LEN])).0.as_mut_ptr().cast();
             h.msg_controllen = CMSG_LEN;
             h.msg_controllen = write_pktinfo(h, from);
         }
     }
-    // SAFETY: `hdrs[..n]` point at `iov` and `names` entries on this stack frame and at caller
-    // slices borrowed for the duration of the call; sendmsg only reads through iov_base.
+    // SAFETY: `hdrs[..n]` point at `iov`, `names` and (where set) `cmsgs` entries on this stack
+    // frame, each initialised above before its header points at it, and at caller slices
+    // borrowed for the duration of the call; sendmsg only reads through them.
     let sent = unsafe { libc::sendmmsg(fd, hdrs.as_mut_ptr(), c_count(n), libc::MSG_DONTWAIT) };
     if sent < 0 {
         return Err(io::Error::last_os_error());
@@ -207,7 +210,8 @@ pub(crate) fn send_runs(
     let mut names: [libc::sockaddr_storage; MAX_BATCH] = unsafe { mem::zeroed() };
     // SAFETY: as above.
     let mut hdrs: [libc::mmsghdr; MAX_BATCH] = unsafe { mem::zeroed() };
-    let mut cmsgs = [CmsgBuf([0; CMSG_LEN]); MAX_BATCH];
+    // Zeroed only for the messages that carry control data (as in `send_batch`).
+    let mut cmsgs: [MaybeUninit<CmsgBuf>; MAX_BATCH] = [const { MaybeUninit::uninit() }; MAX_BATCH];
     let mut used = 0;
     let mut built = 0;
     for (i, run) in runs.iter().take(n).enumerate() {
@@ -230,7 +234,7 @@ pub(crate) fn send_runs(
         h.msg_iov = iov[used].as_mut_ptr();
         h.msg_iovlen = datagrams.len();
         if datagrams.len() > 1 || run.from.is_some() {
-            h.msg_control = cmsgs[i].0.as_mut_ptr().cast();
+            h.msg_control = cmsgs[i].write(CmsgBuf([0; CMSG_LEN])).0.as_mut_ptr().cast();
             h.msg_controllen = CMSG_LEN;
             let mut filled = 0;
             if let Some(from) = run.from {
@@ -262,8 +266,8 @@ pub(crate) fn send_runs(
     if built == 0 {
         return Ok(0);
     }
-    // SAFETY: `hdrs[..built]` point at `iov`, `names` and `cmsgs` entries on this stack frame
-    // (each iovec initialised above before its header points at it) and at caller slices
+    // SAFETY: `hdrs[..built]` point at `iov`, `names` and (where set) `cmsgs` entries on this
+    // stack frame (each initialised above before its header points at it) and at caller slices
     // borrowed for the duration of the call; sendmsg only reads through them.
     let sent = unsafe { libc::sendmmsg(fd, hdrs.as_mut_ptr(), c_count(built), libc::MSG_DONTWAIT) };
     if sent < 0 {
