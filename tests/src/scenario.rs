@@ -72,6 +72,22 @@ pub struct Options<'a> {
     pub dial: Option<&'a str>,
 }
 
+impl Connected {
+    /// Panics, with both logs, unless the laptop got its address and its ping went through.
+    /// `what` names the case in the message.
+    ///
+    /// # Panics
+    /// As said.
+    pub fn assert_reached_the_intranet(&self, what: &str) {
+        let (client, server) = (&self.client_log, &self.server_log);
+        assert!(
+            self.up,
+            "{what}: no address\nclient:\n{client}\nserver:\n{server}"
+        );
+        assert!(self.ping, "{what}: ping failed\nclient:\n{client}");
+    }
+}
+
 /// A running reference scenario.
 #[derive(Debug)]
 pub struct Scenario {

@@ -10,7 +10,7 @@
 )]
 
 use l2sec_tests::netns::available;
-use l2sec_tests::scenario::{Connected, Options, Scenario, binary, output};
+use l2sec_tests::scenario::{Options, Scenario, binary, output};
 use std::time::Duration;
 
 #[test]
@@ -174,21 +174,13 @@ fn behind_a_nat_the_laptop_uses_udp_4500_and_reaches_the_intranet() {
             ..Options::default()
         },
     );
-    let Connected {
-        up,
-        ping,
-        client_log,
-        server_log,
-    } = s.connect_and_ping("admin@123");
-    assert!(
-        up,
-        "no address behind the NAT\nclient:\n{client_log}\nserver:\n{server_log}"
-    );
+    let c = s.connect_and_ping("admin@123");
+    c.assert_reached_the_intranet("behind the NAT");
+    let (client_log, server_log) = (&c.client_log, &c.server_log);
     assert!(
         server_log.contains("threads=2") && server_log.contains("ESP crypto threads"),
         "{server_log}"
     );
-    assert!(ping, "ping failed behind the NAT\n{client_log}");
     assert!(
         client_log.contains("encapsulated=true"),
         "ESP must be UDP-encapsulated behind a NAT:\n{client_log}"
@@ -215,17 +207,9 @@ fn listening_on_every_address_still_sees_there_is_no_nat_and_uses_plain_esp() {
             ..Options::default()
         },
     );
-    let Connected {
-        up,
-        ping,
-        client_log,
-        server_log,
-    } = s.connect_and_ping("admin@123");
-    assert!(
-        up,
-        "no address\nclient:\n{client_log}\nserver:\n{server_log}"
-    );
-    assert!(ping, "ping failed\n{client_log}");
+    let c = s.connect_and_ping("admin@123");
+    c.assert_reached_the_intranet("wildcard listen address");
+    let (client_log, server_log) = (&c.client_log, &c.server_log);
     assert!(
         server_log.contains("nat=false") && server_log.contains("encapsulation=\"esp\""),
         "no NAT between them: plain ESP (IP protocol 50)\n{server_log}"
@@ -256,17 +240,9 @@ fn a_wildcard_server_answers_from_the_address_the_laptop_dialled() {
                 ..Options::default()
             },
         );
-        let Connected {
-            up,
-            ping,
-            client_log,
-            server_log,
-        } = s.connect_and_ping("admin@123");
-        assert!(
-            up,
-            "nat {nat}: no address\nclient:\n{client_log}\nserver:\n{server_log}"
-        );
-        assert!(ping, "nat {nat}: ping failed\n{client_log}");
+        let c = s.connect_and_ping("admin@123");
+        c.assert_reached_the_intranet(&format!("dialling 2.2.2.40, nat {nat}"));
+        let server_log = &c.server_log;
         let encapsulation = if nat { "udp" } else { "esp" };
         assert!(
             server_log.contains(&format!("nat={nat}"))
