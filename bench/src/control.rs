@@ -189,7 +189,11 @@ impl Fleet {
     ) -> anyhow::Result<()> {
         let index = self.first + i;
         let source = source_of(index).context("too many sessions")?;
-        let believed = Ipv4Addr::from(0x0a00_0001u32 + u32::try_from(index)?);
+        let believed = u32::try_from(index)
+            .ok()
+            .and_then(|i| 0x0a00_0001u32.checked_add(i))
+            .map(Ipv4Addr::from)
+            .context("too many sessions")?;
         let config = engine_config(
             server,
             SocketAddr::new(IpAddr::V4(believed), 500),

@@ -39,8 +39,8 @@ const GSO_MAX_PAYLOAD: usize = 65_507;
 ///
 /// Pacing matters on a machine whose cores the path under test shares with the generator: an
 /// unpaced generator spins on a core of its own and whatever the path cannot take is dropped,
-/// CPU spent for nothing. Paced, the generator sleeps between sends (it is never late by more
-/// than one send: a missed slot is not made up in a burst).
+/// CPU spent for nothing. Paced, the generator sleeps between sends; a short delay is made up,
+/// a long one is not, so no burst follows it ([`Pacer`]).
 ///
 /// # Errors
 /// When a socket cannot be opened.
