@@ -66,6 +66,28 @@ pub fn cpu_time_split(pid: u32, prefix: &str, ticks: u64) -> (Duration, Duration
     split
 }
 
+/// CPU time the whole machine has spent busy so far, all cores: the `user`, `nice`, `system`,
+/// `irq`, `softirq` and `steal` columns of `/proc/stat`'s first line (guest time is inside
+/// `user`); `None` when it cannot be read.
+#[must_use]
+pub fn machine_busy(ticks: u64) -> Option<Duration> {
+    let stat = std::fs::read_to_string("/proc/stat").ok()?;
+    let cpu = stat.lines().next()?.strip_prefix("cpu ")?;
+    let col: Vec<u64> = cpu
+        .split_whitespace()
+        .map(str::parse)
+        .collect::<Result<_, _>>()
+        .ok()?;
+    // user nice system idle iowait irq softirq steal …
+    let busy = [0, 1, 2, 5, 6, 7]
+        .iter()
+        .map(|i| col.get(*i).copied().unwrap_or(0))
+        .sum::<u64>();
+    Some(Duration::from_nanos(
+        busy.saturating_mul(1_000_000_000) / ticks,
+    ))
+}
+
 /// Resident memory of `pid` in bytes (`VmRSS`).
 #[must_use]
 pub fn rss(pid: u32) -> Option<u64> {
