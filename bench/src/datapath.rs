@@ -18,9 +18,10 @@
 
 use crate::Settings;
 use crate::crypto::{self, Suite};
-use crate::netns::{INTRANET_PLAIN, INTRANET_VPN, Shape, Topology};
+use crate::netns::{INTRANET_PLAIN, INTRANET_RELAY, INTRANET_VPN, Shape, Topology};
 use crate::procfs;
 use crate::procs::{Client, Server, ServerOptions, Sink};
+use crate::relay::Relay;
 use crate::report::{Report, Row, Samples};
 use anyhow::{Context as _, bail};
 use ike::crypto::DhGroup;
@@ -86,6 +87,14 @@ struct Case {
     vpn_machine_ns: Samples,
     /// The highest ratio to the I/O limit any VPN could reach in the round (`ceiling`).
     ceiling: Samples,
+    /// The relay (`crate::relay`: the VPN's batched I/O without cipher or protocol), when it
+    /// runs: what it delivers, against the plain path; its machine CPU per packet; the VPN
+    /// against it; and the highest ratio to the I/O limit a tunnel on that I/O could reach.
+    relay_gbps: Samples,
+    relay_ratio_io: Samples,
+    relay_machine_ns: Samples,
+    vpn_ratio_relay: Samples,
+    relay_ceiling: Samples,
 }
 
 struct Bench<'a> {
@@ -94,6 +103,8 @@ struct Bench<'a> {
     ticks: u64,
     /// Cores this process may run on, as `f64` for the ceiling.
     cores: f64,
+    /// The relay's two processes, when it runs.
+    relay_pids: Option<Vec<u32>>,
     settings: &'a Settings,
 }
 
@@ -230,6 +241,14 @@ pub fn run(settings: &Settings, report: &mut Report) -> anyhow::Result<()> {
         };
         let topo = Topology::build(tag, shape)?;
         let sink = Sink::start(&topo, "intranet", 8)?;
+        // The relay measures the tunnel's I/O on the path ESP in UDP takes.
+        let relay = if *encap == Encap::Udp4500 {
+            Relay::start(&topo, crate::netns::SERVER.parse()?, INTRANET_RELAY)
+                .map_err(|e| report.note(format!("datapath/{}: no relay: {e:#}", encap.name())))
+                .ok()
+        } else {
+            None
+        };
         let mut bench = Bench {
             topo: &topo,
             sink,
@@ -237,6 +256,7 @@ pub fn run(settings: &Settings, report: &mut Report) -> anyhow::Result<()> {
             #[expect(clippy::cast_precision_loss, reason = "a handful of cores")]
             cores: std::thread::available_parallelism().map_or(1, std::num::NonZero::get) as f64,
             settings,
+            relay_pids: relay.as_ref().map(Relay::pids),
         };
         for &threads in &settings.crypto_threads {
             let server = Server::start_with(
@@ -347,6 +367,10 @@ fn run_suite(
                 let vpn_first = round % 2 == 1;
                 let (mut vpn, mut vpn_unpaced) = (Sample::default(), Sample::default());
                 let (mut io, mut io_unpaced) = (Sample::default(), Sample::default());
+                let relay = match bench.relay_pids.clone() {
+                    Some(pids) => Some(bench.throughput(INTRANET_RELAY, size, flows, &pids)?.0),
+                    None => None,
+                };
                 for step in 0..2 {
                     if (step == 0) == vpn_first {
                         (vpn, vpn_unpaced) = bench.throughput(INTRANET_VPN, size, flows, &pids)?;
@@ -379,6 +403,18 @@ fn run_suite(
                 case.vpn_machine_ns.push(vpn.machine_ns);
                 case.ceiling
                     .push(ceiling(io.pps, io.machine_ns, crypto_ns, bench.cores));
+                if let Some(relay) = relay {
+                    case.relay_gbps.push(relay.gbps);
+                    case.relay_ratio_io.push(relay.pps / io.pps);
+                    case.relay_machine_ns.push(relay.machine_ns);
+                    case.vpn_ratio_relay.push(vpn.pps / relay.pps);
+                    case.relay_ceiling.push(ceiling(
+                        io.pps,
+                        relay.machine_ns,
+                        crypto_ns,
+                        bench.cores,
+                    ));
+                }
             }
             add_rows(report, setup, size, flows, &case);
         }
@@ -461,6 +497,30 @@ fn add_rows(report: &mut Report, setup: &Setup<'_>, size: usize, flows: u16, cas
         "ratio",
         &case.ceiling,
     ));
+    if !case.relay_gbps.values().is_empty() {
+        report.add(
+            Row::new(format!("{p}/relay_throughput"), "Gbit/s", &case.relay_gbps).limit(
+                "I/O (no VPN)",
+                case.io_gbps.median(),
+                &case.relay_ratio_io,
+            ),
+        );
+        report.add(Row::new(
+            format!("{p}/relay_machine_cpu_per_packet"),
+            "ns",
+            &case.relay_machine_ns,
+        ));
+        report.add(Row::new(
+            format!("{p}/vpn_to_relay"),
+            "ratio",
+            &case.vpn_ratio_relay,
+        ));
+        report.add(Row::new(
+            format!("{p}/ceiling_on_relay_io"),
+            "ratio",
+            &case.relay_ceiling,
+        ));
+    }
 }
 
 /// The highest ratio to the I/O limit that any VPN could reach in a round, from what the round

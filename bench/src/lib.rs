@@ -10,6 +10,7 @@ pub mod datapath;
 pub mod netns;
 pub mod procfs;
 pub mod procs;
+pub mod relay;
 pub mod report;
 pub mod traffic;
 

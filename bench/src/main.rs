@@ -137,6 +137,18 @@ enum Command {
         #[arg(long)]
         flows: u16,
     },
+    /// (internal) One end of the relay (the tunnel I/O limit).
+    #[command(hide = true)]
+    Relay {
+        #[arg(long, value_parser = ["in", "out"])]
+        side: String,
+        #[arg(long)]
+        tun: String,
+        /// The LNS end's address and port (the in end sends to it, the out end listens on
+        /// its port).
+        #[arg(long)]
+        peer: std::net::SocketAddr,
+    },
     /// (internal) Many client engines in one process against a server.
     #[command(hide = true)]
     Loadgen(control::LoadArgs),
@@ -236,6 +248,14 @@ fn main() -> ExitCode {
             rate,
         }) => traffic::blast(dst, flows, size, seconds, rate),
         Some(Command::Sink { flows }) => traffic::sink(flows),
+        Some(Command::Relay { side, tun, peer }) => {
+            let side = if side == "in" {
+                l2sec_bench::relay::Side::In
+            } else {
+                l2sec_bench::relay::Side::Out
+            };
+            l2sec_bench::relay::run(side, &tun, peer)
+        }
         Some(Command::Loadgen(args)) => control::loadgen(&args),
         None => bench(&cli.run),
     };

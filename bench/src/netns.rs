@@ -10,7 +10,8 @@
 //!
 //! The intranet host also answers at 192.168.1.2, and the laptop reaches that address by a host
 //! route around the tunnel: the same veths and the same forwarding namespaces, no VPN — the
-//! path that measures the I/O limit.
+//! path that measures the I/O limit. At 192.168.1.3 it is reached through the bench's relay
+//! when one runs (`relay`).
 
 use anyhow::{Context as _, bail};
 use std::process::{Command, Output, Stdio};
@@ -23,6 +24,9 @@ static MADE: Mutex<Vec<String>> = Mutex::new(Vec::new());
 pub const INTRANET_VPN: &str = "192.168.1.1";
 /// The address of the intranet host reached around the tunnel (plain forwarding).
 pub const INTRANET_PLAIN: &str = "192.168.1.2";
+/// The address of the intranet host reached through the relay (the tunnel I/O limit: the
+/// same batched I/O as the VPN, no cipher and no protocol; see `relay`).
+pub const INTRANET_RELAY: &str = "192.168.1.3";
 /// The server's public address.
 pub const SERVER: &str = "2.2.2.2";
 
@@ -192,15 +196,17 @@ impl Topology {
             }
         }
         t.link(&lns, "192.168.1.254/24", &intranet, "192.168.1.1/24", "i")?;
-        ip(&[
-            "-n",
-            &intranet,
-            "addr",
-            "add",
-            "192.168.1.2/24",
-            "dev",
-            &format!("{}ib", t.prefix),
-        ])?;
+        for extra in [INTRANET_PLAIN, INTRANET_RELAY] {
+            ip(&[
+                "-n",
+                &intranet,
+                "addr",
+                "add",
+                &format!("{extra}/24"),
+                "dev",
+                &format!("{}ib", t.prefix),
+            ])?;
+        }
         for net in ["172.16.0.0/12", "2.2.2.0/24"] {
             ip(&["-n", &intranet, "route", "add", net, "via", "192.168.1.254"])?;
         }
