@@ -148,6 +148,9 @@ enum Command {
         /// its port).
         #[arg(long)]
         peer: std::net::SocketAddr,
+        /// Over a raw IP socket instead of UDP.
+        #[arg(long)]
+        raw: bool,
     },
     /// (internal) Many client engines in one process against a server.
     #[command(hide = true)]
@@ -248,13 +251,18 @@ fn main() -> ExitCode {
             rate,
         }) => traffic::blast(dst, flows, size, seconds, rate),
         Some(Command::Sink { flows }) => traffic::sink(flows),
-        Some(Command::Relay { side, tun, peer }) => {
+        Some(Command::Relay {
+            side,
+            tun,
+            peer,
+            raw,
+        }) => {
             let side = if side == "in" {
                 l2sec_bench::relay::Side::In
             } else {
                 l2sec_bench::relay::Side::Out
             };
-            l2sec_bench::relay::run(side, &tun, peer)
+            l2sec_bench::relay::run(side, &tun, peer, raw)
         }
         Some(Command::Loadgen(args)) => control::loadgen(&args),
         None => bench(&cli.run),

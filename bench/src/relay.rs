@@ -1,11 +1,12 @@
 //! The tunnel I/O limit: a relay that carries the blaster's packets from a TUN device in the
-//! mobile namespace to a TUN device in the LNS namespace over UDP, with the same batched I/O as
-//! the VPN (`netio`: offloaded TUN reads split into segments, `sendmmsg` with UDP GSO, `recvmmsg`
-//! with UDP GRO, TUN writes coalesced per flow) and nothing else: no cipher, no ESP, no L2TP,
-//! no PPP, no policy.
+//! mobile namespace to a TUN device in the LNS namespace, with the same batched I/O as the VPN
+//! (`netio`: offloaded TUN reads split into segments, `sendmmsg`/`recvmmsg`, TUN writes
+//! coalesced per flow) and nothing else: no cipher, no ESP, no L2TP, no PPP, no policy. Over
+//! UDP (with GSO and GRO, as ESP in UDP 4500) or over a raw IP socket (as plain ESP; protocol
+//! [`RAW_PROTOCOL`], so that the server's ESP socket sees none of it).
 //!
 //! ```text
-//!  blaster ─▶ {p}ri (mobile, 172.16.9.1) ─ relay in ─ UDP ─▶ relay out (lns, :5501) ─▶ {p}ro ─▶ 192.168.1.3 (intranet)
+//!  blaster ─▶ {p}ri (mobile, 172.16.9.1) ─ relay in ─ UDP or raw IP ─▶ relay out (lns, :5501) ─▶ {p}ro ─▶ 192.168.1.3 (intranet)
 //! ```
 //!
 //! What it delivers, and its whole-machine CPU per packet, is what a userspace tunnel pays on
@@ -15,6 +16,7 @@
 use crate::netns::{Topology, ip};
 use anyhow::{Context as _, bail};
 use netio::batch::{Outbox, RecvBatch};
+use netio::esp_socket::RawEsp;
 use netio::gso::GsoPlan;
 use netio::tun::{Offload, Tun, TunBatch, TunConfig, TunWriter};
 use netio::udp::UdpSocket;
@@ -24,6 +26,8 @@ use std::process::{Child, Stdio};
 
 /// The UDP port the relay's LNS side listens on.
 pub const PORT: u16 = 5501;
+/// The IP protocol of the raw relay: 253, for experiments (RFC 3692).
+pub const RAW_PROTOCOL: i32 = 253;
 /// The mobile side's TUN address, the source of what the blaster sends through the relay.
 pub const IN_ADDR: Ipv4Addr = Ipv4Addr::new(172, 16, 9, 1);
 /// The LNS side's TUN address.
@@ -52,7 +56,7 @@ pub enum Side {
 /// # Errors
 /// When the device or the socket cannot be opened, or the device has no offloads (the relay
 /// measures the offloaded path).
-pub fn run(side: Side, tun: &str, peer: SocketAddr) -> anyhow::Result<()> {
+pub fn run(side: Side, tun: &str, peer: SocketAddr, raw: bool) -> anyhow::Result<()> {
     let rt = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()?;
@@ -72,9 +76,21 @@ pub fn run(side: Side, tun: &str, peer: SocketAddr) -> anyhow::Result<()> {
         if !tun.offloads() {
             bail!("the relay's TUN device has no offloads");
         }
+        let link = if raw {
+            Link::Raw(RawEsp::bind_protocol(
+                Ipv4Addr::UNSPECIFIED.into(),
+                RAW_PROTOCOL,
+            )?)
+        } else {
+            let port = match side {
+                Side::In => 0,
+                Side::Out => peer.port(),
+            };
+            Link::Udp(UdpSocket::bind(SocketAddr::from(([0, 0, 0, 0], port)))?)
+        };
         match side {
-            Side::In => relay_in(&tun, peer).await,
-            Side::Out => relay_out(&tun, peer.port()).await,
+            Side::In => relay_in(&tun, &link, peer).await,
+            Side::Out => relay_out(&tun, &link).await,
         }
     })
 }
@@ -86,8 +102,13 @@ fn ready() -> anyhow::Result<()> {
     Ok(())
 }
 
-async fn relay_in(tun: &Tun, peer: SocketAddr) -> anyhow::Result<()> {
-    let socket = UdpSocket::bind(SocketAddr::from(([0, 0, 0, 0], 0)))?;
+/// The hop between the two ends.
+enum Link {
+    Udp(UdpSocket),
+    Raw(RawEsp),
+}
+
+async fn relay_in(tun: &Tun, link: &Link, peer: SocketAddr) -> anyhow::Result<()> {
     let mut batch = TunBatch::new(tun, TUN_BATCH, SLOT, 0, 0);
     let mut plan = GsoPlan::new(Outbox::CAPACITY);
     ready()?;
@@ -106,16 +127,21 @@ async fn relay_in(tun: &Tun, peer: SocketAddr) -> anyhow::Result<()> {
             for packet in packets.by_ref().take(Outbox::CAPACITY) {
                 out.push(peer, packet);
             }
-            if let Err(e) = socket.send_datagrams(out.as_slice(), &mut plan).await {
+            let sent = match link {
+                Link::Udp(socket) => socket.send_datagrams(out.as_slice(), &mut plan).await,
+                Link::Raw(socket) => socket.send_datagrams(out.as_slice()).await,
+            };
+            if let Err(e) = sent {
                 tracing::debug!(%e, "relay send failed");
             }
         }
     }
 }
 
-async fn relay_out(tun: &Tun, port: u16) -> anyhow::Result<()> {
-    let socket = UdpSocket::bind(SocketAddr::from(([0, 0, 0, 0], port)))?;
-    let mut batch = if socket.enable_gro() {
+async fn relay_out(tun: &Tun, link: &Link) -> anyhow::Result<()> {
+    let mut batch = if let Link::Udp(socket) = link
+        && socket.enable_gro()
+    {
         RecvBatch::new(GRO_BATCH, GRO_SLOT, 0)
     } else {
         RecvBatch::new(TUN_BATCH, SLOT, 0)
@@ -123,7 +149,10 @@ async fn relay_out(tun: &Tun, port: u16) -> anyhow::Result<()> {
     let mut writer = TunWriter::new(TUN_WRITE_BATCH);
     ready()?;
     loop {
-        let n = socket.recv_batch(&mut batch).await?;
+        let n = match link {
+            Link::Udp(socket) => socket.recv_batch(&mut batch).await?,
+            Link::Raw(socket) => socket.recv_batch(&mut batch).await?,
+        };
         for (meta, slot) in batch.filled_mut().take(n) {
             if meta.truncated {
                 continue;
@@ -158,7 +187,7 @@ impl Relay {
     ///
     /// # Errors
     /// When an end does not start or a route cannot be added.
-    pub fn start(topo: &Topology, server: Ipv4Addr, dst: &str) -> anyhow::Result<Self> {
+    pub fn start(topo: &Topology, server: Ipv4Addr, dst: &str, raw: bool) -> anyhow::Result<Self> {
         let mut relay = Self {
             children: Vec::new(),
         };
@@ -166,7 +195,8 @@ impl Relay {
             format!("{}ri", topo.prefix()),
             format!("{}ro", topo.prefix()),
         );
-        relay.spawn(topo, "lns", "out", &tun_out, SocketAddr::from((server, PORT)))?;
+        let peer = SocketAddr::from((server, PORT));
+        relay.spawn(topo, "lns", "out", &tun_out, peer, raw)?;
         ip(&[
             "-n",
             &topo.ns("lns"),
@@ -176,7 +206,7 @@ impl Relay {
             "dev",
             &tun_out,
         ])?;
-        relay.spawn(topo, "mobile", "in", &tun_in, SocketAddr::from((server, PORT)))?;
+        relay.spawn(topo, "mobile", "in", &tun_in, peer, raw)?;
         ip(&[
             "-n",
             &topo.ns("mobile"),
@@ -198,12 +228,17 @@ impl Relay {
         side: &str,
         tun: &str,
         peer: SocketAddr,
+        raw: bool,
     ) -> anyhow::Result<()> {
         let me = std::env::current_exe()?;
-        let mut child = topo
-            .command(role, &me.to_string_lossy())
+        let mut command = topo.command(role, &me.to_string_lossy());
+        command
             .args(["relay", "--side", side, "--tun", tun, "--peer"])
-            .arg(peer.to_string())
+            .arg(peer.to_string());
+        if raw {
+            command.arg("--raw");
+        }
+        let mut child = command
             .stdout(Stdio::piped())
             .stderr(Stdio::piped())
             .spawn()

@@ -26,12 +26,19 @@ impl RawEsp {
     /// Opens the socket, bound to `local` (use the unspecified address for all). Needs
     /// `CAP_NET_RAW`.
     pub fn bind(local: IpAddr) -> io::Result<Self> {
+        Self::bind_protocol(local, IPPROTO_ESP)
+    }
+
+    /// The same for another IP protocol number, with ESP's batching: what the bench's raw
+    /// relay measures raw-socket I/O with (an unassigned number, so that the server's ESP
+    /// socket beside it sees none of it).
+    pub fn bind_protocol(local: IpAddr, protocol: i32) -> io::Result<Self> {
         let domain = if local.is_ipv4() {
             Domain::IPV4
         } else {
             Domain::IPV6
         };
-        let socket = Socket::new(domain, Type::RAW, Some(Protocol::from(IPPROTO_ESP)))?;
+        let socket = Socket::new(domain, Type::RAW, Some(Protocol::from(protocol)))?;
         socket.set_nonblocking(true)?;
         let _ = socket.set_recv_buffer_size(4 << 20);
         let _ = socket.set_send_buffer_size(4 << 20);
