@@ -101,6 +101,14 @@ fn quick_run_writes_the_issue_schema() {
         );
     }
     assert!(!stdout.contains("note: "), "a section failed:\n{stdout}");
+    // The relay (the tunnel I/O limit) carried traffic beside the VPN.
+    assert!(
+        results.iter().any(|r| {
+            r["name"].as_str().unwrap().ends_with("/relay_throughput")
+                && r["value"].as_f64().unwrap() > 0.0
+        }),
+        "no relay figure in\n{stdout}"
+    );
     // The load generator connected every session it was asked for, and held them.
     let counts: Vec<_> = results
         .iter()
