@@ -20,6 +20,7 @@
 //! one datagram was moved.
 
 pub mod batch;
+mod coalesce;
 pub mod esp_socket;
 pub mod gso;
 pub mod privileges;

@@ -14,6 +14,9 @@ use std::io::IoSlice;
 use std::net::Ipv4Addr;
 use std::ops::Range;
 
+pub use crate::coalesce::Offloads;
+use crate::coalesce::{Coalescer, Item};
+
 /// Whether to ask for the device's segmentation offloads.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Offload {
@@ -186,30 +189,45 @@ impl Tun {
         }
     }
 
-    /// Writes every packet queued in `writer`, coalescing each flow's packets into one
-    /// super-packet when offloads are on, and empties it.
+    /// What a writer may coalesce for this device: TCP with the virtio-net header, UDP when
+    /// the kernel also took the UDP segmentation offload.
+    #[must_use]
+    pub fn offloads_for_writes(&self) -> Offloads {
+        Offloads {
+            tcp: self.vnet,
+            udp: self.vnet && self.dev.udp_gso(),
+        }
+    }
+
+    /// Writes every packet and super-packet queued in `writer` (one `write` each) and empties
+    /// it; from then on `writer` coalesces what this device takes. A write the kernel refuses
+    /// loses that (super-)packet, as a full queue would; the others still go, and the last
+    /// error is returned. A writer made for offloads this device lacks is refused
+    /// (`InvalidInput`) and emptied.
     pub async fn write_batch(&self, writer: &mut TunWriter) -> io::Result<usize> {
-        let n = writer.len;
-        writer.len = 0;
-        let Some(bufs) = writer.bufs.get_mut(..n) else {
-            return Ok(0);
-        };
-        if n == 0 {
-            return Ok(0);
+        let device = self.offloads_for_writes();
+        let beyond = (writer.offloads.tcp && !device.tcp) || (writer.offloads.udp && !device.udp);
+        writer.offloads = device;
+        if beyond {
+            writer.clear();
+            return Err(io::Error::new(
+                io::ErrorKind::InvalidInput,
+                "the batch was coalesced for offloads this device lacks",
+            ));
         }
-        if self.vnet {
-            self.dev
-                .send_multiple(&mut writer.gro, bufs, TunWriter::OFFSET)
-                .await
-        } else {
-            let mut total = 0;
-            for buf in bufs.iter() {
-                if let Some(p) = buf.get(TunWriter::OFFSET..) {
-                    total += self.dev.send(p).await?;
-                }
+        let skip = if self.vnet { 0 } else { TunWriter::OFFSET };
+        let mut total = 0;
+        let mut result = Ok(());
+        for buf in writer.finish() {
+            let Some(bytes) = buf.get(skip..) else {
+                continue;
+            };
+            match self.dev.send(bytes).await {
+                Ok(n) => total += n,
+                Err(e) => result = Err(e),
             }
-            Ok(total)
         }
+        result.map(|()| total)
     }
 }
 
@@ -295,19 +313,23 @@ impl TunBatch {
     }
 }
 
-/// Packets queued for one [`Tun::write_batch`]: with offloads each is copied behind room for
-/// the virtio-net header so that each flow's packets can be coalesced; buffers allocated once
-/// with room for a whole coalesced super-packet.
+/// Packets queued for one [`Tun::write_batch`], each behind room for the virtio-net header.
+/// With offloads each flow's TCP or UDP segments are coalesced into super-packets as they are
+/// pushed (`coalesce`): one copy of each payload, into a buffer allocated once with room for a
+/// whole super-packet. A writer learns what to coalesce from the device it writes to, so the
+/// first batch it writes goes uncoalesced.
 pub struct TunWriter {
     bufs: Box<[Vec<u8>]>,
+    items: Box<[Item]>,
     len: usize,
-    gro: tun_rs::GROTable,
+    offloads: Offloads,
 }
 
 impl std::fmt::Debug for TunWriter {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("TunWriter")
-            .field("queued", &self.len)
+            .field("buffers", &self.len)
+            .field("offloads", &self.offloads)
             .finish_non_exhaustive()
     }
 }
@@ -316,33 +338,52 @@ impl TunWriter {
     /// Where each packet starts in its buffer: after the virtio-net header.
     const OFFSET: usize = VNET_HEADER_LEN;
 
-    /// Room for `capacity` packets.
+    /// Room for `capacity` packets (or super-packets).
     #[must_use]
     pub fn new(capacity: usize) -> Self {
+        Self::with_offloads(capacity, Offloads::default())
+    }
+
+    /// The same, coalescing what `offloads` allows from the first packet on (for a device
+    /// known to take it; [`Tun::write_batch`] refuses a batch its device cannot take).
+    #[must_use]
+    pub fn with_offloads(capacity: usize, offloads: Offloads) -> Self {
         let capacity = capacity.max(1);
         Self {
             bufs: (0..capacity)
                 .map(|_| Vec::with_capacity(RAW_LEN))
                 .collect::<Vec<_>>()
                 .into_boxed_slice(),
+            items: vec![Item::default(); capacity].into_boxed_slice(),
             len: 0,
-            gro: tun_rs::GROTable::default(),
+            offloads,
         }
     }
 
-    /// Queues a copy of `packet`; false when full (write the batch first).
-    pub fn push(&mut self, packet: &[u8]) -> bool {
-        let Some(buf) = self.bufs.get_mut(self.len) else {
-            return false;
-        };
-        buf.clear();
-        buf.resize(Self::OFFSET, 0);
-        buf.extend_from_slice(packet);
-        self.len += 1;
-        true
+    fn coalescer(&mut self) -> Coalescer<'_, { Self::OFFSET }> {
+        Coalescer {
+            bufs: &mut self.bufs,
+            items: &mut self.items,
+            len: &mut self.len,
+            offloads: self.offloads,
+        }
     }
 
-    /// Packets queued.
+    /// Queues `packet`, joined to its flow's super-packet where it can be; false when it
+    /// needs a buffer of its own and all are taken (write the batch first).
+    pub fn push(&mut self, packet: &[u8]) -> bool {
+        self.coalescer().push(packet)
+    }
+
+    /// Writes the virtio-net headers (and a super-packet's own headers) and returns the
+    /// buffers to write, each with its header in front; the writer is then empty.
+    pub fn finish(&mut self) -> &[Vec<u8>] {
+        self.coalescer().finish();
+        let n = std::mem::take(&mut self.len);
+        &self.bufs[..n]
+    }
+
+    /// Buffers in use: packets, or super-packets counted once.
     #[must_use]
     pub const fn len(&self) -> usize {
         self.len
@@ -359,7 +400,8 @@ impl TunWriter {
         self.len == 0
     }
 
-    /// Whether the writer is full.
+    /// Whether every buffer is in use (a packet may still join a super-packet, but write the
+    /// batch before pushing more).
     #[must_use]
     pub fn is_full(&self) -> bool {
         self.len == self.bufs.len()
@@ -371,7 +413,7 @@ mod tests {
     use super::*;
     use std::net::SocketAddr;
 
-    /// An IPv4/UDP packet (UDP checksum 0: none, RFC 768) with a valid header checksum.
+    /// An IPv4/UDP packet with valid header and UDP checksums.
     fn udp(src: SocketAddr, dst: SocketAddr, payload: &[u8]) -> Vec<u8> {
         let (SocketAddr::V4(src), SocketAddr::V4(dst)) = (src, dst) else {
             unreachable!("IPv4 only")
@@ -393,6 +435,11 @@ mod tests {
         p.extend_from_slice(&(total - 20).to_be_bytes());
         p.extend_from_slice(&[0, 0]);
         p.extend_from_slice(payload);
+        let mut pseudo = p[12..20].to_vec();
+        pseudo.extend_from_slice(&[0, 17]);
+        pseudo.extend_from_slice(&(total - 20).to_be_bytes());
+        let sum = !tun_rs::checksum(&p[20..], tun_rs::checksum_no_fold(&pseudo, 0));
+        p[26..28].copy_from_slice(&(if sum == 0 { 0xffff } else { sum }).to_be_bytes());
         p
     }
 
@@ -472,25 +519,33 @@ mod tests {
         let socket = tokio::net::UdpSocket::bind((address, 0)).await.unwrap();
         let local = socket.local_addr().unwrap();
         let remote = SocketAddr::from((peer, 7000));
-        // Writes: one alone, then a batch of equal packets of one flow (coalesced with offloads).
+        // Writes: one alone, then batches of packets of one flow. A writer's first batch
+        // goes as it came; from then on it coalesces what the device takes (with offloads,
+        // UDP from Linux 6.2), and the kernel cuts the super-packet back into the datagrams.
         tun.send(&udp(remote, local, b"alone")).await.unwrap();
         let mut writer = TunWriter::new(8);
-        for i in 0..5u8 {
-            assert!(writer.push(&udp(remote, local, &[i; 1000])));
-        }
-        tun.write_batch(&mut writer).await.unwrap();
-        assert!(writer.is_empty());
         let mut buf = [0u8; 2000];
         let (n, from) = socket.recv_from(&mut buf).await.unwrap();
         assert_eq!((&buf[..n], from), (&b"alone"[..], remote));
-        for i in 0..5u8 {
-            let (n, from) = socket.recv_from(&mut buf).await.unwrap();
-            assert_eq!(from, remote);
-            assert_eq!(
-                &buf[..n],
-                &[i; 1000][..],
-                "datagram {i} intact and in order"
-            );
+        for round in 0..2u8 {
+            for i in 0..5u8 {
+                let size = if i == 4 { 700 } else { 1000 };
+                assert!(writer.push(&udp(remote, local, &vec![round * 10 + i; size])));
+            }
+            let coalesced = round == 1 && tun.offloads_for_writes().udp;
+            assert_eq!(writer.len(), if coalesced { 1 } else { 5 }, "round {round}");
+            tun.write_batch(&mut writer).await.unwrap();
+            assert!(writer.is_empty());
+            for i in 0..5u8 {
+                let size = if i == 4 { 700 } else { 1000 };
+                let (n, from) = socket.recv_from(&mut buf).await.unwrap();
+                assert_eq!(from, remote);
+                assert_eq!(
+                    &buf[..n],
+                    &vec![round * 10 + i; size][..],
+                    "datagram {i} of round {round} intact and in order"
+                );
+            }
         }
         // Reads: datagrams routed to the peer come out of the device, one per slot.
         for i in 0..3u8 {

@@ -101,7 +101,7 @@ pub fn reference_policy() -> Policy {
 }
 
 /// An IPv4/UDP packet of `len` bytes (at least 28) from `src` to `dst`, ports 5000 → 6000,
-/// its payload bytes counting from `n` (modulo 251).
+/// its payload bytes counting from `n` (modulo 251), with valid header and UDP checksums.
 ///
 /// # Panics
 /// When `len` is under 28 or over 65,535.
@@ -119,5 +119,24 @@ pub fn udp_packet(src: Ipv4Addr, dst: Ipv4Addr, len: usize, n: usize) -> Vec<u8>
     for (i, b) in p[28..].iter_mut().enumerate() {
         *b = u8::try_from((i + n) % 251).expect("under 251");
     }
+    let header = !ones_complement_sum(&p[..20], 0);
+    p[10..12].copy_from_slice(&header.to_be_bytes());
+    let mut pseudo = [0u8; 12];
+    pseudo[..8].copy_from_slice(&p[12..20]);
+    pseudo[9] = 17;
+    pseudo[10..12].copy_from_slice(&(total - 20).to_be_bytes());
+    let udp = !ones_complement_sum(&p[20..], ones_complement_sum(&pseudo, 0));
+    p[26..28].copy_from_slice(&(if udp == 0 { 0xffff } else { udp }).to_be_bytes());
     p
+}
+
+/// The 16-bit ones' complement sum of `bytes` (RFC 1071), continuing from `initial`.
+fn ones_complement_sum(bytes: &[u8], initial: u16) -> u16 {
+    let mut sum = u32::from(initial);
+    for pair in bytes.chunks(2) {
+        let word = u16::from_be_bytes([pair[0], pair.get(1).copied().unwrap_or(0)]);
+        sum += u32::from(word);
+        sum = (sum & 0xffff) + (sum >> 16);
+    }
+    u16::try_from(sum).unwrap_or(u16::MAX)
 }
