@@ -46,7 +46,8 @@ struct Flow {
     /// Source and destination addresses (IPv4 in the first 8 bytes).
     addresses: [u8; 32],
     ports: [u8; 4],
-    /// IPv4: TOS, TTL and the DF flag; IPv6: traffic class, flow label and hop limit.
+    /// IPv4: TOS, TTL and the flags other than MF; IPv6: traffic class, flow label and hop
+    /// limit.
     ip_fields: [u8; 5],
 }
 
@@ -98,7 +99,8 @@ fn parse(packet: &[u8], offloads: Offloads) -> Option<Parsed> {
             }
             flow.protocol = h[9];
             flow.addresses[..8].copy_from_slice(&h[12..20]);
-            flow.ip_fields = [h[1], h[8], h[6] & 0x40, 0, 0];
+            // DF and the reserved bit (segmentation copies the head's to every segment).
+            flow.ip_fields = [h[1], h[8], h[6] & 0xc0, 0, 0];
             20
         }
         6 => {

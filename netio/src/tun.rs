@@ -3,11 +3,13 @@
 //! With [`Offload::IfAvailable`] the device is opened with `IFF_VNET_HDR` and the TCP (and,
 //! from Linux 6.2, UDP) segmentation offloads (`TUNSETOFFLOAD`), through `tun-rs`: a TCP
 //! super-packet of up to 64 KiB crosses the device in one read and is split into MTU-sized
-//! segments here ([`TunBatch`]), and packets written in one batch are coalesced per flow into
-//! such super-packets ([`TunWriter`]), so the kernel boundary is paid per batch rather than per
-//! packet. Both cost one copy per packet (the split and the coalescing need contiguous
-//! segments, which is what the kernel interface asks for). Without offloads (refused by the
-//! kernel, or [`Offload::Off`]) every packet is one `read`/`write`, straight from the slot.
+//! segments here ([`TunBatch`], tun-rs's `gso_split`), and packets written in one batch are
+//! coalesced per flow into such super-packets ([`TunWriter`], netio's own coalescing in
+//! `coalesce`: tun-rs's allocates and copies every packet once more), so the kernel boundary
+//! is paid per batch rather than per packet. Both cost one copy per packet (the split and the
+//! coalescing need contiguous segments, which is what the kernel interface asks for). Without
+//! offloads (refused by the kernel, or [`Offload::Off`]) every packet is one `read`/`write`,
+//! straight from the slot.
 
 use std::io;
 use std::io::IoSlice;
