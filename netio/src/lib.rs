@@ -22,6 +22,8 @@
 pub mod batch;
 mod coalesce;
 pub mod esp_socket;
+#[cfg(any(test, fuzzing))]
+pub mod fuzzing;
 pub mod gso;
 pub mod privileges;
 pub mod route;
