@@ -18,7 +18,7 @@ use anyhow::{Context as _, bail};
 use netio::batch::{Outbox, RecvBatch};
 use netio::esp_socket::RawEsp;
 use netio::gso::GsoPlan;
-use netio::tun::{Offload, Tun, TunBatch, TunConfig, TunWriter};
+use netio::tun::{Offload, Tun, TunBatch, TunConfig};
 use netio::udp::UdpSocket;
 use std::io::{BufRead as _, BufReader, Write as _};
 use std::net::{Ipv4Addr, SocketAddr};
@@ -146,7 +146,7 @@ async fn relay_out(tun: &Tun, link: &Link) -> anyhow::Result<()> {
     } else {
         RecvBatch::new(TUN_BATCH, SLOT, 0)
     };
-    let mut writer = TunWriter::new(TUN_WRITE_BATCH);
+    let mut writer = tun.writer(TUN_WRITE_BATCH);
     ready()?;
     loop {
         let n = match link {

@@ -197,7 +197,7 @@ async fn drive(
                     let opened = set_up(config, net, tracker, local, peer, &servers);
                     if let (Ok(()), Some(tun)) = (&opened, &net.tun) {
                         let batch = TunBatch::new(tun, BATCH, SLOT, HEADROOM, TAILROOM);
-                        data.tun_opened(&batch);
+                        data.tun_opened(tun, &batch);
                         tun_in = Some(batch);
                     }
                     if let Err(e) = opened {

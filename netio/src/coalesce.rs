@@ -1,6 +1,6 @@
-//! Coalescing the packets of one TUN write per flow: generic receive offload in userspace, so
-//! that a batch of decapsulated TCP or UDP segments enters the host's stack as a few
-//! super-packets (virtio-net GSO) instead of one write per packet.
+//! [`TunWriter`]: the packets of one TUN write, coalesced per flow — generic receive offload in
+//! userspace, so that a batch of decapsulated TCP or UDP segments enters the host's stack as a
+//! few super-packets (virtio-net GSO) instead of one write per packet.
 //!
 //! A packet joins the latest super-packet of its flow when the kernel could cut the result back
 //! into exactly the packets that went in: same addresses, ports and IP header fields that GSO
@@ -16,6 +16,8 @@ use tun_rs::{
     VIRTIO_NET_HDR_GSO_TCPV4, VIRTIO_NET_HDR_GSO_TCPV6, VIRTIO_NET_HDR_GSO_UDP_L4, VirtioNetHdr,
 };
 
+/// Room in front of each packet for its virtio-net header.
+const OFFSET: usize = tun_rs::VIRTIO_NET_HDR_LEN;
 /// Most segments in one super-packet.
 const MAX_SEGMENTS: u16 = 64;
 /// Largest super-packet (the IPv4 total length field; also used for IPv6).
@@ -72,7 +74,7 @@ impl Parsed {
 
 /// One buffer's state: a packet written as it came, or the head of a super-packet.
 #[derive(Debug, Clone, Copy, Default)]
-pub(crate) struct Item {
+struct Item {
     /// `None`: written as it came.
     head: Option<Parsed>,
     segments: u16,
@@ -167,19 +169,82 @@ fn checksum_valid(packet: &[u8], p: &Parsed) -> bool {
     tun_rs::checksum(l4, pseudo_header(addresses, p.flow.protocol, len)) == 0xffff
 }
 
-/// The buffers of one TUN write and their items; `OFFSET` bytes of room for the virtio-net
-/// header before each packet.
-pub(crate) struct Coalescer<'a, const OFFSET: usize> {
-    pub(crate) bufs: &'a mut [Vec<u8>],
-    pub(crate) items: &'a mut [Item],
-    pub(crate) len: &'a mut usize,
-    pub(crate) offloads: Offloads,
+/// Packets queued for one `Tun::write_batch`, each behind room for its virtio-net header, in
+/// buffers allocated once with room for a whole super-packet. TCP or UDP segments of one flow
+/// are coalesced as they are pushed, as far as the writer's [`Offloads`] allow (`Tun::writer`
+/// gives a writer its device's): each payload is copied once, straight into its super-packet.
+pub struct TunWriter {
+    bufs: Box<[Vec<u8>]>,
+    items: Box<[Item]>,
+    len: usize,
+    offloads: Offloads,
 }
 
-impl<const OFFSET: usize> Coalescer<'_, OFFSET> {
-    /// Adds `packet` to the super-packet of its flow, or in a buffer of its own; false when
-    /// it needs a buffer and none is free.
-    pub(crate) fn push(&mut self, packet: &[u8]) -> bool {
+impl std::fmt::Debug for TunWriter {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("TunWriter")
+            .field("buffers", &self.len)
+            .field("offloads", &self.offloads)
+            .finish_non_exhaustive()
+    }
+}
+
+impl TunWriter {
+    /// Room for `capacity` packets, written one by one (for a device without offloads).
+    #[must_use]
+    pub fn new(capacity: usize) -> Self {
+        Self::with_offloads(capacity, Offloads::default())
+    }
+
+    /// Room for `capacity` packets or super-packets, coalescing what `offloads` allows (a
+    /// device's are `Tun::offloads_for_writes`).
+    #[must_use]
+    pub fn with_offloads(capacity: usize, offloads: Offloads) -> Self {
+        let capacity = capacity.max(1);
+        Self {
+            bufs: (0..capacity)
+                .map(|_| Vec::with_capacity(OFFSET + MAX_LEN))
+                .collect::<Vec<_>>()
+                .into_boxed_slice(),
+            items: vec![Item::default(); capacity].into_boxed_slice(),
+            len: 0,
+            offloads,
+        }
+    }
+
+    /// What this writer coalesces.
+    #[must_use]
+    pub const fn offloads(&self) -> Offloads {
+        self.offloads
+    }
+
+    /// Buffers in use: packets, or super-packets counted once.
+    #[must_use]
+    pub const fn len(&self) -> usize {
+        self.len
+    }
+
+    /// Drops everything queued.
+    pub const fn clear(&mut self) {
+        self.len = 0;
+    }
+
+    /// Whether nothing is queued.
+    #[must_use]
+    pub const fn is_empty(&self) -> bool {
+        self.len == 0
+    }
+
+    /// Whether every buffer is in use (a packet may still join a super-packet, but write the
+    /// batch before pushing more).
+    #[must_use]
+    pub fn is_full(&self) -> bool {
+        self.len == self.bufs.len()
+    }
+
+    /// Queues `packet`, joined to its flow's super-packet where it can be; false when it
+    /// needs a buffer of its own and all are taken (write the batch first).
+    pub fn push(&mut self, packet: &[u8]) -> bool {
         let parsed = if self.offloads.tcp || self.offloads.udp {
             parse(packet, self.offloads)
         } else {
@@ -190,7 +255,7 @@ impl<const OFFSET: usize> Coalescer<'_, OFFSET> {
         {
             return true;
         }
-        let (Some(buf), Some(item)) = (self.bufs.get_mut(*self.len), self.items.get_mut(*self.len))
+        let (Some(buf), Some(item)) = (self.bufs.get_mut(self.len), self.items.get_mut(self.len))
         else {
             return false;
         };
@@ -206,13 +271,13 @@ impl<const OFFSET: usize> Coalescer<'_, OFFSET> {
             next_seq: parsed.map_or(0, |p| p.seq.wrapping_add(payload_u32(&p))),
             psh: false,
         };
-        *self.len += 1;
+        self.len += 1;
         true
     }
 
     /// Appends `packet`'s payload to the latest super-packet of its flow if it may join.
     fn join(&mut self, packet: &[u8], p: &Parsed) -> bool {
-        let n = *self.len;
+        let n = self.len;
         let Some(at) = self.items[..n]
             .iter()
             .rposition(|item| item.head.is_some_and(|h| h.flow == p.flow))
@@ -261,10 +326,10 @@ impl<const OFFSET: usize> Coalescer<'_, OFFSET> {
 
     /// Writes each buffer's virtio-net header and, for super-packets, their IP and transport
     /// headers as GSO wants them (lengths for the whole, the transport checksum holding the
-    /// pseudo-header sum for the kernel to finish per segment). Buffers `..len` are then ready
-    /// to write as they are.
-    pub(crate) fn finish(&mut self) {
-        let n = *self.len;
+    /// pseudo-header sum for the kernel to finish per segment), and returns the buffers to
+    /// write as they are, header in front; the writer is then empty.
+    pub fn finish(&mut self) -> &[Vec<u8>] {
+        let n = std::mem::take(&mut self.len);
         for (buf, item) in self.bufs[..n].iter_mut().zip(self.items[..n].iter()) {
             let mut header = VirtioNetHdr::default();
             if let Some(head) = item.head
@@ -291,6 +356,7 @@ impl<const OFFSET: usize> Coalescer<'_, OFFSET> {
             // The buffer always holds OFFSET (the header's length) bytes in front.
             let _ = header.encode(&mut buf[..OFFSET]);
         }
+        &self.bufs[..n]
     }
 }
 
@@ -348,7 +414,6 @@ fn payload_u32(p: &Parsed) -> u32 {
 mod tests {
     use super::*;
 
-    const OFFSET: usize = tun_rs::VIRTIO_NET_HDR_LEN;
     const ALL: Offloads = Offloads {
         tcp: true,
         udp: true,
@@ -426,62 +491,34 @@ mod tests {
         ip(v6, PROTO_TCP, id, &l4)
     }
 
-    struct Writer {
-        bufs: Vec<Vec<u8>>,
-        items: Vec<Item>,
-        len: usize,
+    /// Pushes every packet into a writer with `offloads`, finishes, and returns each buffer
+    /// written: its header and the packets the kernel would make of it (split by
+    /// `tun_rs::gso_split`, the same rules as the kernel's segmentation, as an independent
+    /// oracle).
+    fn run(packets: &[Vec<u8>], offloads: Offloads) -> Vec<(VirtioNetHdr, Vec<Vec<u8>>)> {
+        let mut w = TunWriter::with_offloads(64, offloads);
+        for p in packets {
+            assert!(w.push(p), "room for every packet");
+        }
+        w.finish()
+            .iter()
+            .map(|buf| {
+                let header = VirtioNetHdr::decode(&buf[..OFFSET]).unwrap();
+                let mut packet = buf[OFFSET..].to_vec();
+                if header.gso_type == 0 {
+                    assert_eq!(header.flags, 0, "a packet written as it came");
+                    return (header, vec![packet]);
+                }
+                let mut out = vec![vec![0u8; 2048]; 80];
+                let mut sizes = vec![0; 80];
+                let v6 = packet[0] >> 4 == 6;
+                let n =
+                    tun_rs::gso_split(&mut packet, header, &mut out, &mut sizes, 0, v6).unwrap();
+                let segments = (0..n).map(|i| out[i][..sizes[i]].to_vec()).collect();
+                (header, segments)
+            })
+            .collect()
     }
-
-    impl Writer {
-        fn new(capacity: usize) -> Self {
-            Self {
-                bufs: (0..capacity)
-                    .map(|_| Vec::with_capacity(OFFSET + MAX_LEN))
-                    .collect(),
-                items: vec![Item::default(); capacity],
-                len: 0,
-            }
-        }
-
-        fn coalescer(&mut self, offloads: Offloads) -> Coalescer<'_, OFFSET> {
-            Coalescer {
-                bufs: &mut self.bufs,
-                items: &mut self.items,
-                len: &mut self.len,
-                offloads,
-            }
-        }
-
-        /// Pushes every packet, finishes, and returns each buffer written: its header and
-        /// the packets the kernel would make of it (split by `tun_rs::gso_split`, the same
-        /// rules as the kernel's segmentation, as an independent oracle).
-        fn run(packets: &[Vec<u8>], offloads: Offloads) -> Vec<(VirtioNetHdr, Vec<Vec<u8>>)> {
-            let mut w = Self::new(64);
-            for p in packets {
-                assert!(w.coalescer(offloads).push(p), "room for every packet");
-            }
-            w.coalescer(offloads).finish();
-            w.bufs[..w.len]
-                .iter()
-                .map(|buf| {
-                    let header = VirtioNetHdr::decode(&buf[..OFFSET]).unwrap();
-                    let mut packet = buf[OFFSET..].to_vec();
-                    if header.gso_type == 0 {
-                        assert_eq!(header.flags, 0, "a packet written as it came");
-                        return (header, vec![packet]);
-                    }
-                    let mut out = vec![vec![0u8; 2048]; 80];
-                    let mut sizes = vec![0; 80];
-                    let v6 = packet[0] >> 4 == 6;
-                    let n = tun_rs::gso_split(&mut packet, header, &mut out, &mut sizes, 0, v6)
-                        .unwrap();
-                    let segments = (0..n).map(|i| out[i][..sizes[i]].to_vec()).collect();
-                    (header, segments)
-                })
-                .collect()
-        }
-    }
-
     #[test]
     fn a_flows_udp_segments_become_one_super_packet_that_splits_back_into_them() {
         for v6 in [false, true] {
@@ -489,7 +526,7 @@ mod tests {
                 .map(|i| udp(v6, u16::from(i), 7000, &[i; 1000]))
                 .collect();
             packets.push(udp(v6, 5, 7000, &[9; 300]));
-            let written = Writer::run(&packets, ALL);
+            let written = run(&packets, ALL);
             assert_eq!(written.len(), 1, "one write for the flow (v6 {v6})");
             let (header, segments) = &written[0];
             assert_eq!(header.gso_type, VIRTIO_NET_HDR_GSO_UDP_L4);
@@ -523,7 +560,7 @@ mod tests {
                 seg(3, ACK, 1200),
                 seg(4, ACK, 1200),
             ];
-            let written = Writer::run(&packets, ALL);
+            let written = run(&packets, ALL);
             assert_eq!(written.len(), 2, "v6 {v6}");
             let want_type = if v6 {
                 VIRTIO_NET_HDR_GSO_TCPV6
@@ -558,7 +595,7 @@ mod tests {
             (vec![base(0, 0, 5, 100), base(1, 100, 5, 101)], 2),
             (vec![base(0, 0, 5, 100), base(1, 100, 5, 100)], 1),
         ] {
-            let written = Writer::run(&packets, ALL);
+            let written = run(&packets, ALL);
             assert_eq!(written.len(), writes);
             let out: Vec<Vec<u8>> = written.into_iter().flat_map(|(_, s)| s).collect();
             assert_eq!(out, packets, "every packet arrives, in order");
@@ -577,7 +614,7 @@ mod tests {
                 tcp(false, 0, 0, 5, flags, &[1; 100]),
                 tcp(false, 1, 100, 5, flags, &[1; 100]),
             ];
-            let written = Writer::run(&packets, ALL);
+            let written = run(&packets, ALL);
             assert_eq!(written.len(), 2, "flags {flags:#x}");
             assert!(written.iter().all(|(h, _)| h.gso_type == 0));
         }
@@ -588,7 +625,7 @@ mod tests {
         let a = |i: u8| udp(false, u16::from(i), 7000, &[i; 500]);
         let b = |i: u8| udp(false, u16::from(i), 7001, &[i; 400]);
         let packets = vec![a(0), b(0), a(1), b(1), a(2), b(2)];
-        let written = Writer::run(&packets, ALL);
+        let written = run(&packets, ALL);
         assert_eq!(written.len(), 2);
         assert_eq!(written[0].1, vec![a(0), a(1), a(2)]);
         assert_eq!(written[1].1, vec![b(0), b(1), b(2)]);
@@ -602,7 +639,7 @@ mod tests {
         bad[last] ^= 0xff;
         // The bad one neither joins the first nor takes the third.
         let packets = vec![good(0), bad.clone(), good(2)];
-        let written = Writer::run(&packets, ALL);
+        let written = run(&packets, ALL);
         let out: Vec<Vec<u8>> = written.iter().flat_map(|(_, s)| s.clone()).collect();
         assert_eq!(out, packets);
         assert!(
@@ -613,7 +650,7 @@ mod tests {
         );
         // A bad head takes nothing either.
         let packets = vec![bad.clone(), good(2), good(3)];
-        let written = Writer::run(&packets, ALL);
+        let written = run(&packets, ALL);
         let out: Vec<Vec<u8>> = written.iter().flat_map(|(_, s)| s.clone()).collect();
         assert_eq!(out, packets);
         assert_eq!(written[0].0.gso_type, 0);
@@ -632,7 +669,7 @@ mod tests {
             vec![no_checksum.clone(), no_checksum.clone()],
             vec![icmp.clone(), icmp.clone()],
         ] {
-            let written = Writer::run(&packets, ALL);
+            let written = run(&packets, ALL);
             assert_eq!(written.len(), 2);
             for ((h, s), p) in written.iter().zip(&packets) {
                 assert_eq!((h.gso_type, s), (0, &vec![p.clone()]));
@@ -647,19 +684,19 @@ mod tests {
             tcp: true,
             udp: false,
         };
-        assert_eq!(Writer::run(&packets, tcp_only).len(), 2);
+        assert_eq!(run(&packets, tcp_only).len(), 2);
         let segments = vec![
             tcp(false, 0, 0, 5, ACK, &[1; 100]),
             tcp(false, 1, 100, 5, ACK, &[1; 100]),
         ];
-        assert_eq!(Writer::run(&segments, Offloads::default()).len(), 2);
-        assert_eq!(Writer::run(&segments, tcp_only).len(), 1);
+        assert_eq!(run(&segments, Offloads::default()).len(), 2);
+        assert_eq!(run(&segments, tcp_only).len(), 1);
     }
 
     #[test]
     fn a_super_packet_stops_at_64_segments_and_64_kib() {
         let small: Vec<Vec<u8>> = (0..70u16).map(|i| udp(false, i, 7000, &[3; 10])).collect();
-        let written = Writer::run(&small, ALL);
+        let written = run(&small, ALL);
         assert_eq!(written.len(), 2);
         assert_eq!(written[0].1.len(), usize::from(MAX_SEGMENTS));
         assert_eq!(
@@ -672,7 +709,7 @@ mod tests {
         let big: Vec<Vec<u8>> = (0..50u16)
             .map(|i| udp(false, i, 7000, &[4; 1400]))
             .collect();
-        let written = Writer::run(&big, ALL);
+        let written = run(&big, ALL);
         assert!(written.len() >= 2);
         for (h, s) in &written {
             assert!(20 + 8 + s.len() * 1400 <= MAX_LEN, "{h:?}");
@@ -688,29 +725,29 @@ mod tests {
 
     #[test]
     fn a_full_writer_refuses_a_packet_that_needs_a_buffer_but_takes_one_that_joins() {
-        let mut w = Writer::new(2);
+        let mut w = TunWriter::with_offloads(2, ALL);
         let a = |i: u8| udp(false, u16::from(i), 7000, &[i; 100]);
         let b = |i: u8| udp(false, u16::from(i), 7001, &[i; 100]);
-        assert!(w.coalescer(ALL).push(&a(0)));
-        assert!(w.coalescer(ALL).push(&b(0)));
-        assert!(w.coalescer(ALL).push(&a(1)), "joins a's super-packet");
+        assert!(w.push(&a(0)));
+        assert!(w.push(&b(0)));
+        assert!(w.push(&a(1)), "joins a's super-packet");
         let icmp = ip(false, 1, 2, &[8, 0, 0, 0, 0, 1, 0, 1]);
-        assert!(!w.coalescer(ALL).push(&icmp), "no buffer left");
-        assert_eq!(w.len, 2);
+        assert!(!w.push(&icmp), "no buffer left");
+        assert_eq!(w.len(), 2);
     }
 
     #[test]
     fn malformed_packets_never_panic_and_are_written_as_they_came() {
         let good = udp(false, 0, 7000, &[1; 100]);
-        let mut w = Writer::new(64);
+        let mut w = TunWriter::with_offloads(64, ALL);
         for cut in 0..good.len() {
             let mut p = good[..cut].to_vec();
-            assert!(w.coalescer(ALL).push(&p));
+            assert!(w.push(&p));
             if let Some(b) = p.get_mut(0) {
                 *b = 0x46; // options claimed
             }
             w.len = 0;
-            assert!(w.coalescer(ALL).push(&p));
+            assert!(w.push(&p));
             w.len = 0;
         }
         let t = tcp(false, 0, 0, 1, ACK, &[1; 10]);
@@ -720,7 +757,7 @@ mod tests {
         short[32] = 0x40; // data offset 16 < 20
         for p in [bad_offset, short] {
             w.len = 0;
-            assert!(w.coalescer(ALL).push(&p));
+            assert!(w.push(&p));
             assert!(w.items[0].head.is_none());
         }
     }

@@ -16,8 +16,7 @@ use std::io::IoSlice;
 use std::net::Ipv4Addr;
 use std::ops::Range;
 
-pub use crate::coalesce::Offloads;
-use crate::coalesce::{Coalescer, Item};
+pub use crate::coalesce::{Offloads, TunWriter};
 
 /// Whether to ask for the device's segmentation offloads.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -191,8 +190,8 @@ impl Tun {
         }
     }
 
-    /// What a writer may coalesce for this device: TCP with the virtio-net header, UDP when
-    /// the kernel also took the UDP segmentation offload.
+    /// What this device takes coalesced: TCP with the virtio-net header, UDP when the kernel
+    /// also took the UDP segmentation offload.
     #[must_use]
     pub fn offloads_for_writes(&self) -> Offloads {
         Offloads {
@@ -201,23 +200,28 @@ impl Tun {
         }
     }
 
+    /// A writer with room for `capacity` packets or super-packets, coalescing what this
+    /// device takes.
+    #[must_use]
+    pub fn writer(&self, capacity: usize) -> TunWriter {
+        TunWriter::with_offloads(capacity, self.offloads_for_writes())
+    }
+
     /// Writes every packet and super-packet queued in `writer` (one `write` each) and empties
-    /// it; from then on `writer` coalesces what this device takes. A write the kernel refuses
-    /// loses that (super-)packet, as a full queue would; the others still go, and the last
-    /// error is returned. A writer made for offloads this device lacks is refused
-    /// (`InvalidInput`) and emptied.
+    /// it. A write the kernel refuses loses that (super-)packet, as a full queue would; the
+    /// others still go, and the last error is returned. A writer that coalesces what this
+    /// device does not take (one made for another device) is refused (`InvalidInput`) and
+    /// emptied.
     pub async fn write_batch(&self, writer: &mut TunWriter) -> io::Result<usize> {
-        let device = self.offloads_for_writes();
-        let beyond = (writer.offloads.tcp && !device.tcp) || (writer.offloads.udp && !device.udp);
-        writer.offloads = device;
-        if beyond {
+        let (mine, device) = (writer.offloads(), self.offloads_for_writes());
+        if (mine.tcp && !device.tcp) || (mine.udp && !device.udp) {
             writer.clear();
             return Err(io::Error::new(
                 io::ErrorKind::InvalidInput,
-                "the batch was coalesced for offloads this device lacks",
+                "the writer coalesces for offloads this device lacks",
             ));
         }
-        let skip = if self.vnet { 0 } else { TunWriter::OFFSET };
+        let skip = if self.vnet { 0 } else { VNET_HEADER_LEN };
         let mut total = 0;
         let mut result = Ok(());
         for buf in writer.finish() {
@@ -312,101 +316,6 @@ impl TunBatch {
             .zip(self.sizes.iter())
             .take(self.filled)
             .map(move |(slot, &size)| (headroom..headroom + size, slot.as_mut_slice()))
-    }
-}
-
-/// Packets queued for one [`Tun::write_batch`], each behind room for the virtio-net header.
-/// With offloads each flow's TCP or UDP segments are coalesced into super-packets as they are
-/// pushed (`coalesce`): one copy of each payload, into a buffer allocated once with room for a
-/// whole super-packet. A writer learns what to coalesce from the device it writes to, so the
-/// first batch it writes goes uncoalesced.
-pub struct TunWriter {
-    bufs: Box<[Vec<u8>]>,
-    items: Box<[Item]>,
-    len: usize,
-    offloads: Offloads,
-}
-
-impl std::fmt::Debug for TunWriter {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("TunWriter")
-            .field("buffers", &self.len)
-            .field("offloads", &self.offloads)
-            .finish_non_exhaustive()
-    }
-}
-
-impl TunWriter {
-    /// Where each packet starts in its buffer: after the virtio-net header.
-    const OFFSET: usize = VNET_HEADER_LEN;
-
-    /// Room for `capacity` packets (or super-packets).
-    #[must_use]
-    pub fn new(capacity: usize) -> Self {
-        Self::with_offloads(capacity, Offloads::default())
-    }
-
-    /// The same, coalescing what `offloads` allows from the first packet on (for a device
-    /// known to take it; [`Tun::write_batch`] refuses a batch its device cannot take).
-    #[must_use]
-    pub fn with_offloads(capacity: usize, offloads: Offloads) -> Self {
-        let capacity = capacity.max(1);
-        Self {
-            bufs: (0..capacity)
-                .map(|_| Vec::with_capacity(RAW_LEN))
-                .collect::<Vec<_>>()
-                .into_boxed_slice(),
-            items: vec![Item::default(); capacity].into_boxed_slice(),
-            len: 0,
-            offloads,
-        }
-    }
-
-    fn coalescer(&mut self) -> Coalescer<'_, { Self::OFFSET }> {
-        Coalescer {
-            bufs: &mut self.bufs,
-            items: &mut self.items,
-            len: &mut self.len,
-            offloads: self.offloads,
-        }
-    }
-
-    /// Queues `packet`, joined to its flow's super-packet where it can be; false when it
-    /// needs a buffer of its own and all are taken (write the batch first).
-    pub fn push(&mut self, packet: &[u8]) -> bool {
-        self.coalescer().push(packet)
-    }
-
-    /// Writes the virtio-net headers (and a super-packet's own headers) and returns the
-    /// buffers to write, each with its header in front; the writer is then empty.
-    pub fn finish(&mut self) -> &[Vec<u8>] {
-        self.coalescer().finish();
-        let n = std::mem::take(&mut self.len);
-        &self.bufs[..n]
-    }
-
-    /// Buffers in use: packets, or super-packets counted once.
-    #[must_use]
-    pub const fn len(&self) -> usize {
-        self.len
-    }
-
-    /// Drops everything queued.
-    pub const fn clear(&mut self) {
-        self.len = 0;
-    }
-
-    /// Whether nothing is queued.
-    #[must_use]
-    pub const fn is_empty(&self) -> bool {
-        self.len == 0
-    }
-
-    /// Whether every buffer is in use (a packet may still join a super-packet, but write the
-    /// batch before pushing more).
-    #[must_use]
-    pub fn is_full(&self) -> bool {
-        self.len == self.bufs.len()
     }
 }
 
@@ -521,15 +430,20 @@ mod tests {
         let socket = tokio::net::UdpSocket::bind((address, 0)).await.unwrap();
         let local = socket.local_addr().unwrap();
         let remote = SocketAddr::from((peer, 7000));
-        // Writes: one alone, then batches of packets of one flow. A writer's first batch
-        // goes as it came; from then on it coalesces what the device takes (with offloads,
-        // UDP from Linux 6.2), and the kernel cuts the super-packet back into the datagrams.
+        // Writes: one alone, then batches of packets of one flow. The device's writer
+        // coalesces what it takes (with offloads, UDP from Linux 6.2), and the kernel cuts the
+        // super-packet back into the datagrams; a writer without offloads writes them one by
+        // one.
         tun.send(&udp(remote, local, b"alone")).await.unwrap();
-        let mut writer = TunWriter::new(8);
         let mut buf = [0u8; 2000];
         let (n, from) = socket.recv_from(&mut buf).await.unwrap();
         assert_eq!((&buf[..n], from), (&b"alone"[..], remote));
         for round in 0..2u8 {
+            let mut writer = if round == 0 {
+                TunWriter::with_offloads(8, Offloads::default())
+            } else {
+                tun.writer(8)
+            };
             for i in 0..5u8 {
                 let size = if i == 4 { 700 } else { 1000 };
                 assert!(writer.push(&udp(remote, local, &vec![round * 10 + i; size])));

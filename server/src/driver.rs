@@ -146,7 +146,7 @@ pub async fn run(config: &Config, mut engine: Engine<ChaCha20Rng>) -> anyhow::Re
     let pool = crate::parallel::CryptoPool::new(config.crypto_threads)
         .context("starting the ESP crypto threads")?;
     tracing::info!(threads = pool.threads(), "ESP crypto threads");
-    let data = DataPath::new(TUN_WRITE_BATCH, pool);
+    let data = DataPath::new(io.tun.writer(TUN_WRITE_BATCH), pool);
     let result = serve(
         &io,
         &mut engine,

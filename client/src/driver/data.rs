@@ -46,9 +46,9 @@ impl DataPath {
     }
 
     /// The TUN device is open: sizes the per-batch state for its batches.
-    pub(super) fn tun_opened(&mut self, batch: &TunBatch) {
+    pub(super) fn tun_opened(&mut self, tun: &Tun, batch: &TunBatch) {
         self.outs = vec![None; batch.capacity()].into_boxed_slice();
-        self.to_tun = Some(TunWriter::new(TUN_WRITE_BATCH));
+        self.to_tun = Some(tun.writer(TUN_WRITE_BATCH));
     }
 
     /// Seals every packet of a TUN batch in its own slot and sends them, one `sendmmsg` per

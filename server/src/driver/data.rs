@@ -40,10 +40,11 @@ pub(super) struct DataPath {
 }
 
 impl DataPath {
-    pub(super) fn new(rx_batch: usize, pool: CryptoPool) -> Self {
+    /// `to_tun`: the TUN device's writer.
+    pub(super) fn new(to_tun: TunWriter, pool: CryptoPool) -> Self {
         Self {
             plan: GsoPlan::new(Outbox::CAPACITY),
-            to_tun: TunWriter::new(rx_batch),
+            to_tun,
             pool,
         }
     }
