@@ -143,7 +143,9 @@ pub(crate) fn send_batch(fd: RawFd, msgs: &[Outgoing<'_>]) -> io::Result<usize> 
         if let Some(from) = m.from {
             h.msg_control = cmsgs[i].write(CmsgBuf([0; CMSG_LEN])).0.as_mut_ptr().cast();
             h.msg_controllen = CMSG_LEN;
-            h.msg_controllen = write_pktinfo(h, from);
+            // SAFETY: msg_control was just pointed at this message's zeroed CMSG_LEN buffer,
+            // and msg_controllen set to CMSG_LEN.
+            h.msg_controllen = unsafe { write_pktinfo(h, from) };
         }
     }
     // SAFETY: `hdrs[..n]` point at `iov`, `names` and (where set) `cmsgs` entries on this stack
@@ -238,7 +240,9 @@ pub(crate) fn send_runs(
             h.msg_controllen = CMSG_LEN;
             let mut filled = 0;
             if let Some(from) = run.from {
-                filled = write_pktinfo(h, from);
+                // SAFETY: msg_control was just pointed at this message's zeroed CMSG_LEN
+                // buffer, and msg_controllen set to CMSG_LEN.
+                filled = unsafe { write_pktinfo(h, from) };
             }
             if datagrams.len() > 1 {
                 let size = u16::try_from(run.segment_size).unwrap_or(u16::MAX);
@@ -277,11 +281,15 @@ pub(crate) fn send_runs(
 }
 
 /// Writes an `IP_PKTINFO` (or `IPV6_PKTINFO`) control message asking to send from `from` at
-/// the start of `h`'s control buffer (at least [`CMSG_LEN`] bytes, aligned, zeroed) and returns
-/// the bytes it takes (`CMSG_SPACE` of the payload).
-fn write_pktinfo(h: &mut libc::msghdr, from: IpAddr) -> usize {
-    // SAFETY: msg_control points at an aligned, zeroed buffer of CMSG_LEN (96) bytes, more than
-    // CMSG_SPACE of either payload (12 or 20 bytes), and msg_controllen says so, so
+/// the start of `h`'s control buffer and returns the bytes it takes (`CMSG_SPACE` of the
+/// payload).
+///
+/// # Safety
+/// `h.msg_control` must point at a writable, aligned, zeroed buffer of at least [`CMSG_LEN`]
+/// bytes, and `h.msg_controllen` must be `CMSG_LEN`.
+unsafe fn write_pktinfo(h: &mut libc::msghdr, from: IpAddr) -> usize {
+    // SAFETY: by the contract, msg_control is an aligned, zeroed buffer of CMSG_LEN (96) bytes,
+    // more than CMSG_SPACE of either payload (12 or 20 bytes), and msg_controllen says so, so
     // CMSG_FIRSTHDR returns its start and the header and payload fit. The payloads are plain
     // C structs written unaligned.
     unsafe {
