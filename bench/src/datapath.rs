@@ -46,6 +46,36 @@ impl Encap {
     }
 }
 
+/// Which way the measured traffic goes through the tunnel.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Direction {
+    /// From the laptop (`mobile`) to the intranet host: the client seals, the server opens.
+    Up,
+    /// From the intranet host to the laptop's tunnel address: the server seals (its TUN read,
+    /// split, crypto and UDP GSO or raw sends), the client opens.
+    Down,
+}
+
+impl Direction {
+    /// What a row's name carries after the case: nothing for `Up` (the names earlier commits
+    /// printed), `/down` for `Down`.
+    const fn suffix(self) -> &'static str {
+        match self {
+            Self::Up => "",
+            Self::Down => "/down",
+        }
+    }
+}
+
+/// Where one measurement's traffic goes: from the blaster in the namespace `dir` starts at
+/// (from address `src` when given) to `dst`, counted by the sink at the other end.
+#[derive(Debug, Clone, Copy)]
+struct Target<'t> {
+    dir: Direction,
+    src: Option<&'t str>,
+    dst: &'t str,
+}
+
 /// One measurement of one path.
 #[derive(Debug, Clone, Copy, Default)]
 struct Sample {
@@ -100,7 +130,9 @@ struct Case {
 
 struct Bench<'a> {
     topo: &'a Topology,
-    sink: Sink,
+    /// The sink in `intranet` (upstream traffic) and, when downstream is measured, in `mobile`.
+    up_sink: Sink,
+    down_sink: Option<Sink>,
     ticks: u64,
     /// Cores this process may run on, as `f64` for the ceiling.
     cores: f64,
@@ -120,7 +152,7 @@ impl Bench<'_> {
     /// would flatter it). Returns it and the unpaced probe.
     fn throughput(
         &mut self,
-        dst: &str,
+        to: Target<'_>,
         size: usize,
         flows: u16,
         pids: &[u32],
@@ -128,14 +160,14 @@ impl Bench<'_> {
         /// Paced probes after the unpaced one.
         const PROBES: usize = 5;
         let probe = (self.settings.seconds / 4.0).max(0.05);
-        let unpaced = self.measure(dst, size, flows, pids, None, probe)?;
+        let unpaced = self.measure(to, size, flows, pids, None, probe)?;
         let (mut best, mut best_rate) = (unpaced.pps, None);
         let mut rate = unpaced.pps * 1.15;
         for _ in 0..PROBES {
             if !(rate.is_finite() && rate > 0.0) {
                 break;
             }
-            let s = self.measure(dst, size, flows, pids, Some(rate), probe)?;
+            let s = self.measure(to, size, flows, pids, Some(rate), probe)?;
             if s.pps > best {
                 (best, best_rate) = (s.pps, Some(rate));
             }
@@ -151,15 +183,15 @@ impl Bench<'_> {
             }
             rate *= 1.15;
         }
-        let result = self.measure(dst, size, flows, pids, best_rate, self.settings.seconds)?;
+        let result = self.measure(to, size, flows, pids, best_rate, self.settings.seconds)?;
         Ok((result, unpaced))
     }
 
-    /// Blasts `dst` for `seconds` (paced to `rate` packets/s if given) and measures what
+    /// Blasts `to` for `seconds` (paced to `rate` packets/s if given) and measures what
     /// arrives.
     fn measure(
         &mut self,
-        dst: &str,
+        to: Target<'_>,
         size: usize,
         flows: u16,
         pids: &[u32],
@@ -172,15 +204,22 @@ impl Bench<'_> {
                 .filter_map(|p| procfs::cpu_time(*p, self.ticks))
                 .sum()
         };
-        let (p0, b0) = self.sink.counters()?;
+        let (from, sink) = match to.dir {
+            Direction::Up => ("mobile", &mut self.up_sink),
+            Direction::Down => (
+                "intranet",
+                self.down_sink.as_mut().context("no sink in mobile")?,
+            ),
+        };
+        let (p0, b0) = sink.counters()?;
         let c0 = cpu(pids);
         let s0 = cpu(pids.get(..1).unwrap_or_default());
         let m0 = procfs::machine_busy(self.ticks);
-        let mut blast = self.topo.command("mobile", &me.to_string_lossy());
+        let mut blast = self.topo.command(from, &me.to_string_lossy());
         blast.args([
             "blast",
             "--dst",
-            dst,
+            to.dst,
             "--flows",
             &flows.to_string(),
             "--size",
@@ -188,6 +227,9 @@ impl Bench<'_> {
             "--seconds",
             &seconds.to_string(),
         ]);
+        if let Some(src) = to.src {
+            blast.args(["--src", src]);
+        }
         if let Some(rate) = rate {
             blast.args(["--rate", &format!("{rate:.0}")]);
         }
@@ -203,7 +245,7 @@ impl Bench<'_> {
         }
         // Let queues drain into the sink.
         std::thread::sleep(Duration::from_millis(100));
-        let (p1, b1) = self.sink.counters()?;
+        let (p1, b1) = sink.counters()?;
         let c1 = cpu(pids);
         let s1 = cpu(pids.get(..1).unwrap_or_default());
         let m1 = procfs::machine_busy(self.ticks);
@@ -241,7 +283,12 @@ pub fn run(settings: &Settings, report: &mut Report) -> anyhow::Result<()> {
             Encap::Udp4500 => ('n', Shape::BehindNat, "10.0.0.2"),
         };
         let topo = Topology::build(tag, shape)?;
-        let sink = Sink::start(&topo, "intranet", 8)?;
+        let up_sink = Sink::start(&topo, "intranet", 8)?;
+        let down_sink = if settings.directions.contains(&Direction::Down) {
+            Some(Sink::start(&topo, "mobile", 8)?)
+        } else {
+            None
+        };
         // The relay measures the tunnel's I/O on the path and the kind of socket ESP takes.
         let relay = Relay::start(
             &topo,
@@ -253,7 +300,8 @@ pub fn run(settings: &Settings, report: &mut Report) -> anyhow::Result<()> {
         .ok();
         let mut bench = Bench {
             topo: &topo,
-            sink,
+            up_sink,
+            down_sink,
             ticks: procfs::clock_ticks(),
             #[expect(clippy::cast_precision_loss, reason = "a handful of cores")]
             cores: std::thread::available_parallelism().map_or(1, std::num::NonZero::get) as f64,
@@ -362,6 +410,61 @@ fn run_suite(
         want_nat
     ));
     let pids = [server.pid(), client.pid()];
+    let tunnel_address = state.address.map(|a| a.to_string());
+    for &dir in &bench.settings.directions {
+        // Up: to the intranet host through the tunnel, around it, through the relay. Down:
+        // from the intranet host to the laptop's tunnel address, and to its own address around
+        // the tunnel (from 192.168.1.2, which the laptop routes around the tunnel too); the
+        // relay carries one way only.
+        let (vpn_to, plain_to, relay_to) = match dir {
+            Direction::Up => (
+                Target {
+                    dir,
+                    src: None,
+                    dst: INTRANET_VPN,
+                },
+                Target {
+                    dir,
+                    src: None,
+                    dst: INTRANET_PLAIN,
+                },
+                Some(Target {
+                    dir,
+                    src: None,
+                    dst: INTRANET_RELAY,
+                }),
+            ),
+            Direction::Down => (
+                Target {
+                    dir,
+                    src: Some(INTRANET_VPN),
+                    dst: tunnel_address
+                        .as_deref()
+                        .context("the client's state has no tunnel address")?,
+                },
+                Target {
+                    dir,
+                    src: Some(INTRANET_PLAIN),
+                    dst: local,
+                },
+                None,
+            ),
+        };
+        run_direction(bench, setup, &pids, (vpn_to, plain_to, relay_to), report)?;
+    }
+    client.stop();
+    Ok(())
+}
+
+/// Every size × flows case of one direction, over the rounds, into rows.
+fn run_direction(
+    bench: &mut Bench<'_>,
+    setup: &Setup<'_>,
+    pids: &[u32],
+    (vpn_to, plain_to, relay_to): (Target<'_>, Target<'_>, Option<Target<'_>>),
+    report: &mut Report,
+) -> anyhow::Result<()> {
+    let suite = setup.suite;
     for &size in &bench.settings.sizes {
         for &flows in &bench.settings.flows {
             let mut case = Case::default();
@@ -369,15 +472,15 @@ fn run_suite(
                 let vpn_first = round % 2 == 1;
                 let (mut vpn, mut vpn_unpaced) = (Sample::default(), Sample::default());
                 let (mut io, mut io_unpaced) = (Sample::default(), Sample::default());
-                let relay = match bench.relay_pids.clone() {
-                    Some(pids) => Some(bench.throughput(INTRANET_RELAY, size, flows, &pids)?.0),
-                    None => None,
+                let relay = match (bench.relay_pids.clone(), relay_to) {
+                    (Some(pids), Some(to)) => Some(bench.throughput(to, size, flows, &pids)?.0),
+                    _ => None,
                 };
                 for step in 0..2 {
                     if (step == 0) == vpn_first {
-                        (vpn, vpn_unpaced) = bench.throughput(INTRANET_VPN, size, flows, &pids)?;
+                        (vpn, vpn_unpaced) = bench.throughput(vpn_to, size, flows, pids)?;
                     } else {
-                        (io, io_unpaced) = bench.throughput(INTRANET_PLAIN, size, flows, &[])?;
+                        (io, io_unpaced) = bench.throughput(plain_to, size, flows, &[])?;
                     }
                 }
                 let crypto_ns = crypto::packet_cost(
@@ -429,20 +532,27 @@ fn run_suite(
                     ));
                 }
             }
-            add_rows(report, setup, size, flows, &case);
+            add_rows(report, setup, vpn_to.dir, size, flows, &case);
         }
     }
-    client.stop();
     Ok(())
 }
 
-fn add_rows(report: &mut Report, setup: &Setup<'_>, size: usize, flows: u16, case: &Case) {
+fn add_rows(
+    report: &mut Report,
+    setup: &Setup<'_>,
+    dir: Direction,
+    size: usize,
+    flows: u16,
+    case: &Case,
+) {
     let (encap, suite) = (setup.encap, setup.suite);
     let p = format!(
-        "datapath/{}/{}/{size}B/{flows}flow/{}",
+        "datapath/{}/{}/{size}B/{flows}flow/{}{}",
         encap.name(),
         suite.name,
-        threads_name(setup.threads)
+        threads_name(setup.threads),
+        dir.suffix()
     );
     let gcm_4500 = encap == Encap::Udp4500 && suite.name == "aes128gcm16";
     let mut gbps = Row::new(format!("{p}/throughput"), "Gbit/s", &case.vpn_gbps).limit(

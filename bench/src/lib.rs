@@ -31,6 +31,8 @@ pub struct Settings {
     pub sizes: Vec<usize>,
     /// Flow counts.
     pub flows: Vec<u16>,
+    /// Which ways the data-path traffic goes.
+    pub directions: Vec<datapath::Direction>,
     /// The server's `crypto_threads` settings the data path is measured with (0: one per
     /// core).
     pub crypto_threads: Vec<usize>,

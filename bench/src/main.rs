@@ -44,6 +44,12 @@ enum EncapArg {
     Udp4500,
 }
 
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+enum DirectionArg {
+    Up,
+    Down,
+}
+
 #[derive(Debug, clap::Args)]
 struct RunArgs {
     /// Run only these sections (repeatable; default: all).
@@ -77,6 +83,10 @@ struct RunArgs {
     /// Flow counts (default: 1,8).
     #[arg(long = "flows", value_delimiter = ',')]
     flows: Vec<u16>,
+    /// Which way the data-path traffic goes: up (laptop to intranet) and down (intranet to
+    /// laptop; default: both).
+    #[arg(long = "direction", value_enum, value_delimiter = ',')]
+    directions: Vec<DirectionArg>,
     /// The server's `[server] crypto_threads` for the data path, side by side (0: one per
     /// core; default: 1, the server's default; `1,0` for both; with --quick: 0).
     #[arg(long = "crypto-threads", value_delimiter = ',')]
@@ -119,6 +129,9 @@ enum Command {
     /// (internal) UDP traffic generator.
     #[command(hide = true)]
     Blast {
+        /// The address to send from (default: the one the route picks).
+        #[arg(long)]
+        src: Option<Ipv4Addr>,
         #[arg(long)]
         dst: Ipv4Addr,
         #[arg(long)]
@@ -198,6 +211,17 @@ fn settings(args: &RunArgs) -> anyhow::Result<Settings> {
         } else {
             vec![1, 8]
         };
+        let directions = if args.directions.is_empty() {
+            vec![datapath::Direction::Up, datapath::Direction::Down]
+        } else {
+            args.directions
+                .iter()
+                .map(|d| match d {
+                    DirectionArg::Up => datapath::Direction::Up,
+                    DirectionArg::Down => datapath::Direction::Down,
+                })
+                .collect()
+        };
         Ok(Settings {
             rounds: args.rounds.unwrap_or(if q { 1 } else { 3 }).max(1),
             seconds: args.seconds.unwrap_or(if q { 0.3 } else { 2.0 }).max(0.05),
@@ -205,6 +229,7 @@ fn settings(args: &RunArgs) -> anyhow::Result<Settings> {
             encaps,
             sizes: or(&args.sizes, &[1400], &[1400, 64]),
             flows,
+            directions,
             crypto_threads: if !args.crypto_threads.is_empty() {
                 args.crypto_threads.clone()
             } else if q {
@@ -244,12 +269,13 @@ fn main() -> ExitCode {
             state,
         }) => agent_client(server, local, &suite, &group, tun, routes, state),
         Some(Command::Blast {
+            src,
             dst,
             flows,
             size,
             seconds,
             rate,
-        }) => traffic::blast(dst, flows, size, seconds, rate),
+        }) => traffic::blast(src, dst, flows, size, seconds, rate),
         Some(Command::Sink { flows }) => traffic::sink(flows),
         Some(Command::Relay {
             side,

@@ -10,7 +10,9 @@
 //!
 //! The intranet host also answers at 192.168.1.2, and the laptop reaches that address by a host
 //! route around the tunnel: the same veths and the same forwarding namespaces, no VPN — the
-//! path that measures the I/O limit. At 192.168.1.3 it is reached through the bench's relay
+//! path that measures the I/O limit. Downstream, the intranet host reaches the laptop's own
+//! address (2.2.2.10, or 10.0.0.2 routed through the NAT namespace without translation) from
+//! 192.168.1.2 the same way. At 192.168.1.3 it is reached through the bench's relay
 //! when one runs (`relay`).
 
 use anyhow::{Context as _, bail};
@@ -181,6 +183,9 @@ impl Topology {
                     "via",
                     "2.2.2.2",
                 ])?;
+                // The laptop's own address is routed (not translated) from the intranet side:
+                // the plain path of downstream traffic.
+                ip(&["-n", &lns, "route", "add", "10.0.0.0/24", "via", "2.2.2.3"])?;
                 t.sh(
                     "nat",
                     &format!(
@@ -207,7 +212,7 @@ impl Topology {
                 &format!("{}ib", t.prefix),
             ])?;
         }
-        for net in ["172.16.0.0/12", "2.2.2.0/24"] {
+        for net in ["172.16.0.0/12", "2.2.2.0/24", "10.0.0.0/24"] {
             ip(&["-n", &intranet, "route", "add", net, "via", "192.168.1.254"])?;
         }
         let via = if shape == Shape::BehindNat {

@@ -172,6 +172,8 @@ pub struct ClientState {
     pub ike: Option<String>,
     /// ESP in UDP 4500.
     pub nat: Option<bool>,
+    /// The tunnel address the server gave.
+    pub address: Option<std::net::Ipv4Addr>,
     /// Why the last attempt failed.
     pub last_error: Option<String>,
 }
@@ -187,6 +189,7 @@ impl ClientState {
             esp: s("esp"),
             ike: s("ike"),
             nat: v.get("nat").and_then(serde_json::Value::as_bool),
+            address: s("address").and_then(|a| a.parse().ok()),
             last_error: s("last_error"),
         })
     }

@@ -31,7 +31,8 @@ const GSO_SEGMENTS: usize = 64;
 /// Most UDP payload one GSO send carries.
 const GSO_MAX_PAYLOAD: usize = 65_507;
 
-/// Sends `size`-byte IP packets to `dst` on `flows` ports for `seconds`, as fast as the sockets
+/// Sends `size`-byte IP packets to `dst` on `flows` ports for `seconds` (from `src` when given,
+/// else from the address the route picks), as fast as the sockets
 /// take them or, with `rate`, paced to that many packets per second; prints
 /// `sent <packets> <errors>` at the end. Each send carries up to 64 datagrams as one UDP GSO
 /// buffer (the kernel cuts it into `size`-byte packets), so that the generator, not the path
@@ -45,6 +46,7 @@ const GSO_MAX_PAYLOAD: usize = 65_507;
 /// # Errors
 /// When a socket cannot be opened.
 pub fn blast(
+    src: Option<Ipv4Addr>,
     dst: Ipv4Addr,
     flows: u16,
     size: usize,
@@ -54,7 +56,7 @@ pub fn blast(
     let datagram = size.saturating_sub(IP_UDP_HEADERS).max(1);
     let sockets = (0..flows)
         .map(|i| {
-            let s = udp(SocketAddr::from(([0, 0, 0, 0], 0)))?;
+            let s = udp(SocketAddr::from((src.unwrap_or(Ipv4Addr::UNSPECIFIED), 0)))?;
             s.connect(SocketAddrV4::new(dst, BASE_PORT + i))?;
             Ok(s)
         })

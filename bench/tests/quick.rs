@@ -109,6 +109,20 @@ fn quick_run_writes_the_issue_schema() {
         }),
         "no relay figure in\n{stdout}"
     );
+    // Both directions went through the tunnel and around it.
+    for (suffix, what) in [
+        ("/crypto-auto/throughput", "upstream"),
+        ("/crypto-auto/down/throughput", "downstream"),
+    ] {
+        assert!(
+            results.iter().any(|r| {
+                r["name"].as_str().unwrap().ends_with(suffix)
+                    && r["value"].as_f64().unwrap() > 0.0
+                    && r["limit"].as_f64().unwrap() > 0.0
+            }),
+            "no {what} throughput in\n{stdout}"
+        );
+    }
     // The load generator connected every session it was asked for, and held them.
     let counts: Vec<_> = results
         .iter()
