@@ -1,8 +1,9 @@
-//! Data path: UDP through the tunnel (real `l2sec-server`, the client's engine and driver)
+//! Data path: UDP through the tunnel (real `l2sec-server`, the client's engine and driver),
+//! upstream (laptop to intranet) and downstream (intranet to laptop, [`Direction`]), each
 //! beside, in interleaved rounds, the same traffic forwarded by the same namespaces without
 //! the VPN (the I/O limit) and the bare cipher + MAC cost of the suite (the crypto limit).
 //!
-//! A round of one case (encapsulation × suite × size × flows) is: the throughput of the plain
+//! A round of one case (encapsulation × suite × size × flows × direction) is: the throughput of the plain
 //! path and of the tunnel (the order alternates between rounds), each found by offering loads
 //! and measuring the one that delivers most for `--seconds` (`Bench::throughput`), then the
 //! crypto cost measured in-process. Per round:
@@ -74,6 +75,12 @@ struct Target<'t> {
     dir: Direction,
     src: Option<&'t str>,
     dst: &'t str,
+}
+
+impl<'t> Target<'t> {
+    const fn new(dir: Direction, src: Option<&'t str>, dst: &'t str) -> Self {
+        Self { dir, src, dst }
+    }
 }
 
 /// One measurement of one path.
@@ -418,35 +425,19 @@ fn run_suite(
         // relay carries one way only.
         let (vpn_to, plain_to, relay_to) = match dir {
             Direction::Up => (
-                Target {
-                    dir,
-                    src: None,
-                    dst: INTRANET_VPN,
-                },
-                Target {
-                    dir,
-                    src: None,
-                    dst: INTRANET_PLAIN,
-                },
-                Some(Target {
-                    dir,
-                    src: None,
-                    dst: INTRANET_RELAY,
-                }),
+                Target::new(dir, None, INTRANET_VPN),
+                Target::new(dir, None, INTRANET_PLAIN),
+                Some(Target::new(dir, None, INTRANET_RELAY)),
             ),
             Direction::Down => (
-                Target {
+                Target::new(
                     dir,
-                    src: Some(INTRANET_VPN),
-                    dst: tunnel_address
+                    Some(INTRANET_VPN),
+                    tunnel_address
                         .as_deref()
                         .context("the client's state has no tunnel address")?,
-                },
-                Target {
-                    dir,
-                    src: Some(INTRANET_PLAIN),
-                    dst: local,
-                },
+                ),
+                Target::new(dir, Some(INTRANET_PLAIN), local),
                 None,
             ),
         };
