@@ -48,3 +48,36 @@ mod writer;
 pub use reader::{Reader, TrailingBytes, Truncated};
 pub use secret::Secret;
 pub use writer::{LenMark, NoSpace, Writer};
+
+/// Defines, where it is invoked (a `#[cfg(test)]` module), two helpers over the invoking
+/// crate's committed fuzz corpora (each crate's `CARGO_MANIFEST_DIR`):
+/// - `fn corpus(target: &str) -> PathBuf`: the directory `fuzz/corpus/<target>`;
+/// - `fn replay(target: &str, run: fn(&[u8])) -> usize`: feeds every file in it to `run` (a
+///   fuzz target's body) and returns how many there were, failing on a missing or empty corpus.
+///
+/// A macro, so that the file reading is compiled into the caller's tests and this crate stays
+/// free of I/O.
+#[macro_export]
+macro_rules! corpus_replay {
+    () => {
+        fn corpus(target: &str) -> ::std::path::PathBuf {
+            ::std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+                .join("fuzz/corpus")
+                .join(target)
+        }
+
+        fn replay(target: &str, run: fn(&[u8])) -> usize {
+            let dir = corpus(target);
+            let mut count = 0;
+            for entry in
+                ::std::fs::read_dir(&dir).unwrap_or_else(|e| panic!("{}: {e}", dir.display()))
+            {
+                let path = entry.unwrap().path();
+                run(&::std::fs::read(&path).unwrap());
+                count += 1;
+            }
+            assert!(count > 0, "empty corpus {}", dir.display());
+            count
+        }
+    };
+}

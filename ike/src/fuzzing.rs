@@ -241,31 +241,13 @@ impl rand_core::TryCryptoRng for FuzzRng {}
 #[cfg(test)]
 mod tests {
     use super::*;
-    use std::path::PathBuf;
-
-    fn corpus(target: &str) -> PathBuf {
-        PathBuf::from(env!("CARGO_MANIFEST_DIR"))
-            .join("fuzz/corpus")
-            .join(target)
-    }
+    codec::corpus_replay!();
 
     #[test]
     fn committed_corpus_replays() {
-        for (target, run) in [
-            ("esp_open", esp_open as fn(&[u8])),
-            ("isakmp_message", isakmp_message),
-            ("ike_responder", ike_responder),
-        ] {
-            let dir = corpus(target);
-            let mut count = 0;
-            for entry in std::fs::read_dir(&dir).unwrap() {
-                let path = entry.unwrap().path();
-                let data = std::fs::read(&path).unwrap();
-                run(&data);
-                count += 1;
-            }
-            assert!(count > 0, "{} is empty", dir.display());
-        }
+        replay("esp_open", esp_open);
+        replay("isakmp_message", isakmp_message);
+        replay("ike_responder", ike_responder);
     }
 
     #[test]

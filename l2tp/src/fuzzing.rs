@@ -287,21 +287,7 @@ fn learn(learnt: &mut (u16, u16), sent: &[u8]) {
 
 #[cfg(test)]
 mod tests {
-    use std::path::Path;
-
-    fn replay(target: &str, run: fn(&[u8])) -> usize {
-        let dir = Path::new(env!("CARGO_MANIFEST_DIR"))
-            .join("fuzz/corpus")
-            .join(target);
-        let mut count = 0;
-        for entry in std::fs::read_dir(&dir).unwrap_or_else(|e| panic!("{}: {e}", dir.display())) {
-            let path = entry.unwrap().path();
-            run(&std::fs::read(&path).unwrap());
-            count += 1;
-        }
-        assert!(count > 0, "empty corpus {}", dir.display());
-        count
-    }
+    codec::corpus_replay!();
 
     #[test]
     fn committed_corpus_replays() {
@@ -385,7 +371,7 @@ mod tests {
         if std::env::var_os("L2SEC_WRITE_CORPUS").is_none() {
             return;
         }
-        let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("fuzz/corpus/l2tp_lns");
+        let dir = corpus("l2tp_lns");
         std::fs::create_dir_all(&dir).unwrap();
         for (name, bytes) in seeds {
             std::fs::write(dir.join(name), bytes).unwrap();

@@ -145,21 +145,7 @@ fn epoch() -> Instant {
 
 #[cfg(test)]
 mod tests {
-    use std::path::Path;
-
-    fn replay(target: &str, run: fn(&[u8])) -> usize {
-        let dir = Path::new(env!("CARGO_MANIFEST_DIR"))
-            .join("fuzz/corpus")
-            .join(target);
-        let mut count = 0;
-        for entry in std::fs::read_dir(&dir).unwrap_or_else(|e| panic!("{}: {e}", dir.display())) {
-            let path = entry.unwrap().path();
-            run(&std::fs::read(&path).unwrap());
-            count += 1;
-        }
-        assert!(count > 0, "empty corpus {}", dir.display());
-        count
-    }
+    codec::corpus_replay!();
 
     #[test]
     fn committed_corpus_replays() {

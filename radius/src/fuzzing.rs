@@ -344,21 +344,7 @@ fn sign(request: &[u8], secret: &Secret, code: Code, body: &[u8]) -> Option<Vec<
 
 #[cfg(test)]
 mod tests {
-    use std::path::Path;
-
-    fn replay(target: &str, run: fn(&[u8])) -> usize {
-        let dir = Path::new(env!("CARGO_MANIFEST_DIR"))
-            .join("fuzz/corpus")
-            .join(target);
-        let mut count = 0;
-        for entry in std::fs::read_dir(&dir).unwrap_or_else(|e| panic!("{}: {e}", dir.display())) {
-            let path = entry.unwrap().path();
-            run(&std::fs::read(&path).unwrap());
-            count += 1;
-        }
-        assert!(count > 0, "empty corpus {}", dir.display());
-        count
-    }
+    codec::corpus_replay!();
 
     #[test]
     fn committed_corpus_replays() {
@@ -371,12 +357,11 @@ mod tests {
     #[test]
     #[ignore = "writes the committed seed corpus"]
     fn write_seed_corpus() {
-        let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("fuzz/corpus");
         for (target, seeds) in [
             ("radius_packet", packet_seeds()),
             ("radius_client", client_seeds()),
         ] {
-            let dir = root.join(target);
+            let dir = corpus(target);
             std::fs::create_dir_all(&dir).unwrap();
             for (name, bytes) in seeds {
                 std::fs::write(dir.join(name), bytes).unwrap();
